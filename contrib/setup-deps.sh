@@ -1,0 +1,132 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+#
+# Install everything overpass needs to build, run and test on Debian 12, and
+# build libfuse >= 3.17 (the FUSE passthrough API) from the Debian source
+# package of a newer release into a private prefix when the installed libfuse
+# is older.  Idempotent: a second run with everything present takes seconds.
+#
+# Environment:
+#   OVERPASS_DEPS_PREFIX   where libfuse goes (default /opt/overpass-deps)
+#   OVERPASS_FUSE_SUITE    Debian suite to take the fuse3 source from (trixie)
+#   OVERPASS_NO_APT=1      do not run apt-get (you installed packages yourself)
+#
+# Prints nothing on stdout but the final "PKG_CONFIG_PATH=..." line, so a
+# caller may eval it.
+set -euo pipefail
+
+prefix=${OVERPASS_DEPS_PREFIX:-/opt/overpass-deps}
+suite=${OVERPASS_FUSE_SUITE:-trixie}
+need_fuse=3.17.0
+stamp=$prefix/.overpass-deps-v1
+
+log() { printf 'setup-deps: %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+packages=(
+	build-essential autoconf automake libtool pkg-config
+	libattr1-dev libacl1-dev attr acl
+	fuse3 bats util-linux procps psmisc
+	meson ninja-build dpkg-dev devscripts udev
+	fio fuse-overlayfs python3 e2fsprogs
+)
+
+have_all_packages() {
+	local p
+	for p in "${packages[@]}"; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null |
+			grep -q 'install ok installed' || return 1
+	done
+}
+
+run_apt() {
+	[ "${OVERPASS_NO_APT:-0}" = 1 ] && return 0
+	have_all_packages && return 0
+	[ "$(id -u)" = 0 ] || die "packages missing and not root: run as root or install: ${packages[*]}"
+	log "installing packages with apt-get"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq >&2
+	apt-get install -y -qq --no-install-recommends "${packages[@]}" >&2
+}
+
+version_ge() { # a >= b
+	[ "$(printf '%s\n%s\n' "$1" "$2" | sort -V | head -n1)" = "$2" ]
+}
+
+# The archive URI the machine already uses for Debian, so that the deb-src
+# line we add points at the same mirror without naming a host here.
+debian_uri() {
+	local f uri
+	for f in /etc/apt/sources.list.d/*.sources; do
+		[ -f "$f" ] || continue
+		uri=$(awk '/^URIs:/ && $2 ~ /debian\/?$/ {print $2; exit}' "$f")
+		[ -n "$uri" ] && { echo "$uri"; return; }
+	done
+	uri=$(awk '$1 == "deb" && $0 !~ /security/ {for (i = 2; i <= NF; i++) if ($i ~ /^[a-z]+:\/\//) {print $i; exit}}' \
+		/etc/apt/sources.list 2>/dev/null || true)
+	[ -n "$uri" ] || die "cannot find the Debian archive URI in /etc/apt"
+	echo "$uri"
+}
+
+add_source_suite() {
+	local list=/etc/apt/sources.list.d/overpass-fuse-src.sources
+	[ -f "$list" ] && return 0
+	log "adding deb-src for $suite (source packages only; nothing is upgraded)"
+	cat >"$list" <<EOT
+# Added by overpass contrib/setup-deps.sh: source packages only, to build a
+# newer libfuse into a private prefix. Binary packages still come from the
+# installed release; no upgrade happens through this file.
+Types: deb-src
+URIs: $(debian_uri)
+Suites: $suite
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+EOT
+	apt-get update -qq >&2
+}
+
+fuse_in_prefix_ok() {
+	[ -f "$stamp" ] || return 1
+	PKG_CONFIG_PATH=$(prefix_pcdir) pkg-config --atleast-version=$need_fuse fuse3 2>/dev/null
+}
+
+prefix_pcdir() {
+	local d
+	for d in "$prefix"/lib/*/pkgconfig "$prefix"/lib/pkgconfig "$prefix"/lib64/pkgconfig; do
+		[ -f "$d/fuse3.pc" ] && { echo "$d"; return; }
+	done
+	echo "$prefix/lib/pkgconfig"
+}
+
+build_libfuse() {
+	[ "$(id -u)" = 0 ] || die "libfuse >= $need_fuse missing and not root"
+	add_source_suite
+	src=$(mktemp -d /tmp/overpass-libfuse.XXXXXX)
+	trap 'rm -rf "$src"' EXIT
+	log "fetching the fuse3 source package from $suite"
+	(cd "$src" && apt-get source -qq --download-only "fuse3/$suite" >&2 &&
+		dpkg-source -x --no-check ./fuse3_*.dsc fuse3 >&2) ||
+		die "apt-get source fuse3/$suite failed"
+	log "building libfuse into $prefix"
+	(cd "$src/fuse3" &&
+		meson setup build --prefix="$prefix" --buildtype=release \
+			-Dexamples=false -Dtests=false -Dutils=false \
+			-Duseroot=false -Dinitscriptdir= >&2 &&
+		ninja -C build >&2 && ninja -C build install >&2) ||
+		die "building libfuse failed (see the meson output above)"
+	touch "$stamp"
+}
+
+main() {
+	run_apt
+	if pkg-config --atleast-version=$need_fuse fuse3 2>/dev/null; then
+		log "system libfuse $(pkg-config --modversion fuse3) is new enough"
+		echo "PKG_CONFIG_PATH=${PKG_CONFIG_PATH:-}"
+		return
+	fi
+	fuse_in_prefix_ok || build_libfuse
+	log "libfuse $(PKG_CONFIG_PATH=$(prefix_pcdir) pkg-config --modversion fuse3) in $prefix"
+	echo "PKG_CONFIG_PATH=$(prefix_pcdir)${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
+}
+
+main "$@"

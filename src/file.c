@@ -1,0 +1,166 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * Regular files: open and release, and the data path for the opens the
+ * kernel does not pass through (read by splice from the real file, write
+ * from the request buffer), fsync, fallocate and lseek, which the kernel
+ * sends to the daemon even for passthrough opens.
+ */
+#include "config.h"
+
+#include "overlay.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static struct ovl_file *file_of(struct fuse_file_info *fi)
+{
+	return (struct ovl_file *)(uintptr_t)fi->fh;
+}
+
+static bool open_writes(int flags)
+{
+	return (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC);
+}
+
+static void file_close(struct ovl_fs *fs, fuse_req_t req, struct ovl_file *of)
+{
+	ovl_pt_release(fs, req, of->inode, of->passthrough);
+	close(of->fd);
+	ovl_inode_unref(fs, of->inode);
+	free(of);
+}
+
+static int do_open(struct ovl_fs *fs, fuse_req_t req, struct ovl_inode *inode,
+		   struct fuse_file_info *fi, struct ovl_file **out)
+{
+	struct ovl_file *of;
+	int fd, backing_id = 0;
+
+	if (open_writes(fi->flags)) {
+		if (fs->p->read_only)
+			return -EROFS;
+		if (!ovl_is_upper(fs, inode))
+			return -EROFS; /* copy-up is not implemented yet */
+	}
+	fd = ovl_reopen(inode->fd, fi->flags & ~(O_CREAT | O_EXCL | O_NOCTTY));
+	if (fd < 0)
+		return fd;
+	of = calloc(1, sizeof(*of));
+	if (!of) {
+		close(fd);
+		return -ENOMEM;
+	}
+	of->inode = inode;
+	of->fd = fd;
+	ovl_inode_ref(fs, inode);
+	of->passthrough = ovl_pt_open(fs, req, inode, fd, &backing_id) == OVL_PT_OK;
+	if (of->passthrough) {
+		fi->backing_id = backing_id;
+		fi->keep_cache = 0; /* EIO with a backing id */
+	} else {
+		/* lower files never change; the upper only through us */
+		fi->keep_cache = 1;
+	}
+	fi->noflush = !open_writes(fi->flags);
+	fi->fh = (uintptr_t)of;
+	*out = of;
+	return 0;
+}
+
+void ovl_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct ovl_fs *fs = ovl_fs_of(req);
+	struct ovl_file *of;
+	int err;
+
+	ovl_stat_op(fs, OVL_OP_OPEN);
+	err = do_open(fs, req, ovl_inode_of(fs, ino), fi, &of);
+	if (err) {
+		fuse_reply_err(req, -err);
+		return;
+	}
+	if (fuse_reply_open(req, fi) == -ENOENT)
+		file_close(fs, req, of); /* the opener was interrupted */
+}
+
+void ovl_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+	      struct fuse_file_info *fi)
+{
+	struct fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
+
+	ovl_stat_op(ovl_fs_of(req), OVL_OP_READ);
+	buf.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+	buf.buf[0].fd = file_of(fi)->fd;
+	buf.buf[0].pos = off;
+	fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
+}
+
+void ovl_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *bufv,
+		   off_t off, struct fuse_file_info *fi)
+{
+	struct fuse_bufvec out = FUSE_BUFVEC_INIT(fuse_buf_size(bufv));
+	ssize_t n;
+
+	ovl_stat_op(ovl_fs_of(req), OVL_OP_WRITE);
+	out.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+	out.buf[0].fd = file_of(fi)->fd;
+	out.buf[0].pos = off;
+	n = fuse_buf_copy(&out, bufv, 0);
+	if (n < 0)
+		fuse_reply_err(req, (int)-n);
+	else
+		fuse_reply_write(req, (size_t)n);
+}
+
+void ovl_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	ovl_stat_op(ovl_fs_of(req), OVL_OP_FLUSH);
+	fuse_reply_err(req, 0);
+}
+
+void ovl_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct ovl_fs *fs = ovl_fs_of(req);
+
+	ovl_stat_op(fs, OVL_OP_RELEASE);
+	file_close(fs, req, file_of(fi));
+	fuse_reply_err(req, 0);
+}
+
+void ovl_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
+	       struct fuse_file_info *fi)
+{
+	struct ovl_fs *fs = ovl_fs_of(req);
+	int fd = file_of(fi)->fd, err = 0;
+
+	ovl_stat_op(fs, OVL_OP_FSYNC);
+	if (fs->p->fsync && (datasync ? fdatasync(fd) : fsync(fd)) < 0)
+		err = errno;
+	fuse_reply_err(req, err);
+}
+
+void ovl_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset,
+		   off_t length, struct fuse_file_info *fi)
+{
+	int err = 0;
+
+	ovl_stat_op(ovl_fs_of(req), OVL_OP_FALLOCATE);
+	if (fallocate(file_of(fi)->fd, mode, offset, length) < 0)
+		err = errno;
+	fuse_reply_err(req, err);
+}
+
+void ovl_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
+	       struct fuse_file_info *fi)
+{
+	off_t r;
+
+	ovl_stat_op(ovl_fs_of(req), OVL_OP_LSEEK);
+	r = lseek(file_of(fi)->fd, off, whence);
+	if (r < 0)
+		fuse_reply_err(req, errno);
+	else
+		fuse_reply_lseek(req, r);
+}

@@ -1,0 +1,469 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * Overlay inodes: the table keyed by (st_dev, st_ino) of the topmost real
+ * file, FUSE node ids, the kernel's lookup count kept apart from our own
+ * references, forget, and the attribute requests (getattr, setattr,
+ * readlink, access, statfs).
+ */
+#include "config.h"
+
+#include "overlay.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/time.h>
+
+static size_t hash_key(dev_t dev, ino_t ino, size_t size)
+{
+	uint64_t h = (uint64_t)ino * 0x9e3779b97f4a7c15ull ^ (uint64_t)dev;
+
+	h ^= h >> 29;
+	return (size_t)h & (size - 1);
+}
+
+int ovl_itable_init(struct ovl_fs *fs)
+{
+	fs->itable_size = 1024;
+	fs->itable = calloc(fs->itable_size, sizeof(*fs->itable));
+	if (!fs->itable)
+		return -ENOMEM;
+	return pthread_mutex_init(&fs->itable_lock, NULL) ? -ENOMEM : 0;
+}
+
+void ovl_dirstack_free(struct ovl_dirstack *ds)
+{
+	if (!ds)
+		return;
+	for (int i = 0; i < ds->n; i++)
+		close(ds->d[i].fd);
+	free(ds);
+}
+
+/* A directory's fd is its stack's topmost entry and is closed with it. */
+void ovl_found_release(struct ovl_found *f)
+{
+	if (f->fd >= 0 && !f->dirs)
+		close(f->fd);
+	f->fd = -1;
+	ovl_dirstack_free(f->dirs);
+	f->dirs = NULL;
+}
+
+static void inode_free(struct ovl_fs *fs, struct ovl_inode *inode)
+{
+	if (!inode->dirs)
+		close(inode->fd);
+	ovl_dirstack_free(inode->dirs);
+	pthread_mutex_destroy(&inode->lock);
+	free(inode);
+	atomic_fetch_sub(&fs->stats.inodes, 1);
+}
+
+void ovl_itable_destroy(struct ovl_fs *fs)
+{
+	for (size_t b = 0; b < fs->itable_size; b++) {
+		struct ovl_inode *i = fs->itable[b], *next;
+
+		for (; i; i = next) {
+			next = i->hnext;
+			inode_free(fs, i);
+		}
+	}
+	free(fs->itable);
+	fs->itable = NULL;
+	pthread_mutex_destroy(&fs->itable_lock);
+}
+
+/* Double the bucket array; called with itable_lock held. */
+static void itable_grow(struct ovl_fs *fs)
+{
+	size_t nsize = fs->itable_size * 2;
+	struct ovl_inode **nt = calloc(nsize, sizeof(*nt));
+
+	if (!nt)
+		return; /* keep the longer chains */
+	for (size_t b = 0; b < fs->itable_size; b++) {
+		struct ovl_inode *i = fs->itable[b], *next;
+
+		for (; i; i = next) {
+			size_t h = hash_key(i->key_dev, i->key_ino, nsize);
+
+			next = i->hnext;
+			i->hnext = nt[h];
+			nt[h] = i;
+		}
+	}
+	free(fs->itable);
+	fs->itable = nt;
+	fs->itable_size = nsize;
+}
+
+static struct ovl_inode *itable_find(struct ovl_fs *fs, dev_t dev, ino_t ino)
+{
+	struct ovl_inode *i = fs->itable[hash_key(dev, ino, fs->itable_size)];
+
+	for (; i; i = i->hnext)
+		if (i->key_dev == dev && i->key_ino == ino)
+			return i;
+	return NULL;
+}
+
+static void itable_remove(struct ovl_fs *fs, struct ovl_inode *inode)
+{
+	struct ovl_inode **pp;
+
+	pp = &fs->itable[hash_key(inode->key_dev, inode->key_ino,
+				  fs->itable_size)];
+	for (; *pp; pp = &(*pp)->hnext) {
+		if (*pp == inode) {
+			*pp = inode->hnext;
+			fs->itable_count--;
+			return;
+		}
+	}
+}
+
+static struct ovl_inode *inode_new(struct ovl_fs *fs, struct ovl_found *f)
+{
+	struct ovl_inode *inode = calloc(1, sizeof(*inode));
+
+	if (!inode)
+		return NULL;
+	if (pthread_mutex_init(&inode->lock, NULL)) {
+		free(inode);
+		return NULL;
+	}
+	inode->key_dev = f->st.st_dev;
+	inode->key_ino = f->st.st_ino;
+	inode->type = f->st.st_mode & S_IFMT;
+	inode->layer = f->layer;
+	inode->fd = f->fd;
+	inode->dirs = f->dirs;
+	inode->merged = f->dirs && f->dirs->n > 1;
+	inode->ino = ovl_layer_map_ino(fs, f->layer, f->st.st_ino);
+	f->fd = -1;
+	f->dirs = NULL;
+	atomic_fetch_add(&fs->stats.inodes, 1);
+	return inode;
+}
+
+/*
+ * The inode for what a lookup found, with one more kernel lookup reference.
+ * An inode already in the table keeps its fds; @f is released.
+ */
+struct ovl_inode *ovl_inode_get_found(struct ovl_fs *fs, struct ovl_found *f)
+{
+	struct ovl_inode *inode;
+
+	pthread_mutex_lock(&fs->itable_lock);
+	inode = itable_find(fs, f->st.st_dev, f->st.st_ino);
+	if (!inode) {
+		inode = inode_new(fs, f);
+		if (inode) {
+			size_t h;
+
+			if (fs->itable_count >= fs->itable_size)
+				itable_grow(fs);
+			h = hash_key(inode->key_dev, inode->key_ino,
+				     fs->itable_size);
+			inode->hnext = fs->itable[h];
+			fs->itable[h] = inode;
+			fs->itable_count++;
+		}
+	}
+	if (inode)
+		inode->nlookup++;
+	pthread_mutex_unlock(&fs->itable_lock);
+	ovl_found_release(f);
+	return inode;
+}
+
+int ovl_inode_make_root(struct ovl_fs *fs, struct ovl_found *f)
+{
+	fs->root = ovl_inode_get_found(fs, f);
+	if (!fs->root)
+		return -ENOMEM;
+	fs->root->nref = 1; /* never freed while mounted */
+	return 0;
+}
+
+struct ovl_inode *ovl_inode_of(struct ovl_fs *fs, fuse_ino_t ino)
+{
+	if (ino == FUSE_ROOT_ID)
+		return fs->root;
+	return (struct ovl_inode *)(uintptr_t)ino;
+}
+
+fuse_ino_t ovl_nodeid(struct ovl_fs *fs, struct ovl_inode *inode)
+{
+	return inode == fs->root ? FUSE_ROOT_ID : (fuse_ino_t)(uintptr_t)inode;
+}
+
+/* Drop both counts' reasons to keep @inode; called with itable_lock held. */
+static void maybe_free_locked(struct ovl_fs *fs, struct ovl_inode *inode)
+{
+	if (inode->nlookup || inode->nref)
+		return;
+	itable_remove(fs, inode);
+	inode_free(fs, inode);
+}
+
+void ovl_inode_forget(struct ovl_fs *fs, struct ovl_inode *inode, uint64_t n)
+{
+	pthread_mutex_lock(&fs->itable_lock);
+	inode->nlookup = n > inode->nlookup ? 0 : inode->nlookup - n;
+	maybe_free_locked(fs, inode);
+	pthread_mutex_unlock(&fs->itable_lock);
+}
+
+void ovl_inode_ref(struct ovl_fs *fs, struct ovl_inode *inode)
+{
+	pthread_mutex_lock(&fs->itable_lock);
+	inode->nref++;
+	pthread_mutex_unlock(&fs->itable_lock);
+}
+
+void ovl_inode_unref(struct ovl_fs *fs, struct ovl_inode *inode)
+{
+	pthread_mutex_lock(&fs->itable_lock);
+	inode->nref--;
+	maybe_free_locked(fs, inode);
+	pthread_mutex_unlock(&fs->itable_lock);
+}
+
+bool ovl_is_upper(const struct ovl_fs *fs, const struct ovl_inode *inode)
+{
+	return fs->upper && inode->layer == 0;
+}
+
+void ovl_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+	struct ovl_fs *fs = ovl_fs_of(req);
+
+	ovl_stat_op(fs, OVL_OP_FORGET);
+	ovl_inode_forget(fs, ovl_inode_of(fs, ino), nlookup);
+	fuse_reply_none(req);
+}
+
+void ovl_forget_multi(fuse_req_t req, size_t count,
+		      struct fuse_forget_data *forgets)
+{
+	struct ovl_fs *fs = ovl_fs_of(req);
+
+	ovl_stat_op(fs, OVL_OP_FORGET);
+	for (size_t i = 0; i < count; i++)
+		ovl_inode_forget(fs, ovl_inode_of(fs, forgets[i].ino),
+				 forgets[i].nlookup);
+	fuse_reply_none(req);
+}
+
+/* Map an on-disk owner to what the mount shows (squash options). */
+static void map_owner(struct ovl_fs *fs, struct stat *st)
+{
+	struct ovl_params *p = fs->p;
+
+	for (int i = 0; i < p->nuidmap; i++) {
+		struct ovl_idmap *m = &p->uidmap[i];
+
+		if (st->st_uid >= m->outer && st->st_uid - m->outer < m->count) {
+			st->st_uid = st->st_uid - m->outer + m->inner;
+			break;
+		}
+	}
+	for (int i = 0; i < p->ngidmap; i++) {
+		struct ovl_idmap *m = &p->gidmap[i];
+
+		if (st->st_gid >= m->outer && st->st_gid - m->outer < m->count) {
+			st->st_gid = st->st_gid - m->outer + m->inner;
+			break;
+		}
+	}
+	if (p->squash_to_root)
+		st->st_uid = st->st_gid = 0;
+	if (p->squash_uid >= 0)
+		st->st_uid = (uid_t)p->squash_uid;
+	if (p->squash_gid >= 0)
+		st->st_gid = (gid_t)p->squash_gid;
+}
+
+int ovl_inode_stat(struct ovl_fs *fs, struct ovl_inode *inode, struct stat *st)
+{
+	if (fstatat(inode->fd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
+		return -errno;
+	st->st_ino = inode->ino;
+	/* as kernel overlayfs: counting subdirectories across layers is not
+	 * worth it, and nlink 1 tells find(1) not to rely on it */
+	if (S_ISDIR(st->st_mode) && (inode->merged || fs->p->static_nlink))
+		st->st_nlink = 1;
+	map_owner(fs, st);
+	return 0;
+}
+
+void ovl_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct ovl_fs *fs = ovl_fs_of(req);
+	struct stat st;
+	int err;
+
+	ovl_stat_op(fs, OVL_OP_GETATTR);
+	err = ovl_inode_stat(fs, ovl_inode_of(fs, ino), &st);
+	if (err)
+		fuse_reply_err(req, -err);
+	else
+		fuse_reply_attr(req, &st, fs->p->timeout);
+}
+
+static int do_setattr(struct ovl_fs *fs, struct ovl_inode *inode,
+		      struct stat *attr, int to_set, struct fuse_file_info *fi)
+{
+	char proc[64];
+
+	if (!ovl_is_upper(fs, inode))
+		return -EROFS; /* copy-up is not implemented yet */
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", inode->fd);
+	if (to_set & FUSE_SET_ATTR_MODE) {
+		if (S_ISLNK(inode->type))
+			return -EOPNOTSUPP;
+		if (chmod(proc, attr->st_mode & 07777) < 0)
+			return -errno;
+	}
+	if (to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) {
+		uid_t u = (to_set & FUSE_SET_ATTR_UID) ? attr->st_uid : (uid_t)-1;
+		gid_t g = (to_set & FUSE_SET_ATTR_GID) ? attr->st_gid : (gid_t)-1;
+
+		if (fchownat(inode->fd, "", u, g,
+			     AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
+			return -errno;
+	}
+	if (to_set & FUSE_SET_ATTR_SIZE) {
+		int r = fi ? ftruncate(((struct ovl_file *)(uintptr_t)fi->fh)->fd,
+				       attr->st_size) :
+			     truncate(proc, attr->st_size);
+		if (r < 0)
+			return -errno;
+	}
+	if (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME)) {
+		struct timespec tv[2] = { { .tv_nsec = UTIME_OMIT },
+					  { .tv_nsec = UTIME_OMIT } };
+
+		if (to_set & FUSE_SET_ATTR_ATIME_NOW)
+			tv[0].tv_nsec = UTIME_NOW;
+		else if (to_set & FUSE_SET_ATTR_ATIME)
+			tv[0] = attr->st_atim;
+		if (to_set & FUSE_SET_ATTR_MTIME_NOW)
+			tv[1].tv_nsec = UTIME_NOW;
+		else if (to_set & FUSE_SET_ATTR_MTIME)
+			tv[1] = attr->st_mtim;
+		if (S_ISLNK(inode->type)) {
+			if (utimensat(inode->fd, "", tv, AT_EMPTY_PATH) < 0)
+				return -errno;
+		} else if (utimensat(AT_FDCWD, proc, tv, 0) < 0) {
+			return -errno;
+		}
+	}
+	return 0;
+}
+
+void ovl_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+		 struct fuse_file_info *fi)
+{
+	struct ovl_fs *fs = ovl_fs_of(req);
+	struct ovl_inode *inode = ovl_inode_of(fs, ino);
+	struct stat st;
+	int err;
+
+	ovl_stat_op(fs, OVL_OP_SETATTR);
+	err = do_setattr(fs, inode, attr, to_set, fi);
+	if (!err)
+		err = ovl_inode_stat(fs, inode, &st);
+	if (err)
+		fuse_reply_err(req, -err);
+	else
+		fuse_reply_attr(req, &st, fs->p->timeout);
+}
+
+void ovl_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+	struct ovl_fs *fs = ovl_fs_of(req);
+	struct ovl_inode *inode = ovl_inode_of(fs, ino);
+	char buf[PATH_MAX + 1];
+	ssize_t n;
+
+	ovl_stat_op(fs, OVL_OP_READLINK);
+	n = readlinkat(inode->fd, "", buf, sizeof(buf));
+	if (n < 0) {
+		fuse_reply_err(req, errno);
+		return;
+	}
+	if ((size_t)n >= sizeof(buf)) {
+		fuse_reply_err(req, ENAMETOOLONG);
+		return;
+	}
+	buf[n] = '\0';
+	fuse_reply_readlink(req, buf);
+}
+
+static bool in_groups(fuse_req_t req, gid_t gid)
+{
+	gid_t groups[64];
+	int n = fuse_req_getgroups(req, 64, groups);
+
+	for (int i = 0; i < n && i < 64; i++)
+		if (groups[i] == gid)
+			return true;
+	return false;
+}
+
+/* generic_permission() on the overlay attributes, for mounts without
+ * default_permissions (with it the kernel never asks). */
+void ovl_access(fuse_req_t req, fuse_ino_t ino, int mask)
+{
+	struct ovl_fs *fs = ovl_fs_of(req);
+	struct ovl_inode *inode = ovl_inode_of(fs, ino);
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	struct stat st;
+	mode_t bits;
+	int err;
+
+	ovl_stat_op(fs, OVL_OP_ACCESS);
+	err = ovl_inode_stat(fs, inode, &st);
+	if (err) {
+		fuse_reply_err(req, -err);
+		return;
+	}
+	if ((mask & W_OK) && fs->p->read_only) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
+	if (ctx->uid == 0) {
+		bool x_ok = !(mask & X_OK) || S_ISDIR(st.st_mode) ||
+			    (st.st_mode & 0111);
+		fuse_reply_err(req, x_ok ? 0 : EACCES);
+		return;
+	}
+	if (ctx->uid == st.st_uid)
+		bits = (st.st_mode >> 6) & 7;
+	else if (ctx->gid == st.st_gid || in_groups(req, st.st_gid))
+		bits = (st.st_mode >> 3) & 7;
+	else
+		bits = st.st_mode & 7;
+	fuse_reply_err(req, (mask & ~bits & 7) ? EACCES : 0);
+}
+
+void ovl_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+	struct ovl_fs *fs = ovl_fs_of(req);
+	struct statvfs sv;
+
+	ovl_stat_op(fs, OVL_OP_STATFS);
+	if (fstatvfs(fs->layers[0].root_fd, &sv) < 0) {
+		fuse_reply_err(req, errno);
+		return;
+	}
+	sv.f_namemax = NAME_MAX;
+	fuse_reply_statfs(req, &sv);
+}

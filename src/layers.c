@@ -1,0 +1,299 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * Layers: open each layer root once as an fd, check upper and workdir,
+ * refuse overlapping or duplicate layers, and probe kernel features once.
+ *
+ * Lower layers are reached through a private read-only clone of their mount
+ * (open_tree + mount_setattr) when the kernel lets us make one: nothing done
+ * through an fd below it, the kernel's passthrough reopen included, can
+ * write to a lower layer.
+ */
+#include "config.h"
+
+#include "overlay.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/syscall.h>
+#include <sys/xattr.h>
+
+#ifndef OVERLAYFS_SUPER_MAGIC
+#define OVERLAYFS_SUPER_MAGIC 0x794c7630
+#endif
+#define FUSE_SUPER_MAGIC_ 0x65735546
+
+#ifndef SYS_open_tree
+#define SYS_open_tree 428
+#endif
+#ifndef SYS_mount_setattr
+#define SYS_mount_setattr 442
+#endif
+#ifndef OPEN_TREE_CLONE
+#define OPEN_TREE_CLONE 1
+#endif
+#ifndef OPEN_TREE_CLOEXEC
+#define OPEN_TREE_CLOEXEC O_CLOEXEC
+#endif
+#ifndef AT_RECURSIVE
+#define AT_RECURSIVE 0x8000
+#endif
+#ifndef MOUNT_ATTR_RDONLY
+#define MOUNT_ATTR_RDONLY 0x00000001
+#endif
+
+struct ovl_mount_attr {
+	unsigned long long attr_set;
+	unsigned long long attr_clr;
+	unsigned long long propagation;
+	unsigned long long userns_fd;
+};
+
+static int layer_err(const char *what, const char *path, int err)
+{
+	ovl_log("%s %s: %s", what, path, strerror(-err));
+	return err;
+}
+
+/* A read-only detached clone of the mount tree at @path, or -errno. */
+static int open_ro_clone(const char *path)
+{
+	struct ovl_mount_attr attr = { .attr_set = MOUNT_ATTR_RDONLY };
+	int fd, err;
+
+	fd = (int)syscall(SYS_open_tree, AT_FDCWD, path,
+			  OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+	if (fd < 0)
+		return -errno;
+	if (syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH | AT_RECURSIVE,
+		    &attr, sizeof(attr)) < 0) {
+		err = -errno;
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+static int layer_open(struct ovl_layer *l, const char *what, bool ro_clone)
+{
+	struct statfs sfs;
+	struct stat st;
+	int fd = -1;
+
+	if (stat(l->path, &st) < 0)
+		return layer_err(what, l->path, -errno);
+	if (!S_ISDIR(st.st_mode))
+		return layer_err(what, l->path, -ENOTDIR);
+	if (ro_clone) {
+		fd = open_ro_clone(l->path);
+		l->ro_mount = fd >= 0;
+	}
+	if (fd < 0)
+		fd = open(l->path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return layer_err(what, l->path, -errno);
+	if (fstat(fd, &st) < 0 || fstatfs(fd, &sfs) < 0) {
+		close(fd);
+		return layer_err(what, l->path, -errno);
+	}
+	l->root_fd = fd;
+	l->dev = st.st_dev;
+	l->stacked = sfs.f_type == OVERLAYFS_SUPER_MAGIC ||
+		     sfs.f_type == FUSE_SUPER_MAGIC_;
+	return 0;
+}
+
+/* true when @inner is @outer or below it (both canonical paths). */
+static bool path_within(const char *inner, const char *outer)
+{
+	size_t n = strlen(outer);
+
+	if (n == 1 && outer[0] == '/')
+		return true;
+	return !strncmp(inner, outer, n) && (inner[n] == '/' || !inner[n]);
+}
+
+/* Refuse the same directory twice and layers nested in one another. */
+static int check_overlaps(struct ovl_fs *fs, char **canon)
+{
+	struct ovl_params *p = fs->p;
+
+	for (int i = 0; i < fs->nlayers; i++) {
+		for (int j = i + 1; j < fs->nlayers; j++) {
+			const char *a = fs->layers[i].path, *b = fs->layers[j].path;
+
+			if (!strcmp(canon[i], canon[j])) {
+				ovl_log("%s: given twice as a layer (also as %s)", b, a);
+				return -EINVAL;
+			}
+			if (!fs->layers[i].is_upper)
+				continue;
+			if (path_within(canon[i], canon[j]) ||
+			    path_within(canon[j], canon[i])) {
+				ovl_log("%s: upperdir overlaps lowerdir %s", a, b);
+				return -EINVAL;
+			}
+		}
+	}
+	if (p->workdir) {
+		char *w = canon[fs->nlayers];
+
+		if (path_within(w, canon[0]) || path_within(canon[0], w)) {
+			ovl_log("%s: workdir and upperdir %s must not contain each other",
+				p->workdir, p->upperdir);
+			return -EINVAL;
+		}
+		for (int j = 1; j < fs->nlayers; j++) {
+			if (path_within(w, canon[j]) || path_within(canon[j], w)) {
+				ovl_log("%s: workdir overlaps lowerdir %s",
+					p->workdir, fs->layers[j].path);
+				return -EINVAL;
+			}
+		}
+	}
+	return 0;
+}
+
+static int open_workdir(struct ovl_fs *fs)
+{
+	struct ovl_params *p = fs->p;
+	struct stat st;
+
+	if (stat(p->workdir, &st) < 0)
+		return layer_err("workdir", p->workdir, -errno);
+	if (!S_ISDIR(st.st_mode))
+		return layer_err("workdir", p->workdir, -ENOTDIR);
+	if (st.st_dev != fs->upper->dev) {
+		ovl_log("workdir %s: not on the same filesystem as upperdir %s",
+			p->workdir, p->upperdir);
+		return -EXDEV;
+	}
+	fs->work_fd = open(p->workdir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (fs->work_fd < 0)
+		return layer_err("workdir", p->workdir, -errno);
+	return 0;
+}
+
+/* Number the distinct filesystems and pick the st_ino high bits (xino). */
+static void setup_xino(struct ovl_fs *fs)
+{
+	unsigned nfs = 0;
+
+	for (int i = 0; i < fs->nlayers; i++) {
+		int j;
+
+		for (j = 0; j < i; j++)
+			if (fs->layers[j].dev == fs->layers[i].dev)
+				break;
+		fs->layers[i].fsid = j < i ? fs->layers[j].fsid : nfs++;
+	}
+	fs->xino_bits = 0;
+	if (fs->p->xino == 0 || (nfs == 1 && fs->p->xino < 0))
+		return;
+	/* one bit more than the fsid needs, as kernel xino, so a real inode
+	 * number that overflows into the high bits is told apart */
+	while ((1u << fs->xino_bits) < nfs)
+		fs->xino_bits++;
+	fs->xino_bits++;
+}
+
+uint64_t ovl_layer_map_ino(const struct ovl_fs *fs, int layer, ino_t ino)
+{
+	uint64_t v = ino;
+
+	if (fs->xino_bits)
+		v |= (uint64_t)fs->layers[layer].fsid << (64 - fs->xino_bits);
+	if (fs->p->ino32)
+		v = (v ^ (v >> 32)) & 0xffffffffu;
+	return v;
+}
+
+/* Decide which overlay xattr namespace the upper layer uses. */
+static void probe_xattr_ns(struct ovl_fs *fs)
+{
+	char name[] = "trusted.overlay.overpass-probe";
+	int fd;
+
+	fs->xns = OVL_XNS_TRUSTED;
+	if (!fs->upper)
+		return;
+	fd = openat(fs->work_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	if (fsetxattr(fd, name, "y", 1, 0) < 0)
+		fs->xns = OVL_XNS_USER;
+	else
+		fremovexattr(fd, name);
+	close(fd);
+}
+
+int ovl_layers_open(struct ovl_fs *fs)
+{
+	struct ovl_params *p = fs->p;
+	char **canon = NULL;
+	int n = p->nlower + (p->upperdir ? 1 : 0), err = 0, i = 0;
+
+	fs->layers = calloc(n, sizeof(*fs->layers));
+	canon = calloc(n + 1, sizeof(*canon));
+	if (!fs->layers || !canon) {
+		free(canon);
+		return -ENOMEM;
+	}
+	for (int k = 0; k < n; k++)
+		fs->layers[k].root_fd = -1;
+	fs->nlayers = n;
+	fs->work_fd = -1;
+	if (p->upperdir) {
+		fs->layers[0] = (struct ovl_layer){ .idx = 0, .is_upper = true,
+						    .path = p->upperdir };
+		fs->upper = &fs->layers[0];
+		err = layer_open(fs->upper, "upperdir", false);
+		i = 1;
+	}
+	for (int k = 0; !err && k < p->nlower; k++, i++) {
+		fs->layers[i] = (struct ovl_layer){ .idx = i,
+						    .path = p->lowerdirs[k] };
+		err = layer_open(&fs->layers[i], "lowerdir", true);
+	}
+	if (!err && fs->upper)
+		err = open_workdir(fs);
+	for (int k = 0; !err && k < n; k++) {
+		canon[k] = realpath(fs->layers[k].path, NULL);
+		if (!canon[k])
+			err = layer_err("layer", fs->layers[k].path, -errno);
+	}
+	if (!err && p->workdir) {
+		canon[n] = realpath(p->workdir, NULL);
+		if (!canon[n])
+			err = layer_err("workdir", p->workdir, -errno);
+	}
+	if (!err)
+		err = check_overlaps(fs, canon);
+	for (int k = 0; k <= n; k++)
+		free(canon[k]);
+	free(canon);
+	if (err)
+		return err;
+	for (int k = 0; k < n; k++)
+		fs->any_stacked |= fs->layers[k].stacked;
+	setup_xino(fs);
+	probe_xattr_ns(fs);
+	fs->has_xattrat = ovl_probe_xattrat(fs->layers[0].root_fd);
+	return 0;
+}
+
+void ovl_layers_close(struct ovl_fs *fs)
+{
+	for (int i = 0; i < fs->nlayers; i++)
+		if (fs->layers[i].root_fd >= 0)
+			close(fs->layers[i].root_fd);
+	if (fs->work_fd >= 0)
+		close(fs->work_fd);
+	free(fs->layers);
+	fs->layers = NULL;
+	fs->nlayers = 0;
+}

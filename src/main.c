@@ -1,0 +1,327 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * overpass: a userspace overlay filesystem on FUSE passthrough.
+ *
+ * main.c owns the command line actions, the FUSE session (mount, request
+ * loop, signals), detaching once the mount is usable, the exit status, and
+ * the table of request handlers.
+ */
+#include "config.h"
+
+#include "overlay.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#define EXIT_USAGE 1
+#define EXIT_MOUNT 2
+
+static void ovl_init(void *userdata, struct fuse_conn_info *conn)
+{
+	struct ovl_fs *fs = userdata;
+
+	ovl_stat_op(fs, OVL_OP_INIT);
+	ovl_passthrough_init(fs, conn);
+	fuse_set_feature_flag(conn, FUSE_CAP_SPLICE_WRITE);
+	fuse_set_feature_flag(conn, FUSE_CAP_SPLICE_MOVE);
+	fuse_set_feature_flag(conn, FUSE_CAP_SPLICE_READ);
+	fuse_set_feature_flag(conn, FUSE_CAP_CACHE_SYMLINKS);
+	fuse_set_feature_flag(conn, FUSE_CAP_READDIRPLUS);
+	fuse_set_feature_flag(conn, FUSE_CAP_READDIRPLUS_AUTO);
+	fuse_set_feature_flag(conn, FUSE_CAP_PARALLEL_DIROPS);
+	fuse_set_feature_flag(conn, FUSE_CAP_ATOMIC_O_TRUNC);
+	fuse_unset_feature_flag(conn, FUSE_CAP_WRITEBACK_CACHE);
+	conn->time_gran = 1;
+}
+
+static void ovl_destroy(void *userdata)
+{
+}
+
+static const struct fuse_lowlevel_ops ovl_ops = {
+	.init = ovl_init,
+	.destroy = ovl_destroy,
+	.lookup = ovl_lookup,
+	.forget = ovl_forget,
+	.forget_multi = ovl_forget_multi,
+	.getattr = ovl_getattr,
+	.setattr = ovl_setattr,
+	.readlink = ovl_readlink,
+	.access = ovl_access,
+	.statfs = ovl_statfs,
+	.opendir = ovl_opendir,
+	.readdir = ovl_readdir,
+	.readdirplus = ovl_readdirplus,
+	.releasedir = ovl_releasedir,
+	.fsyncdir = ovl_fsyncdir,
+	.open = ovl_open,
+	.read = ovl_read,
+	.write_buf = ovl_write_buf,
+	.flush = ovl_flush,
+	.release = ovl_release,
+	.fsync = ovl_fsync,
+	.fallocate = ovl_fallocate,
+	.lseek = ovl_lseek,
+	.getxattr = ovl_getxattr,
+	.listxattr = ovl_listxattr,
+	.setxattr = ovl_setxattr,
+	.removexattr = ovl_removexattr,
+};
+
+static void usage(FILE *out)
+{
+	fputs("usage: overpass [-f] [-d] -o lowerdir=DIR[:DIR...][,upperdir=DIR,workdir=DIR][,opts] MOUNTPOINT\n"
+	      "       overpass SOURCE MOUNTPOINT -o opts\n"
+	      "       overpass --stats MOUNTPOINT\n"
+	      "       overpass --version | --help\n"
+	      "\n"
+	      "  -f          stay in the foreground\n"
+	      "  -d          foreground, and trace every request on stderr\n"
+	      "  -o OPTS     mount options; see overpass(1)\n",
+	      out);
+}
+
+static int show_stats(const char *mnt)
+{
+	static char buf[1 << 20];
+	ssize_t n = getxattr(mnt, OVL_STATS_XATTR, buf, sizeof(buf) - 1);
+
+	if (n < 0) {
+		ovl_log("%s: cannot read statistics (%s); is it an overpass mount?",
+			mnt, strerror(errno));
+		return EXIT_USAGE;
+	}
+	fwrite(buf, 1, (size_t)n, stdout);
+	return 0;
+}
+
+/* So many open files never run the daemon out of fds. */
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+static int check_mountpoint(const char *mnt)
+{
+	struct stat st;
+
+	if (stat(mnt, &st) < 0) {
+		ovl_log("mountpoint %s: %s", mnt, strerror(errno));
+		return -errno;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		ovl_log("mountpoint %s: %s", mnt, strerror(ENOTDIR));
+		return -ENOTDIR;
+	}
+	return 0;
+}
+
+/* The option string for libfuse's mount code, with our defaults. */
+static char *fuse_mount_opts(struct ovl_fs *fs)
+{
+	struct ovl_params *p = fs->p;
+	char *s = NULL;
+	bool root = geteuid() == 0;
+
+	if (asprintf(&s, "fsname=overpass,subtype=overpass%s%s%s%s%s",
+		     p->read_only ? ",ro" : "",
+		     root && !p->allow_other_given ? ",allow_other" : "",
+		     !p->default_permissions_given ? ",default_permissions" : "",
+		     p->fuse_opts ? "," : "", p->fuse_opts ? p->fuse_opts : "") < 0)
+		return NULL;
+	return s;
+}
+
+static struct fuse_session *session_new(struct ovl_fs *fs)
+{
+	char *opts = fuse_mount_opts(fs);
+	char *argv[] = { "overpass", "-o", opts, fs->p->debug ? "-d" : NULL, NULL };
+	struct fuse_args args = FUSE_ARGS_INIT(fs->p->debug ? 4 : 3, argv);
+	struct fuse_session *se;
+
+	if (!opts)
+		return NULL;
+	se = fuse_session_new(&args, &ovl_ops, sizeof(ovl_ops), fs);
+	fuse_opt_free_args(&args);
+	free(opts);
+	return se;
+}
+
+/*
+ * Detach: the parent waits until the child has answered INIT and the mount
+ * answers a stat, so a caller may use the mount as soon as we return.
+ */
+static int detach(struct ovl_fs *fs)
+{
+	int pfd[2];
+	char status = 1;
+	pid_t pid;
+
+	if (pipe2(pfd, O_CLOEXEC) < 0)
+		return -errno;
+	pid = fork();
+	if (pid < 0)
+		return -errno;
+	if (pid > 0) {
+		struct stat st;
+
+		close(pfd[1]);
+		if (read(pfd[0], &status, 1) != 1)
+			status = 1;
+		if (status == 0 && stat(fs->p->mountpoint, &st) < 0)
+			status = 1;
+		_exit(status ? EXIT_MOUNT : 0);
+	}
+	close(pfd[0]);
+	fs->ready_fd = pfd[1];
+	setsid();
+	if (chdir("/") < 0)
+		return -errno;
+	return 0;
+}
+
+static void stdio_to_null(void)
+{
+	int fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+	if (fd < 0)
+		return;
+	dup2(fd, STDIN_FILENO);
+	dup2(fd, STDOUT_FILENO);
+	dup2(fd, STDERR_FILENO);
+	close(fd);
+}
+
+/* Tell a waiting parent how the start went (0 = the mount is up). */
+static void tell_parent(struct ovl_fs *fs, char status)
+{
+	if (fs->ready_fd < 0)
+		return;
+	if (write(fs->ready_fd, &status, 1) != 1)
+		ovl_debug("parent gone");
+	close(fs->ready_fd);
+	fs->ready_fd = -1;
+}
+
+static int run_loop(struct ovl_fs *fs)
+{
+	struct fuse_loop_config *cfg;
+	int ret;
+
+	if (!fs->p->threaded)
+		return fuse_session_loop(fs->se);
+	cfg = fuse_loop_cfg_create();
+	if (!cfg)
+		return -ENOMEM;
+	fuse_loop_cfg_set_clone_fd(cfg, 1);
+	fuse_loop_cfg_set_max_threads(cfg, 16);
+	ret = fuse_session_loop_mt(fs->se, cfg);
+	fuse_loop_cfg_destroy(cfg);
+	return ret;
+}
+
+static int fs_setup(struct ovl_fs *fs)
+{
+	int err;
+
+	err = check_mountpoint(fs->p->mountpoint);
+	if (!err)
+		err = ovl_layers_open(fs);
+	if (!err)
+		err = ovl_itable_init(fs);
+	if (!err)
+		err = ovl_lookup_root(fs);
+	if (!err)
+		fs->pt_reason = ovl_passthrough_precheck(fs);
+	return err;
+}
+
+static int do_mount(struct ovl_fs *fs)
+{
+	int ret, status = 0;
+
+	raise_nofile();
+	if (fs_setup(fs))
+		return EXIT_USAGE;
+	fs->se = session_new(fs);
+	if (!fs->se)
+		return EXIT_MOUNT;
+	if (fuse_set_signal_handlers(fs->se) < 0 ||
+	    fuse_session_mount(fs->se, fs->p->mountpoint) < 0) {
+		fuse_session_destroy(fs->se);
+		return EXIT_MOUNT;
+	}
+	if (!fs->p->foreground && detach(fs) < 0) {
+		ovl_log("cannot detach: %s", strerror(errno));
+		status = EXIT_MOUNT;
+		goto out_unmount;
+	}
+	/* INIT arrives first; its reply means the mount is usable */
+	if (!fs->p->foreground)
+		stdio_to_null();
+	tell_parent(fs, 0);
+	ret = run_loop(fs);
+	if (ret < 0 && ret != -ENODEV)
+		status = EXIT_MOUNT;
+out_unmount:
+	fuse_session_unmount(fs->se);
+	fuse_remove_signal_handlers(fs->se);
+	fuse_session_destroy(fs->se);
+	if (fs->p->statsfile)
+		ovl_stats_write_file(fs, fs->p->statsfile);
+	else if (fs->p->foreground) {
+		char *text = ovl_stats_format(fs);
+
+		if (text)
+			fprintf(stderr, "overpass statistics:\n%s", text);
+		free(text);
+	}
+	return status;
+}
+
+int main(int argc, char **argv)
+{
+	struct ovl_params p;
+	struct ovl_fs fs = { .p = &p, .ready_fd = -1, .work_fd = -1 };
+	enum ovl_action action;
+	int status;
+
+	ovl_params_init(&p);
+	if (ovl_params_parse(&p, argc, argv, &action)) {
+		ovl_params_free(&p);
+		return EXIT_USAGE;
+	}
+	ovl_debug_enabled = p.debug;
+	switch (action) {
+	case OVL_ACTION_HELP:
+		usage(stdout);
+		status = 0;
+		break;
+	case OVL_ACTION_VERSION:
+		printf("overpass %s (libfuse %s)\n", PACKAGE_VERSION,
+		       fuse_pkgversion());
+		status = 0;
+		break;
+	case OVL_ACTION_STATS:
+		status = show_stats(p.mountpoint);
+		break;
+	default:
+		status = do_mount(&fs);
+		if (fs.itable)
+			ovl_itable_destroy(&fs);
+		ovl_layers_close(&fs);
+		break;
+	}
+	ovl_params_free(&p);
+	return status;
+}

@@ -1,0 +1,267 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * Lookup of one name through the layers of its parent directory, top down:
+ * whiteouts (every encoding) stop the search, a non-directory hides what is
+ * below it, directories merge until an opaque one, and a redirect xattr
+ * moves the search for lower layers (a single name in the same parent, or
+ * an absolute path resolved from each lower layer's root, as kernel
+ * overlayfs does).
+ */
+#include "config.h"
+
+#include "overlay.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+
+/* Where the search stands while walking down the layers. */
+struct lookup_ctx {
+	struct ovl_fs *fs;
+	const char *name;	/* name in the parent, or the relative redirect */
+	char *abs;		/* absolute redirect (owned), or NULL */
+	char *relname;		/* relative redirect (owned), or NULL */
+	bool stop;		/* nothing below may be merged */
+	struct ovl_found *f;	/* the result being built */
+	int nstack;		/* directory layers collected */
+	struct ovl_dirlayer *stack; /* fs->nlayers entries */
+};
+
+/* Open @path of one layer: a single name in @dirfd, or a confined path. */
+static int open_in_layer(struct lookup_ctx *c, int dirfd, struct stat *st)
+{
+	int fd;
+
+	if (c->abs)
+		fd = ovl_openat_beneath(dirfd, c->abs + 1, O_PATH | O_NOFOLLOW, 0);
+	else
+		fd = ovl_openat_name(dirfd, c->name, O_PATH);
+	if (fd < 0)
+		return fd;
+	if (fstat(fd, st) < 0) {
+		int err = -errno;
+
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+/* Add a found directory to the stack, reading its markers and redirect. */
+static int add_dir(struct lookup_ctx *c, int layer, int pathfd)
+{
+	bool opaque, xwh;
+	char *redirect = NULL;
+	int fd, err;
+
+	fd = ovl_reopen(pathfd, O_RDONLY | O_DIRECTORY);
+	if (fd < 0)
+		return fd;
+	err = ovl_dir_markers(c->fs, fd, &opaque, &xwh);
+	if (!err && !opaque && layer + 1 < c->fs->nlayers)
+		err = ovl_get_redirect(c->fs, fd, &redirect);
+	if (err) {
+		close(fd);
+		return err;
+	}
+	c->stack[c->nstack++] = (struct ovl_dirlayer){ .layer = layer, .fd = fd,
+						       .xwhiteouts = xwh };
+	c->stop = opaque;
+	if (redirect && redirect[0] == '/') {
+		free(c->abs);
+		c->abs = redirect;
+	} else if (redirect && c->abs) {
+		free(redirect); /* a name below an absolute redirect: kept */
+	} else if (redirect) {
+		/* relative: the same parent, another name */
+		free(c->relname);
+		c->relname = redirect;
+		c->name = redirect;
+	}
+	return 0;
+}
+
+/*
+ * Look at one layer.  Returns 1 to go on to lower layers, 0 to stop,
+ * negative errno on error.
+ */
+static int lookup_layer(struct lookup_ctx *c, int layer, int dirfd,
+			bool parent_xwh)
+{
+	struct stat st;
+	int fd, err;
+
+	fd = open_in_layer(c, dirfd, &st);
+	if (fd == -ENOENT || fd == -ENOTDIR || fd == -ENAMETOOLONG) {
+		if (!c->abs && ovl_has_aufs_whiteout(dirfd, c->name))
+			return 0;
+		return 1;
+	}
+	if (fd < 0)
+		return fd;
+	if (ovl_is_whiteout_st(&st) ||
+	    (parent_xwh && !c->abs && ovl_is_xwhiteout(c->fs, dirfd, c->name, &st))) {
+		close(fd);
+		return 0;
+	}
+	if (c->f->fd < 0) {
+		c->f->fd = fd;
+		c->f->layer = layer;
+		c->f->st = st;
+		if (!S_ISDIR(st.st_mode))
+			return 0;
+	} else if (!S_ISDIR(st.st_mode)) {
+		close(fd); /* a non-directory below a directory is hidden */
+		return 0;
+	}
+	err = add_dir(c, layer, fd);
+	if (fd != c->f->fd)
+		close(fd);
+	if (err)
+		return err;
+	return c->stop ? 0 : 1;
+}
+
+static int lookup_walk(struct lookup_ctx *c, struct ovl_dirstack *pds)
+{
+	int k, r = 1, last = -1;
+
+	for (k = 0; r > 0 && k < pds->n; k++) {
+		if (c->abs)
+			break;
+		last = pds->d[k].layer;
+		r = lookup_layer(c, last, pds->d[k].fd, pds->d[k].xwhiteouts);
+	}
+	/* an absolute redirect continues from each lower layer's root */
+	for (int l = last + 1; r > 0 && c->abs && l < c->fs->nlayers; l++)
+		r = lookup_layer(c, l, c->fs->layers[l].root_fd, false);
+	return r < 0 ? r : 0;
+}
+
+static int lookup_found(struct ovl_fs *fs, struct ovl_inode *dir,
+			const char *name, struct ovl_found *f)
+{
+	struct ovl_dirlayer stack[fs->nlayers];
+	struct lookup_ctx c = { .fs = fs, .name = name, .f = f, .stack = stack };
+	int err;
+
+	*f = (struct ovl_found){ .fd = -1 };
+	if (!dir->dirs)
+		return -ENOTDIR;
+	err = lookup_walk(&c, dir->dirs);
+	free(c.relname);
+	free(c.abs);
+	if (!err && f->fd < 0)
+		err = -ENOENT;
+	if (!err && c.nstack) {
+		f->dirs = malloc(sizeof(*f->dirs) + c.nstack * sizeof(stack[0]));
+		if (!f->dirs) {
+			err = -ENOMEM;
+		} else {
+			f->dirs->n = c.nstack;
+			memcpy(f->dirs->d, stack, c.nstack * sizeof(stack[0]));
+			close(f->fd); /* the O_PATH fd; use the stack's own */
+			f->fd = stack[0].fd;
+			c.nstack = 0;
+		}
+	}
+	for (int i = 0; i < c.nstack; i++)
+		close(stack[i].fd);
+	if (err) {
+		if (f->fd >= 0 && !f->dirs)
+			close(f->fd);
+		f->fd = -1;
+	}
+	return err;
+}
+
+int ovl_lookup_name(struct ovl_fs *fs, struct ovl_inode *dir, const char *name,
+		    struct ovl_inode **out)
+{
+	struct ovl_found f;
+	int err;
+
+	err = lookup_found(fs, dir, name, &f);
+	if (err)
+		return err;
+	*out = ovl_inode_get_found(fs, &f);
+	return *out ? 0 : -ENOMEM;
+}
+
+int ovl_fill_entry(struct ovl_fs *fs, struct ovl_inode *inode,
+		   struct fuse_entry_param *e)
+{
+	int err;
+
+	memset(e, 0, sizeof(*e));
+	err = ovl_inode_stat(fs, inode, &e->attr);
+	if (err)
+		return err;
+	e->ino = ovl_nodeid(fs, inode);
+	e->attr_timeout = fs->p->timeout;
+	e->entry_timeout = fs->p->timeout;
+	return 0;
+}
+
+/* The root: every layer's root directory, merged. */
+int ovl_lookup_root(struct ovl_fs *fs)
+{
+	struct ovl_found f = { .fd = -1, .layer = 0 };
+	int err = -ENOMEM;
+
+	f.dirs = calloc(1, sizeof(*f.dirs) + fs->nlayers * sizeof(f.dirs->d[0]));
+	if (!f.dirs)
+		return err;
+	for (int l = 0; l < fs->nlayers; l++) {
+		bool opaque;
+		struct ovl_dirlayer *d = &f.dirs->d[l];
+		int fd = ovl_reopen(fs->layers[l].root_fd, O_RDONLY | O_DIRECTORY);
+
+		if (fd < 0) {
+			err = fd;
+			goto out;
+		}
+		*d = (struct ovl_dirlayer){ .layer = l, .fd = fd };
+		f.dirs->n++;
+		err = ovl_dir_markers(fs, fd, &opaque, &d->xwhiteouts);
+		if (err)
+			goto out;
+	}
+	f.fd = f.dirs->d[0].fd;
+	if (fstat(f.fd, &f.st) < 0) {
+		err = -errno;
+		goto out;
+	}
+	return ovl_inode_make_root(fs, &f);
+out:
+	ovl_found_release(&f);
+	return err;
+}
+
+void ovl_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct ovl_fs *fs = ovl_fs_of(req);
+	struct fuse_entry_param e;
+	struct ovl_inode *inode;
+	int err;
+
+	ovl_stat_op(fs, OVL_OP_LOOKUP);
+	err = ovl_lookup_name(fs, ovl_inode_of(fs, parent), name, &inode);
+	if (err == -ENOENT) {
+		/* cache the negative entry: only the daemon changes the upper */
+		memset(&e, 0, sizeof(e));
+		e.entry_timeout = fs->p->timeout;
+		fuse_reply_entry(req, &e);
+		return;
+	}
+	if (!err) {
+		err = ovl_fill_entry(fs, inode, &e);
+		if (err)
+			ovl_inode_forget(fs, inode, 1);
+	}
+	if (err)
+		fuse_reply_err(req, -err);
+	else
+		fuse_reply_entry(req, &e);
+}

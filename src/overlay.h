@@ -1,0 +1,154 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Cross-file prototypes, grouped by the file that defines them.
+ */
+#ifndef OVL_OVERLAY_H
+#define OVL_OVERLAY_H
+
+#include "ovl_types.h"
+#include "util.h"
+
+#include <sys/stat.h>
+
+/* Private xattr prefixes: never shown to, nor settable by, mount users. */
+#define OVL_XATTR_TRUSTED "trusted.overlay."
+#define OVL_XATTR_USER "user.overlay."
+#define OVL_STATS_XATTR "user.overpass.stats"
+
+/* params.c */
+enum ovl_action {
+	OVL_ACTION_MOUNT,
+	OVL_ACTION_HELP,
+	OVL_ACTION_VERSION,
+	OVL_ACTION_STATS,
+};
+void ovl_params_init(struct ovl_params *p);
+void ovl_params_free(struct ovl_params *p);
+int ovl_params_parse(struct ovl_params *p, int argc, char **argv,
+		     enum ovl_action *action);
+int ovl_params_apply_opts(struct ovl_params *p, const char *optstr);
+int ovl_idmap_parse(const char *opt, const char *val, struct ovl_idmap **out,
+		    int *nout);
+void ovl_strv_free(char **v);
+
+/* layers.c */
+int ovl_layers_open(struct ovl_fs *fs);
+void ovl_layers_close(struct ovl_fs *fs);
+uint64_t ovl_layer_map_ino(const struct ovl_fs *fs, int layer, ino_t ino);
+
+/* stats.c */
+enum ovl_op {
+	OVL_OP_LOOKUP, OVL_OP_FORGET, OVL_OP_GETATTR, OVL_OP_SETATTR,
+	OVL_OP_READLINK, OVL_OP_MKNOD, OVL_OP_MKDIR, OVL_OP_UNLINK,
+	OVL_OP_RMDIR, OVL_OP_SYMLINK, OVL_OP_RENAME, OVL_OP_LINK,
+	OVL_OP_OPEN, OVL_OP_READ, OVL_OP_WRITE, OVL_OP_STATFS,
+	OVL_OP_RELEASE, OVL_OP_FSYNC, OVL_OP_SETXATTR, OVL_OP_GETXATTR,
+	OVL_OP_LISTXATTR, OVL_OP_REMOVEXATTR, OVL_OP_FLUSH, OVL_OP_OPENDIR,
+	OVL_OP_READDIR, OVL_OP_RELEASEDIR, OVL_OP_FSYNCDIR, OVL_OP_ACCESS,
+	OVL_OP_CREATE, OVL_OP_READDIRPLUS, OVL_OP_FALLOCATE, OVL_OP_LSEEK,
+	OVL_OP_COPY_FILE_RANGE, OVL_OP_INIT, OVL_OP_NR,
+};
+#define ovl_stat_op(fs, which) atomic_fetch_add(&(fs)->stats.op[(which)], 1)
+void ovl_stats_fallback(struct ovl_fs *fs, enum ovl_pt_reason why);
+const char *ovl_pt_reason_name(enum ovl_pt_reason r);
+char *ovl_stats_format(struct ovl_fs *fs);
+int ovl_stats_write_file(struct ovl_fs *fs, const char *path);
+
+/* inode.c */
+struct ovl_found {
+	int layer;		/* layer of the topmost real file */
+	int fd;			/* O_PATH fd of it (ownership passes on) */
+	struct stat st;		/* its stat */
+	struct ovl_dirstack *dirs; /* directories: the merged stack (owned) */
+};
+int ovl_itable_init(struct ovl_fs *fs);
+void ovl_itable_destroy(struct ovl_fs *fs);
+struct ovl_inode *ovl_inode_of(struct ovl_fs *fs, fuse_ino_t ino);
+fuse_ino_t ovl_nodeid(struct ovl_fs *fs, struct ovl_inode *inode);
+int ovl_inode_make_root(struct ovl_fs *fs, struct ovl_found *f);
+struct ovl_inode *ovl_inode_get_found(struct ovl_fs *fs, struct ovl_found *f);
+void ovl_inode_forget(struct ovl_fs *fs, struct ovl_inode *inode, uint64_t n);
+void ovl_inode_ref(struct ovl_fs *fs, struct ovl_inode *inode);
+void ovl_inode_unref(struct ovl_fs *fs, struct ovl_inode *inode);
+int ovl_inode_stat(struct ovl_fs *fs, struct ovl_inode *inode,
+		   struct stat *st);
+void ovl_found_release(struct ovl_found *f);
+void ovl_dirstack_free(struct ovl_dirstack *ds);
+bool ovl_is_upper(const struct ovl_fs *fs, const struct ovl_inode *inode);
+void ovl_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup);
+void ovl_forget_multi(fuse_req_t req, size_t count,
+		      struct fuse_forget_data *forgets);
+void ovl_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void ovl_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+		 struct fuse_file_info *fi);
+void ovl_readlink(fuse_req_t req, fuse_ino_t ino);
+void ovl_access(fuse_req_t req, fuse_ino_t ino, int mask);
+void ovl_statfs(fuse_req_t req, fuse_ino_t ino);
+
+/* whiteout.c */
+bool ovl_is_whiteout_st(const struct stat *st);
+bool ovl_is_xwhiteout(struct ovl_fs *fs, int dirfd, const char *name,
+		      const struct stat *st);
+bool ovl_has_aufs_whiteout(int dirfd, const char *name);
+int ovl_dir_markers(struct ovl_fs *fs, int dirfd, bool *opaque,
+		    bool *xwhiteouts);
+int ovl_get_redirect(struct ovl_fs *fs, int dirfd, char **redirect);
+bool ovl_is_private_xattr(const char *name);
+#define OVL_AUFS_WH ".wh."
+#define OVL_AUFS_OPQ ".wh..wh..opq"
+
+/* namei.c */
+int ovl_lookup_name(struct ovl_fs *fs, struct ovl_inode *dir, const char *name,
+		    struct ovl_inode **out);
+int ovl_fill_entry(struct ovl_fs *fs, struct ovl_inode *inode,
+		   struct fuse_entry_param *e);
+int ovl_lookup_root(struct ovl_fs *fs);
+void ovl_lookup(fuse_req_t req, fuse_ino_t parent, const char *name);
+
+/* readdir.c */
+void ovl_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void ovl_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		 struct fuse_file_info *fi);
+void ovl_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		     struct fuse_file_info *fi);
+void ovl_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void ovl_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
+		  struct fuse_file_info *fi);
+
+/* passthrough.c */
+void ovl_passthrough_init(struct ovl_fs *fs, struct fuse_conn_info *conn);
+enum ovl_pt_reason ovl_passthrough_precheck(struct ovl_fs *fs);
+int ovl_pt_open(struct ovl_fs *fs, fuse_req_t req, struct ovl_inode *inode,
+		int fd, int *backing_id);
+void ovl_pt_release(struct ovl_fs *fs, fuse_req_t req, struct ovl_inode *inode,
+		    bool passthrough);
+
+/* file.c */
+void ovl_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void ovl_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+	      struct fuse_file_info *fi);
+void ovl_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *bufv,
+		   off_t off, struct fuse_file_info *fi);
+void ovl_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void ovl_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void ovl_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
+	       struct fuse_file_info *fi);
+void ovl_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset,
+		   off_t length, struct fuse_file_info *fi);
+void ovl_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
+	       struct fuse_file_info *fi);
+
+/* xattr.c */
+void ovl_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+		  size_t size);
+void ovl_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size);
+void ovl_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+		  const char *value, size_t size, int flags);
+void ovl_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name);
+
+static inline struct ovl_fs *ovl_fs_of(fuse_req_t req)
+{
+	return fuse_req_userdata(req);
+}
+
+#endif

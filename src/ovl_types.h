@@ -1,0 +1,176 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Shared structures of overpass: the mounted filesystem (struct ovl_fs), its
+ * layers, overlay inodes, directory layer stacks and open file handles.
+ *
+ * Lock order (outer first): ovl_inode.lock, then ovl_fs.itable_lock.
+ * Statistics counters are atomics and take no lock.
+ */
+#ifndef OVL_TYPES_H
+#define OVL_TYPES_H
+
+#include <fuse_lowlevel.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Which xattr prefix carries the overlay markers we write. */
+enum ovl_xattr_ns {
+	OVL_XNS_TRUSTED, /* trusted.overlay.* (privileged, kernel default) */
+	OVL_XNS_USER,	 /* user.overlay.* (kernel "userxattr") */
+};
+
+/* Why an open is not passed through (statistics and man page). */
+enum ovl_pt_reason {
+	OVL_PT_OK,
+	OVL_PT_DISABLED_BY_OPTION,
+	OVL_PT_NO_CAP_SYS_ADMIN,
+	OVL_PT_KERNEL_UNSUPPORTED,
+	OVL_PT_STACKING_DEPTH,
+	OVL_PT_REGISTER_FAILED,
+	OVL_PT_NR,
+};
+
+enum ovl_passthrough_mode {
+	OVL_PASSTHROUGH_AUTO,
+	OVL_PASSTHROUGH_ON,
+	OVL_PASSTHROUGH_OFF,
+};
+
+/* One id-mapping range of uidmapping=/gidmapping=. */
+struct ovl_idmap {
+	uint32_t inner; /* first id seen through the mount */
+	uint32_t outer; /* first id on disk */
+	uint32_t count; /* length of the range */
+};
+
+/* Parsed mount options; owned by struct ovl_fs, freed by ovl_params_free. */
+struct ovl_params {
+	char **lowerdirs;	/* lower layer paths, topmost first */
+	int nlower;		/* number of lowerdirs */
+	char *upperdir;		/* upper layer path or NULL (read-only mount) */
+	char *workdir;		/* work directory path or NULL */
+	char *mountpoint;	/* where to mount */
+	char *statsfile;	/* where to write statistics at exit, or NULL */
+	char *fuse_opts;	/* comma list handed to libfuse's mount code */
+	bool foreground;	/* -f or -d */
+	bool debug;		/* -d: trace each request */
+	bool read_only;		/* ro given, or no upperdir */
+	double timeout;		/* entry/attr cache timeout in seconds */
+	bool threaded;		/* multi-threaded request loop */
+	bool fsync;		/* honour fsync (off with fsync=0 or volatile) */
+	int noxattrs;		/* 0: xattrs served; 1: get/list return nothing; 2: ENOTSUP */
+	int xino;		/* -1 auto, 0 off, 1 on */
+	bool ino32;		/* ino32_t: fold inode numbers into 32 bits */
+	bool static_nlink;	/* report st_nlink 1 for directories */
+	bool noacl;		/* POSIX ACLs not supported */
+	int xattr_permissions;	/* fuse-overlayfs xattr_permissions= (0,1,2) */
+	bool squash_to_root;	/* every file appears owned by root */
+	long squash_uid;	/* -1 or uid every file appears owned by */
+	long squash_gid;	/* -1 or gid every file appears owned by */
+	struct ovl_idmap *uidmap; /* uidmapping= ranges */
+	int nuidmap;		/* number of uidmap ranges */
+	struct ovl_idmap *gidmap; /* gidmapping= ranges */
+	int ngidmap;		/* number of gidmap ranges */
+	enum ovl_passthrough_mode passthrough; /* passthrough= */
+	bool allow_other_given;	/* user asked for allow_other/allow_root */
+	bool default_permissions_given; /* user asked for default_permissions */
+};
+
+/* One layer: its root directory, held open for the life of the mount. */
+struct ovl_layer {
+	int idx;		/* 0 = topmost (upper if present) */
+	bool is_upper;		/* the writable layer */
+	const char *path;	/* path given on the command line (for messages) */
+	int root_fd;		/* O_PATH|O_DIRECTORY fd of the root (possibly on a
+				 * private read-only clone of the mount) */
+	bool ro_mount;		/* root_fd lives on a read-only detached mount */
+	dev_t dev;		/* st_dev of the root */
+	unsigned fsid;		/* index of the distinct filesystem (xino bits) */
+	bool stacked;		/* lives on overlayfs or FUSE */
+};
+
+/* The layers a directory merges, topmost first, stopping at an opaque one. */
+struct ovl_dirstack {
+	int n;			/* entries used */
+	struct ovl_dirlayer {
+		int layer;	/* layer index */
+		int fd;		/* O_RDONLY|O_DIRECTORY fd of that layer's dir */
+		bool xwhiteouts; /* opaque "x": may hold xattr whiteouts */
+	} d[];
+};
+
+/*
+ * An overlay inode: what one name resolves to across the layers.  Keyed in
+ * the inode table by (dev, ino) of its topmost real file.
+ */
+struct ovl_inode {
+	dev_t key_dev;		/* st_dev of the topmost real file (immutable) */
+	ino_t key_ino;		/* st_ino of the topmost real file (immutable) */
+	mode_t type;		/* S_IFMT bits (immutable) */
+	int layer;		/* layer index of the topmost real file (immutable) */
+	int fd;			/* O_PATH fd of the topmost real file; for a directory
+				 * the O_RDONLY fd dirs->d[0].fd (immutable) */
+	uint64_t ino;		/* st_ino shown to users (immutable) */
+	struct ovl_dirstack *dirs; /* directories: merged layer stack (immutable) */
+	bool merged;		/* directory with more than one layer (immutable) */
+
+	uint64_t nlookup;	/* kernel lookup count; itable_lock */
+	uint64_t nref;		/* our own references (open files); itable_lock */
+	struct ovl_inode *hnext; /* hash chain; itable_lock */
+
+	pthread_mutex_t lock;	/* guards the fields below */
+	int backing_id;		/* passthrough backing id, 0 if none */
+	unsigned backing_users;	/* opens using backing_id */
+	unsigned fallback_users; /* opens served through the daemon */
+};
+
+/* A handle for an open regular file. */
+struct ovl_file {
+	struct ovl_inode *inode; /* holds an nref on it */
+	int fd;			/* real file opened with the caller's flags, or -1 */
+	bool passthrough;	/* opened with the inode's backing id */
+};
+
+/* Statistics; every counter is atomic. */
+struct ovl_stats {
+	atomic_uint_fast64_t op[64];	/* requests per FUSE opcode (index < 64) */
+	atomic_uint_fast64_t op_other;	/* opcodes >= 64 */
+	atomic_uint_fast64_t pt_opens;	/* opens answered with a backing id */
+	atomic_uint_fast64_t pt_ids;	/* backing ids registered now */
+	atomic_uint_fast64_t fb_opens;	/* opens served through the daemon */
+	atomic_uint_fast64_t fb_reason[OVL_PT_NR]; /* fallbacks by reason */
+	atomic_uint_fast64_t inodes;	/* overlay inodes alive */
+};
+
+/* The mounted filesystem. */
+struct ovl_fs {
+	struct ovl_params *p;	/* options */
+	struct ovl_layer *layers; /* nlayers entries, topmost first */
+	int nlayers;		/* upper (if any) + lowers */
+	struct ovl_layer *upper; /* &layers[0] when there is an upper, else NULL */
+	int work_fd;		/* O_PATH fd of workdir, -1 without upper */
+	enum ovl_xattr_ns xns;	/* which overlay xattr prefix we write */
+	int xino_bits;		/* high bits of st_ino used for the fsid, 0 = off */
+	bool has_xattrat;	/* kernel has getxattrat() on O_PATH fds */
+	bool has_openat2;	/* kernel has openat2() */
+	bool any_stacked;	/* a layer lives on overlayfs or FUSE */
+
+	enum ovl_pt_reason pt_reason; /* OVL_PT_OK when passthrough may be used */
+	bool passthrough;	/* negotiated at INIT */
+
+	struct fuse_session *se; /* the session, for notifications */
+	struct ovl_inode *root;	/* the root inode (nodeid FUSE_ROOT_ID) */
+
+	pthread_mutex_t itable_lock; /* guards the inode table and counts */
+	struct ovl_inode **itable; /* hash buckets */
+	size_t itable_size;	/* number of buckets (power of two) */
+	size_t itable_count;	/* inodes in the table */
+
+	struct ovl_stats stats;	/* counters */
+	int ready_fd;		/* pipe to the waiting parent, -1 once told */
+};
+
+#endif

@@ -1,0 +1,599 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * Mount options: the command line (fuse-overlayfs's, and the mount.fuse
+ * helper form), the -o option table, defaults, and the option string handed
+ * to libfuse's mount code.  Only syntax is checked here; layers.c checks
+ * the paths themselves.
+ */
+#include "config.h"
+
+#include "overlay.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* How an option is handled. */
+enum opt_kind {
+	OPT_OURS,	/* parsed into struct ovl_params */
+	OPT_FUSE,	/* handed to libfuse's mount code as is */
+	OPT_IGNORE,	/* accepted and ignored (fstab words, no-ops) */
+};
+
+typedef int (*opt_fn)(struct ovl_params *p, const char *val);
+
+struct opt_desc {
+	const char *name;	/* option name, without "=value" */
+	enum opt_kind kind;
+	int takes_value;	/* 0 no, 1 required, 2 optional */
+	opt_fn fn;		/* parser for OPT_OURS */
+};
+
+static int fail(const char *opt, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static int fail(const char *opt, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	ovl_log("%s: %s", opt, msg);
+	return -EINVAL;
+}
+
+/* Split @s on unescaped @sep; "\<sep>" becomes <sep> and "\\" a backslash. */
+static int split_escaped(const char *s, char sep, char ***out, int *n)
+{
+	char **v = NULL, *cur;
+	size_t len = strlen(s), k = 0;
+	int cnt = 0;
+
+	cur = malloc(len + 1);
+	if (!cur)
+		return -ENOMEM;
+	for (size_t i = 0;; i++) {
+		if (s[i] == '\\' && (s[i + 1] == sep || s[i + 1] == '\\')) {
+			cur[k++] = s[++i];
+			continue;
+		}
+		if (s[i] == sep || s[i] == '\0') {
+			char **nv = realloc(v, (cnt + 2) * sizeof(*v));
+			if (!nv)
+				goto nomem;
+			v = nv;
+			cur[k] = '\0';
+			v[cnt] = strdup(cur);
+			if (!v[cnt])
+				goto nomem;
+			v[++cnt] = NULL;
+			k = 0;
+			if (s[i] == '\0')
+				break;
+			continue;
+		}
+		cur[k++] = s[i];
+	}
+	free(cur);
+	*out = v;
+	*n = cnt;
+	return 0;
+nomem:
+	free(cur);
+	ovl_strv_free(v);
+	return -ENOMEM;
+}
+
+void ovl_strv_free(char **v)
+{
+	if (!v)
+		return;
+	for (char **q = v; *q; q++)
+		free(*q);
+	free(v);
+}
+
+static int set_str(char **dst, const char *opt, const char *val)
+{
+	if (!*val)
+		return fail(opt, "empty value");
+	free(*dst);
+	*dst = strdup(val);
+	return *dst ? 0 : -ENOMEM;
+}
+
+static int opt_lowerdir(struct ovl_params *p, const char *val)
+{
+	char **v;
+	int n, err;
+
+	err = split_escaped(val, ':', &v, &n);
+	if (err)
+		return err;
+	for (int i = 0; i < n; i++) {
+		if (!*v[i]) {
+			ovl_strv_free(v);
+			return fail("lowerdir", "empty layer in '%s'", val);
+		}
+	}
+	ovl_strv_free(p->lowerdirs);
+	p->lowerdirs = v;
+	p->nlower = n;
+	return 0;
+}
+
+static int opt_upperdir(struct ovl_params *p, const char *val)
+{
+	return set_str(&p->upperdir, "upperdir", val);
+}
+
+static int opt_workdir(struct ovl_params *p, const char *val)
+{
+	return set_str(&p->workdir, "workdir", val);
+}
+
+static int opt_statsfile(struct ovl_params *p, const char *val)
+{
+	return set_str(&p->statsfile, "statsfile", val);
+}
+
+static int parse_bool(const char *opt, const char *val, bool *out)
+{
+	if (!val || !strcmp(val, "1") || !strcmp(val, "on") ||
+	    !strcmp(val, "true") || !strcmp(val, "yes"))
+		*out = true;
+	else if (!strcmp(val, "0") || !strcmp(val, "off") ||
+		 !strcmp(val, "false") || !strcmp(val, "no"))
+		*out = false;
+	else
+		return fail(opt, "expected 0 or 1, got '%s'", val);
+	return 0;
+}
+
+static int parse_small(const char *opt, const char *val, int max, int *out)
+{
+	unsigned long long v;
+
+	if (ovl_parse_u64(val, &v) || v > (unsigned long long)max)
+		return fail(opt, "expected a number from 0 to %d, got '%s'",
+			    max, val);
+	*out = (int)v;
+	return 0;
+}
+
+static int opt_timeout(struct ovl_params *p, const char *val)
+{
+	char *end;
+	double t;
+
+	errno = 0;
+	t = strtod(val, &end);
+	if (errno || *end || end == val || t < 0)
+		return fail("timeout", "expected seconds >= 0, got '%s'", val);
+	p->timeout = t;
+	return 0;
+}
+
+static int opt_threaded(struct ovl_params *p, const char *val)
+{
+	return parse_bool("threaded", val, &p->threaded);
+}
+
+static int opt_fsync(struct ovl_params *p, const char *val)
+{
+	return parse_bool("fsync", val, &p->fsync);
+}
+
+static int opt_volatile(struct ovl_params *p, const char *val)
+{
+	p->fsync = false;
+	return 0;
+}
+
+static int opt_noxattrs(struct ovl_params *p, const char *val)
+{
+	return parse_small("noxattrs", val ? val : "1", 2, &p->noxattrs);
+}
+
+static int opt_xattr_permissions(struct ovl_params *p, const char *val)
+{
+	return parse_small("xattr_permissions", val, 2, &p->xattr_permissions);
+}
+
+static int opt_xino(struct ovl_params *p, const char *val)
+{
+	if (!val || !strcmp(val, "on"))
+		p->xino = 1;
+	else if (!strcmp(val, "off"))
+		p->xino = 0;
+	else if (!strcmp(val, "auto"))
+		p->xino = -1;
+	else
+		return fail("xino", "expected on, off or auto, got '%s'", val);
+	return 0;
+}
+
+static int opt_ino32(struct ovl_params *p, const char *val)
+{
+	p->ino32 = true;
+	return 0;
+}
+
+static int opt_static_nlink(struct ovl_params *p, const char *val)
+{
+	p->static_nlink = true;
+	return 0;
+}
+
+static int opt_noacl(struct ovl_params *p, const char *val)
+{
+	p->noacl = true;
+	return 0;
+}
+
+static int opt_squash_to_root(struct ovl_params *p, const char *val)
+{
+	p->squash_to_root = true;
+	return 0;
+}
+
+static int parse_id(const char *opt, const char *val, long *out)
+{
+	unsigned long long v;
+
+	if (ovl_parse_u64(val, &v) || v >= 0xffffffffULL)
+		return fail(opt, "expected a numeric id, got '%s'", val);
+	*out = (long)v;
+	return 0;
+}
+
+static int opt_squash_to_uid(struct ovl_params *p, const char *val)
+{
+	return parse_id("squash_to_uid", val, &p->squash_uid);
+}
+
+static int opt_squash_to_gid(struct ovl_params *p, const char *val)
+{
+	return parse_id("squash_to_gid", val, &p->squash_gid);
+}
+
+/* "inner:outer:count[:inner:outer:count...]", as fuse-overlayfs. */
+int ovl_idmap_parse(const char *opt, const char *val, struct ovl_idmap **out,
+		    int *nout)
+{
+	struct ovl_idmap *m;
+	char **v;
+	int n, err;
+
+	err = split_escaped(val, ':', &v, &n);
+	if (err)
+		return err;
+	if (n == 0 || n % 3) {
+		ovl_strv_free(v);
+		return fail(opt, "expected container:host:count triples, got '%s'",
+			    val);
+	}
+	m = calloc(n / 3, sizeof(*m));
+	if (!m) {
+		ovl_strv_free(v);
+		return -ENOMEM;
+	}
+	for (int i = 0; i < n; i++) {
+		unsigned long long x;
+		uint32_t *f = i % 3 == 0 ? &m[i / 3].inner :
+			      i % 3 == 1 ? &m[i / 3].outer : &m[i / 3].count;
+
+		if (ovl_parse_u64(v[i], &x) || x > 0xffffffffULL ||
+		    (i % 3 == 2 && x == 0)) {
+			err = fail(opt, "'%s' is not a valid id or count in '%s'",
+				   v[i], val);
+			free(m);
+			ovl_strv_free(v);
+			return err;
+		}
+		*f = (uint32_t)x;
+	}
+	ovl_strv_free(v);
+	*out = m;
+	*nout = n / 3;
+	return 0;
+}
+
+static int opt_uidmapping(struct ovl_params *p, const char *val)
+{
+	free(p->uidmap);
+	p->uidmap = NULL;
+	return ovl_idmap_parse("uidmapping", val, &p->uidmap, &p->nuidmap);
+}
+
+static int opt_gidmapping(struct ovl_params *p, const char *val)
+{
+	free(p->gidmap);
+	p->gidmap = NULL;
+	return ovl_idmap_parse("gidmapping", val, &p->gidmap, &p->ngidmap);
+}
+
+static int opt_passthrough(struct ovl_params *p, const char *val)
+{
+	if (!val || !strcmp(val, "on"))
+		p->passthrough = OVL_PASSTHROUGH_ON;
+	else if (!strcmp(val, "auto"))
+		p->passthrough = OVL_PASSTHROUGH_AUTO;
+	else if (!strcmp(val, "off"))
+		p->passthrough = OVL_PASSTHROUGH_OFF;
+	else
+		return fail("passthrough", "expected auto, on or off, got '%s'",
+			    val);
+	return 0;
+}
+
+static int opt_redirect_dir(struct ovl_params *p, const char *val)
+{
+	if (strcmp(val, "on") && strcmp(val, "off") && strcmp(val, "follow") &&
+	    strcmp(val, "nofollow"))
+		return fail("redirect_dir",
+			    "expected on, off, follow or nofollow, got '%s'",
+			    val);
+	return 0;
+}
+
+static int opt_ro(struct ovl_params *p, const char *val)
+{
+	p->read_only = true;
+	return 0;
+}
+
+static int opt_nop(struct ovl_params *p, const char *val)
+{
+	return 0;
+}
+
+static const struct opt_desc opts[] = {
+	{ "lowerdir", OPT_OURS, 1, opt_lowerdir },
+	{ "upperdir", OPT_OURS, 1, opt_upperdir },
+	{ "workdir", OPT_OURS, 1, opt_workdir },
+	{ "timeout", OPT_OURS, 1, opt_timeout },
+	{ "threaded", OPT_OURS, 1, opt_threaded },
+	{ "fsync", OPT_OURS, 1, opt_fsync },
+	{ "volatile", OPT_OURS, 0, opt_volatile },
+	{ "noxattrs", OPT_OURS, 2, opt_noxattrs },
+	{ "xattr_permissions", OPT_OURS, 1, opt_xattr_permissions },
+	{ "xino", OPT_OURS, 2, opt_xino },
+	{ "ino32_t", OPT_OURS, 0, opt_ino32 },
+	{ "static_nlink", OPT_OURS, 0, opt_static_nlink },
+	{ "noacl", OPT_OURS, 0, opt_noacl },
+	{ "squash_to_root", OPT_OURS, 0, opt_squash_to_root },
+	{ "squash_to_uid", OPT_OURS, 1, opt_squash_to_uid },
+	{ "squash_to_gid", OPT_OURS, 1, opt_squash_to_gid },
+	{ "uidmapping", OPT_OURS, 1, opt_uidmapping },
+	{ "gidmapping", OPT_OURS, 1, opt_gidmapping },
+	{ "passthrough", OPT_OURS, 2, opt_passthrough },
+	{ "statsfile", OPT_OURS, 1, opt_statsfile },
+	{ "redirect_dir", OPT_OURS, 1, opt_redirect_dir },
+	{ "context", OPT_IGNORE, 1, NULL },
+	{ "fscontext", OPT_IGNORE, 1, NULL },
+	{ "defcontext", OPT_IGNORE, 1, NULL },
+	{ "rootcontext", OPT_IGNORE, 1, NULL },
+	/* fuse-overlayfs options it accepts and we treat the same way */
+	{ "fast_ino", OPT_IGNORE, 1, NULL },
+	{ "writeback", OPT_IGNORE, 1, NULL },
+	{ "plugins", OPT_IGNORE, 1, NULL },
+	{ "debug", OPT_IGNORE, 0, NULL },
+	{ "ro", OPT_FUSE, 0, opt_ro },
+	{ "rw", OPT_FUSE, 0, opt_nop },
+	{ "allow_other", OPT_FUSE, 0, NULL },
+	{ "allow_root", OPT_FUSE, 0, NULL },
+	{ "default_permissions", OPT_FUSE, 0, NULL },
+	{ "auto_unmount", OPT_FUSE, 0, NULL },
+	{ "dev", OPT_FUSE, 0, NULL },
+	{ "nodev", OPT_FUSE, 0, NULL },
+	{ "suid", OPT_FUSE, 0, NULL },
+	{ "nosuid", OPT_FUSE, 0, NULL },
+	{ "exec", OPT_FUSE, 0, NULL },
+	{ "noexec", OPT_FUSE, 0, NULL },
+	{ "atime", OPT_FUSE, 0, NULL },
+	{ "noatime", OPT_FUSE, 0, NULL },
+	{ "relatime", OPT_FUSE, 0, NULL },
+	{ "norelatime", OPT_FUSE, 0, NULL },
+	{ "strictatime", OPT_FUSE, 0, NULL },
+	{ "nostrictatime", OPT_FUSE, 0, NULL },
+	{ "diratime", OPT_FUSE, 0, NULL },
+	{ "nodiratime", OPT_FUSE, 0, NULL },
+	{ "lazytime", OPT_FUSE, 0, NULL },
+	{ "nolazytime", OPT_FUSE, 0, NULL },
+	{ "sync", OPT_FUSE, 0, NULL },
+	{ "async", OPT_FUSE, 0, NULL },
+	{ "dirsync", OPT_FUSE, 0, NULL },
+	{ "fsname", OPT_FUSE, 1, NULL },
+	{ "subtype", OPT_FUSE, 1, NULL },
+	{ "max_read", OPT_FUSE, 1, NULL },
+	{ "blksize", OPT_FUSE, 1, NULL },
+	/* fstab words that mount(8) may pass on */
+	{ "defaults", OPT_IGNORE, 0, NULL },
+	{ "auto", OPT_IGNORE, 0, NULL },
+	{ "noauto", OPT_IGNORE, 0, NULL },
+	{ "user", OPT_IGNORE, 2, NULL },
+	{ "users", OPT_IGNORE, 0, NULL },
+	{ "nouser", OPT_IGNORE, 0, NULL },
+	{ "nofail", OPT_IGNORE, 0, NULL },
+	{ "_netdev", OPT_IGNORE, 0, NULL },
+	{ "owner", OPT_IGNORE, 0, NULL },
+	{ "group", OPT_IGNORE, 0, NULL },
+	{ "loop", OPT_IGNORE, 2, NULL },
+	{ "index", OPT_IGNORE, 1, NULL },
+	{ "metacopy", OPT_IGNORE, 1, NULL },
+	{ "userxattr", OPT_IGNORE, 0, NULL },
+};
+
+static const struct opt_desc *opt_find(const char *name, size_t len)
+{
+	for (size_t i = 0; i < sizeof(opts) / sizeof(opts[0]); i++)
+		if (strlen(opts[i].name) == len &&
+		    !strncmp(opts[i].name, name, len))
+			return &opts[i];
+	return NULL;
+}
+
+/* Append ",@s" to the libfuse option string. */
+static int fuse_opt_append(struct ovl_params *p, const char *s)
+{
+	size_t old = p->fuse_opts ? strlen(p->fuse_opts) : 0;
+	char *n = realloc(p->fuse_opts, old + strlen(s) + 2);
+
+	if (!n)
+		return -ENOMEM;
+	if (old)
+		n[old++] = ',';
+	strcpy(n + old, s);
+	p->fuse_opts = n;
+	return 0;
+}
+
+static int apply_one(struct ovl_params *p, const char *o)
+{
+	const char *eq = strchr(o, '=');
+	size_t len = eq ? (size_t)(eq - o) : strlen(o);
+	const char *val = eq ? eq + 1 : NULL;
+	const struct opt_desc *d;
+	int err = 0;
+
+	if (!*o)
+		return 0;
+	if (!strncmp(o, "x-", 2))
+		return 0; /* userspace mount hints, e.g. x-systemd.* */
+	d = opt_find(o, len);
+	if (!d)
+		return fail(o, "unknown option");
+	if (d->takes_value == 1 && !val)
+		return fail(d->name, "needs a value (%s=...)", d->name);
+	if (d->takes_value == 0 && val)
+		return fail(d->name, "takes no value");
+	if (d->fn)
+		err = d->fn(p, val);
+	if (err)
+		return err;
+	if (d->kind == OPT_FUSE) {
+		if (!strcmp(d->name, "allow_other") ||
+		    !strcmp(d->name, "allow_root"))
+			p->allow_other_given = true;
+		if (!strcmp(d->name, "default_permissions"))
+			p->default_permissions_given = true;
+		if (strcmp(d->name, "rw"))
+			err = fuse_opt_append(p, o);
+	}
+	return err;
+}
+
+int ovl_params_apply_opts(struct ovl_params *p, const char *optstr)
+{
+	char **v;
+	int n, err;
+
+	err = split_escaped(optstr, ',', &v, &n);
+	if (err)
+		return err;
+	for (int i = 0; i < n && !err; i++)
+		err = apply_one(p, v[i]);
+	ovl_strv_free(v);
+	return err;
+}
+
+void ovl_params_init(struct ovl_params *p)
+{
+	memset(p, 0, sizeof(*p));
+	p->timeout = 86400.0;
+	p->threaded = true;
+	p->fsync = true;
+	p->xino = -1;
+	p->squash_uid = -1;
+	p->squash_gid = -1;
+	p->passthrough = OVL_PASSTHROUGH_AUTO;
+}
+
+void ovl_params_free(struct ovl_params *p)
+{
+	ovl_strv_free(p->lowerdirs);
+	free(p->upperdir);
+	free(p->workdir);
+	free(p->mountpoint);
+	free(p->statsfile);
+	free(p->fuse_opts);
+	free(p->uidmap);
+	free(p->gidmap);
+	memset(p, 0, sizeof(*p));
+}
+
+/* Checks that need every option at once. */
+static int params_check(struct ovl_params *p)
+{
+	if (!p->lowerdirs || p->nlower == 0)
+		return fail("lowerdir", "missing: give -o lowerdir=DIR[:DIR...]");
+	if (p->upperdir && !p->workdir)
+		return fail("workdir", "missing: upperdir needs a workdir on the same filesystem");
+	if (p->workdir && !p->upperdir)
+		return fail("upperdir", "missing: workdir given without upperdir");
+	if (!p->mountpoint)
+		return fail("mountpoint", "missing");
+	if (!p->upperdir)
+		p->read_only = true;
+	return 0;
+}
+
+int ovl_params_parse(struct ovl_params *p, int argc, char **argv,
+		     enum ovl_action *action)
+{
+	char *pos[3];
+	int npos = 0, err;
+
+	*action = OVL_ACTION_MOUNT;
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+
+		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+			*action = OVL_ACTION_HELP;
+			return 0;
+		}
+		if (!strcmp(a, "-V") || !strcmp(a, "--version")) {
+			*action = OVL_ACTION_VERSION;
+			return 0;
+		}
+		if (!strcmp(a, "--stats")) {
+			if (i + 1 >= argc)
+				return fail("--stats", "needs a mountpoint");
+			*action = OVL_ACTION_STATS;
+			free(p->mountpoint);
+			p->mountpoint = strdup(argv[i + 1]);
+			return p->mountpoint ? 0 : -ENOMEM;
+		}
+		if (!strcmp(a, "-f")) {
+			p->foreground = true;
+		} else if (!strcmp(a, "-d") || !strcmp(a, "--debug")) {
+			p->foreground = p->debug = true;
+		} else if (!strcmp(a, "-s")) {
+			p->threaded = false;
+		} else if (!strncmp(a, "-o", 2)) {
+			const char *o = a[2] ? a + 2 : (i + 1 < argc ? argv[++i] : NULL);
+
+			if (!o)
+				return fail("-o", "needs an option list");
+			err = ovl_params_apply_opts(p, o);
+			if (err)
+				return err;
+		} else if (a[0] == '-' && a[1]) {
+			return fail(a, "unknown command-line flag");
+		} else {
+			if (npos == 2)
+				return fail(a, "too many arguments (expected [SOURCE] MOUNTPOINT)");
+			pos[npos++] = argv[i];
+		}
+	}
+	if (npos == 0)
+		return fail("mountpoint", "missing (usage: overpass -o lowerdir=... MOUNTPOINT)");
+	p->mountpoint = strdup(pos[npos - 1]);
+	if (!p->mountpoint)
+		return -ENOMEM;
+	return params_check(p);
+}

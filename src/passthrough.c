@@ -1,0 +1,142 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * FUSE passthrough backing ids.  The kernel keeps one backing file per FUSE
+ * inode and refuses an open whose reply names another one (or none) while
+ * the inode has passthrough opens, so an inode registers its backing file
+ * on the first open, every further open reuses that id, and the last
+ * release closes it.  When the kernel or our privileges do not allow
+ * passthrough, or one registration fails, the open is served through the
+ * daemon and the statistics say why.
+ *
+ * Stacking: max_backing_stack_depth 0 (kernel depth 1) by default, so a
+ * kernel overlayfs can be stacked over an overpass mount; 1 when a layer
+ * itself lives on overlayfs or FUSE (containers in containers), where depth
+ * 0 would refuse every backing file.
+ */
+#include "config.h"
+
+#include "overlay.h"
+
+#include <errno.h>
+#include <linux/capability.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/syscall.h>
+
+/* true when we run in the initial user namespace with CAP_SYS_ADMIN. */
+static bool have_init_cap_sys_admin(void)
+{
+	struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct data[2] = { 0 };
+	unsigned long a, b, c;
+	FILE *f;
+	bool init_ns = false;
+
+	f = fopen("/proc/self/uid_map", "re");
+	if (f) {
+		init_ns = fscanf(f, "%lu %lu %lu", &a, &b, &c) == 3 && a == 0 &&
+			  b == 0 && c == 4294967295ul && fgetc(f) == '\n' &&
+			  fgetc(f) == EOF;
+		fclose(f);
+	}
+	if (!init_ns)
+		return false;
+	if (syscall(SYS_capget, &hdr, data) < 0)
+		return false;
+	return data[CAP_SYS_ADMIN / 32].effective & (1u << (CAP_SYS_ADMIN % 32));
+}
+
+/* Before mounting: what our options and privileges allow. */
+enum ovl_pt_reason ovl_passthrough_precheck(struct ovl_fs *fs)
+{
+	if (fs->p->passthrough == OVL_PASSTHROUGH_OFF)
+		return OVL_PT_DISABLED_BY_OPTION;
+	if (!have_init_cap_sys_admin())
+		return OVL_PT_NO_CAP_SYS_ADMIN;
+	return OVL_PT_OK;
+}
+
+/* At INIT: what the kernel allows. */
+void ovl_passthrough_init(struct ovl_fs *fs, struct fuse_conn_info *conn)
+{
+	fs->passthrough = false;
+	if (fs->pt_reason != OVL_PT_OK)
+		return;
+	if (!fuse_get_feature_flag(conn, FUSE_CAP_PASSTHROUGH) &&
+	    !(conn->capable & FUSE_CAP_PASSTHROUGH)) {
+		fs->pt_reason = OVL_PT_KERNEL_UNSUPPORTED;
+		return;
+	}
+	if (!fuse_set_feature_flag(conn, FUSE_CAP_PASSTHROUGH)) {
+		fs->pt_reason = OVL_PT_KERNEL_UNSUPPORTED;
+		return;
+	}
+	/* passthrough and writeback cache exclude each other */
+	fuse_unset_feature_flag(conn, FUSE_CAP_WRITEBACK_CACHE);
+	conn->max_backing_stack_depth = fs->any_stacked ?
+		FUSE_BACKING_STACKED_OVER : FUSE_BACKING_STACKED_UNDER;
+	fs->passthrough = true;
+}
+
+/*
+ * Attach an open to @inode: with the inode's backing id, registering @fd (a
+ * file of the inode's topmost layer) on the first passthrough open; or
+ * through the daemon.  The two never mix on one inode, as the kernel would
+ * fail the open with EIO.  Returns 0 and the id, or the reason (> 0) why
+ * this open is served through the daemon.
+ */
+int ovl_pt_open(struct ovl_fs *fs, fuse_req_t req, struct ovl_inode *inode,
+		int fd, int *backing_id)
+{
+	enum ovl_pt_reason why = fs->pt_reason;
+	int id;
+
+	pthread_mutex_lock(&inode->lock);
+	if (fs->passthrough && inode->fallback_users)
+		why = OVL_PT_REGISTER_FAILED; /* stay in the inode's mode */
+	if (fs->passthrough && !inode->fallback_users && !inode->backing_id) {
+		id = fuse_passthrough_open(req, fd);
+		if (id > 0) {
+			inode->backing_id = id;
+			atomic_fetch_add(&fs->stats.pt_ids, 1);
+		} else {
+			why = errno == ELOOP ? OVL_PT_STACKING_DEPTH :
+					       OVL_PT_REGISTER_FAILED;
+			ovl_debug("passthrough registration failed: %s",
+				  strerror(errno));
+		}
+	}
+	if (inode->backing_id) {
+		inode->backing_users++;
+		*backing_id = inode->backing_id;
+		why = OVL_PT_OK;
+	} else {
+		inode->fallback_users++;
+	}
+	pthread_mutex_unlock(&inode->lock);
+	if (why == OVL_PT_OK)
+		atomic_fetch_add(&fs->stats.pt_opens, 1);
+	else
+		ovl_stats_fallback(fs, why);
+	return why;
+}
+
+void ovl_pt_release(struct ovl_fs *fs, fuse_req_t req, struct ovl_inode *inode,
+		    bool passthrough)
+{
+	int id;
+
+	pthread_mutex_lock(&inode->lock);
+	if (!passthrough) {
+		inode->fallback_users--;
+	} else if (--inode->backing_users == 0) {
+		id = inode->backing_id;
+		inode->backing_id = 0;
+		/* closed under the lock: a concurrent open registers anew
+		 * and never meets a closed id */
+		if (fuse_passthrough_close(req, id) < 0)
+			ovl_log("closing backing id %d: %s", id, strerror(errno));
+		atomic_fetch_sub(&fs->stats.pt_ids, 1);
+	}
+	pthread_mutex_unlock(&inode->lock);
+}

@@ -1,0 +1,111 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * Statistics: requests per opcode, passthrough opens, fallbacks and why.
+ * Read while mounted through the virtual xattr user.overpass.stats of the
+ * mount root (overpass --stats MNT), and written at exit.
+ */
+#include "config.h"
+
+#include "overlay.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+
+static const char *const op_names[OVL_OP_NR] = {
+	[OVL_OP_LOOKUP] = "LOOKUP", [OVL_OP_FORGET] = "FORGET",
+	[OVL_OP_GETATTR] = "GETATTR", [OVL_OP_SETATTR] = "SETATTR",
+	[OVL_OP_READLINK] = "READLINK", [OVL_OP_MKNOD] = "MKNOD",
+	[OVL_OP_MKDIR] = "MKDIR", [OVL_OP_UNLINK] = "UNLINK",
+	[OVL_OP_RMDIR] = "RMDIR", [OVL_OP_SYMLINK] = "SYMLINK",
+	[OVL_OP_RENAME] = "RENAME", [OVL_OP_LINK] = "LINK",
+	[OVL_OP_OPEN] = "OPEN", [OVL_OP_READ] = "READ",
+	[OVL_OP_WRITE] = "WRITE", [OVL_OP_STATFS] = "STATFS",
+	[OVL_OP_RELEASE] = "RELEASE", [OVL_OP_FSYNC] = "FSYNC",
+	[OVL_OP_SETXATTR] = "SETXATTR", [OVL_OP_GETXATTR] = "GETXATTR",
+	[OVL_OP_LISTXATTR] = "LISTXATTR", [OVL_OP_REMOVEXATTR] = "REMOVEXATTR",
+	[OVL_OP_FLUSH] = "FLUSH", [OVL_OP_OPENDIR] = "OPENDIR",
+	[OVL_OP_READDIR] = "READDIR", [OVL_OP_RELEASEDIR] = "RELEASEDIR",
+	[OVL_OP_FSYNCDIR] = "FSYNCDIR", [OVL_OP_ACCESS] = "ACCESS",
+	[OVL_OP_CREATE] = "CREATE", [OVL_OP_READDIRPLUS] = "READDIRPLUS",
+	[OVL_OP_FALLOCATE] = "FALLOCATE", [OVL_OP_LSEEK] = "LSEEK",
+	[OVL_OP_COPY_FILE_RANGE] = "COPY_FILE_RANGE", [OVL_OP_INIT] = "INIT",
+};
+
+static const char *const reason_names[OVL_PT_NR] = {
+	[OVL_PT_OK] = "ok",
+	[OVL_PT_DISABLED_BY_OPTION] = "disabled_by_option",
+	[OVL_PT_NO_CAP_SYS_ADMIN] = "no_cap_sys_admin",
+	[OVL_PT_KERNEL_UNSUPPORTED] = "kernel_unsupported",
+	[OVL_PT_STACKING_DEPTH] = "stacking_depth",
+	[OVL_PT_REGISTER_FAILED] = "register_failed",
+};
+
+const char *ovl_pt_reason_name(enum ovl_pt_reason r)
+{
+	return r < OVL_PT_NR ? reason_names[r] : "unknown";
+}
+
+void ovl_stats_fallback(struct ovl_fs *fs, enum ovl_pt_reason why)
+{
+	atomic_fetch_add(&fs->stats.fb_opens, 1);
+	atomic_fetch_add(&fs->stats.fb_reason[why], 1);
+}
+
+/* The report as text, "key value" per line; malloc'd, NULL on ENOMEM. */
+char *ovl_stats_format(struct ovl_fs *fs)
+{
+	struct ovl_stats *s = &fs->stats;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	if (!f)
+		return NULL;
+	for (int i = 0; i < OVL_OP_NR; i++) {
+		uint64_t n = atomic_load(&s->op[i]);
+
+		if (n || i == OVL_OP_READ || i == OVL_OP_WRITE)
+			fprintf(f, "requests.%s %llu\n", op_names[i],
+				(unsigned long long)n);
+	}
+	fprintf(f, "passthrough.active %d\n", fs->passthrough ? 1 : 0);
+	fprintf(f, "passthrough.reason %s\n", ovl_pt_reason_name(fs->pt_reason));
+	fprintf(f, "passthrough.opens %llu\n",
+		(unsigned long long)atomic_load(&s->pt_opens));
+	fprintf(f, "passthrough.backing_ids %llu\n",
+		(unsigned long long)atomic_load(&s->pt_ids));
+	fprintf(f, "fallback.opens %llu\n",
+		(unsigned long long)atomic_load(&s->fb_opens));
+	for (int r = 1; r < OVL_PT_NR; r++) {
+		uint64_t n = atomic_load(&s->fb_reason[r]);
+
+		if (n)
+			fprintf(f, "fallback.%s %llu\n", reason_names[r],
+				(unsigned long long)n);
+	}
+	fprintf(f, "inodes %llu\n", (unsigned long long)atomic_load(&s->inodes));
+	if (fclose(f)) {
+		free(buf);
+		return NULL;
+	}
+	return buf;
+}
+
+int ovl_stats_write_file(struct ovl_fs *fs, const char *path)
+{
+	char *text = ovl_stats_format(fs);
+	int fd, err = 0;
+	size_t len;
+
+	if (!text)
+		return -ENOMEM;
+	len = strlen(text);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0 || write(fd, text, len) != (ssize_t)len)
+		err = -errno;
+	if (fd >= 0)
+		close(fd);
+	free(text);
+	return err;
+}

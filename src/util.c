@@ -1,0 +1,202 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * Utilities shared by every file: logging, confined opens, xattrs on O_PATH
+ * fds (getxattrat() where the kernel has it, /proc/self/fd otherwise) and
+ * number parsing.
+ */
+#include "config.h"
+
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/xattr.h>
+#ifdef HAVE_LINUX_OPENAT2_H
+#include <linux/openat2.h>
+#endif
+
+bool ovl_debug_enabled;
+
+void ovl_log(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	fputs("overpass: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+}
+
+#ifndef SYS_openat2
+#define SYS_openat2 437
+#endif
+#ifndef RESOLVE_BENEATH
+struct open_how {
+	unsigned long long flags;
+	unsigned long long mode;
+	unsigned long long resolve;
+};
+#define RESOLVE_NO_MAGICLINKS 0x02
+#define RESOLVE_BENEATH 0x08
+#endif
+
+/* Walk @path one component at a time with O_NOFOLLOW, refusing "..". */
+static int openat_walk(int dirfd, const char *path, int flags, mode_t mode)
+{
+	char *copy = strdup(path), *save = NULL, *c, *next;
+	int cur = dirfd, fd, err;
+
+	if (!copy)
+		return -ENOMEM;
+	c = strtok_r(copy, "/", &save);
+	if (!c) {
+		free(copy);
+		return openat(dirfd, ".", flags, mode) < 0 ? -errno : -EINVAL;
+	}
+	for (;; c = next) {
+		next = strtok_r(NULL, "/", &save);
+		if (strcmp(c, "..") == 0) {
+			err = -EXDEV;
+			break;
+		}
+		if (!next) {
+			fd = openat(cur, c, flags | O_NOFOLLOW, mode);
+			err = fd < 0 ? -errno : fd;
+			break;
+		}
+		fd = openat(cur, c, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0) {
+			err = -errno;
+			break;
+		}
+		if (cur != dirfd)
+			close(cur);
+		cur = fd;
+	}
+	if (cur != dirfd)
+		close(cur);
+	free(copy);
+	return err;
+}
+
+int ovl_openat_beneath(int dirfd, const char *path, int flags, mode_t mode)
+{
+	struct open_how how = {
+		.flags = (unsigned long long)flags | O_CLOEXEC,
+		.mode = (flags & (O_CREAT | O_TMPFILE)) ? mode : 0,
+		.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
+	};
+	long fd;
+
+	fd = syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
+	if (fd >= 0)
+		return (int)fd;
+	if (errno != ENOSYS)
+		return -errno;
+	return openat_walk(dirfd, path, flags | O_CLOEXEC, mode);
+}
+
+int ovl_openat_name(int dirfd, const char *name, int flags)
+{
+	int fd;
+
+	if (!*name || strchr(name, '/') || strcmp(name, ".") == 0 ||
+	    strcmp(name, "..") == 0)
+		return -EINVAL;
+	fd = openat(dirfd, name, flags | O_NOFOLLOW | O_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
+
+int ovl_reopen(int fd, int flags)
+{
+	char proc[64];
+	int nfd;
+
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	nfd = open(proc, (flags & ~(O_CREAT | O_EXCL | O_NOFOLLOW)) | O_CLOEXEC);
+	return nfd < 0 ? -errno : nfd;
+}
+
+#ifndef SYS_getxattrat
+#define SYS_getxattrat 464
+#endif
+#ifndef SYS_listxattrat
+#define SYS_listxattrat 465
+#endif
+#ifndef AT_EMPTY_PATH
+#define AT_EMPTY_PATH 0x1000
+#endif
+
+struct ovl_xattr_args {
+	unsigned long long value;
+	unsigned int size;
+	unsigned int flags;
+};
+
+static bool use_xattrat = true;
+
+bool ovl_probe_xattrat(int fd)
+{
+	char b[1];
+	struct ovl_xattr_args args = { .value = (unsigned long)b, .size = 0 };
+	long r;
+
+	r = syscall(SYS_getxattrat, fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW,
+		    "user.overpass.probe", &args, sizeof(args));
+	use_xattrat = r >= 0 || (errno != ENOSYS && errno != EBADF &&
+				 errno != EINVAL);
+	return use_xattrat;
+}
+
+ssize_t ovl_fgetxattr(int fd, const char *name, void *buf, size_t size)
+{
+	char proc[64];
+	ssize_t r;
+
+	if (use_xattrat) {
+		struct ovl_xattr_args args = {
+			.value = (unsigned long)buf,
+			.size = (unsigned int)size,
+		};
+		r = syscall(SYS_getxattrat, fd, "",
+			    AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, name, &args,
+			    sizeof(args));
+		return r < 0 ? -errno : r;
+	}
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	r = getxattr(proc, name, buf, size);
+	return r < 0 ? -errno : r;
+}
+
+ssize_t ovl_flistxattr(int fd, char *buf, size_t size)
+{
+	char proc[64];
+	ssize_t r;
+
+	if (use_xattrat) {
+		r = syscall(SYS_listxattrat, fd, "",
+			    AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, buf, size);
+		return r < 0 ? -errno : r;
+	}
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	r = listxattr(proc, buf, size);
+	return r < 0 ? -errno : r;
+}
+
+int ovl_parse_u64(const char *s, unsigned long long *out)
+{
+	char *end;
+
+	if (!s || !*s || *s == '-' || *s == '+')
+		return -EINVAL;
+	errno = 0;
+	*out = strtoull(s, &end, 10);
+	if (errno || *end)
+		return -EINVAL;
+	return 0;
+}

@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Small utilities: logging, cleanup attributes, openat2 with a fallback,
+ * xattr access on O_PATH fds, and reopening an O_PATH fd with real flags.
+ */
+#ifndef OVL_UTIL_H
+#define OVL_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+extern bool ovl_debug_enabled;
+
+void ovl_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+#define ovl_debug(...)                                                         \
+	do {                                                                   \
+		if (ovl_debug_enabled)                                         \
+			ovl_log(__VA_ARGS__);                                  \
+	} while (0)
+
+static inline void ovl_closep(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+}
+static inline void ovl_freep(void *p)
+{
+	free(*(void **)p);
+}
+#define cleanup_fd __attribute__((cleanup(ovl_closep)))
+#define cleanup_free __attribute__((cleanup(ovl_freep)))
+
+/* Open @path below @dirfd without ever leaving it (RESOLVE_BENEATH, no
+ * magic links); falls back to a component-by-component O_NOFOLLOW walk
+ * when openat2 is missing. */
+int ovl_openat_beneath(int dirfd, const char *path, int flags, mode_t mode);
+
+/* Open a single name in @dirfd without following a final symlink. */
+int ovl_openat_name(int dirfd, const char *name, int flags);
+
+/* Reopen an O_PATH fd with real open flags (through /proc/self/fd). */
+int ovl_reopen(int fd, int flags);
+
+/* xattrs of the object an fd (O_PATH allowed) refers to, symlinks included;
+ * results as for getxattr(2), errors as negative errno. */
+ssize_t ovl_fgetxattr(int fd, const char *name, void *buf, size_t size);
+ssize_t ovl_flistxattr(int fd, char *buf, size_t size);
+
+/* true when the kernel serves the *xattrat() calls on O_PATH fds. */
+bool ovl_probe_xattrat(int fd);
+
+/* Parse an unsigned number; -EINVAL when @s is not one. */
+int ovl_parse_u64(const char *s, unsigned long long *out);
+
+#endif

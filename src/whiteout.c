@@ -1,0 +1,156 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * Whiteouts and directory markers, in every encoding overpass reads:
+ * char device 0/0 (kernel), zero-size file with overlay.whiteout xattr in a
+ * directory marked opaque "x" (kernel xattr whiteouts), ".wh.NAME" files
+ * (AUFS/OCI); opaque directories by overlay.opaque=y, ".wh..wh..opq" or
+ * user.fuseoverlayfs.opaque; redirect xattrs, checked before use.
+ */
+#include "config.h"
+
+#include "overlay.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
+
+bool ovl_is_whiteout_st(const struct stat *st)
+{
+	return S_ISCHR(st->st_mode) && st->st_rdev == makedev(0, 0);
+}
+
+static bool has_xattr(int fd, const char *name)
+{
+	return ovl_fgetxattr(fd, name, NULL, 0) >= 0;
+}
+
+bool ovl_is_xwhiteout(struct ovl_fs *fs, int dirfd, const char *name,
+		      const struct stat *st)
+{
+	bool wh;
+	int fd;
+
+	if (!S_ISREG(st->st_mode) || st->st_size != 0)
+		return false;
+	fd = ovl_openat_name(dirfd, name, O_PATH);
+	if (fd < 0)
+		return false;
+	wh = has_xattr(fd, OVL_XATTR_TRUSTED "whiteout") ||
+	     has_xattr(fd, OVL_XATTR_USER "whiteout");
+	close(fd);
+	return wh;
+}
+
+bool ovl_has_aufs_whiteout(int dirfd, const char *name)
+{
+	char wh[NAME_MAX + 8];
+	struct stat st;
+
+	if (strlen(name) + sizeof(OVL_AUFS_WH) > NAME_MAX + 1)
+		return false;
+	snprintf(wh, sizeof(wh), OVL_AUFS_WH "%s", name);
+	return fstatat(dirfd, wh, &st, AT_SYMLINK_NOFOLLOW) == 0;
+}
+
+/* Value of a one-character marker xattr ("y", "x"), or 0 when absent. */
+static char marker(int fd, const char *name)
+{
+	char v[8];
+	ssize_t n = ovl_fgetxattr(fd, name, v, sizeof(v));
+
+	return n >= 1 ? v[0] : 0;
+}
+
+/*
+ * Opaque and xattr-whiteout markers of a layer directory.  One listxattr
+ * first: most directories have no xattrs and cost nothing more.
+ */
+int ovl_dir_markers(struct ovl_fs *fs, int dirfd, bool *opaque,
+		    bool *xwhiteouts)
+{
+	char list[4096];
+	ssize_t n;
+	struct stat st;
+
+	*opaque = *xwhiteouts = false;
+	n = ovl_flistxattr(dirfd, list, sizeof(list));
+	if (n == -ERANGE)
+		n = 1; /* many xattrs: look the markers up one by one */
+	else if (n < 0 && n != -ENOTSUP)
+		return (int)n;
+	if (n > 0) {
+		static const char *const names[] = {
+			OVL_XATTR_TRUSTED "opaque", OVL_XATTR_USER "opaque",
+			"user.fuseoverlayfs.opaque",
+		};
+		for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+			char c = marker(dirfd, names[i]);
+
+			*opaque |= c == 'y';
+			*xwhiteouts |= c == 'x';
+		}
+	}
+	if (!*opaque && fstatat(dirfd, OVL_AUFS_OPQ, &st, AT_SYMLINK_NOFOLLOW) == 0)
+		*opaque = true;
+	return 0;
+}
+
+/*
+ * A redirect as kernel overlayfs writes it: an absolute path from the layer
+ * root, or a single name in the same parent.  Values with "..", "." or empty
+ * components, or a relative value with a slash, are refused (-EIO), as the
+ * kernel does, so an untrusted layer cannot point outside the layers.
+ */
+int ovl_get_redirect(struct ovl_fs *fs, int dirfd, char **redirect)
+{
+	char buf[PATH_MAX];
+	ssize_t n;
+
+	*redirect = NULL;
+	n = ovl_fgetxattr(dirfd, OVL_XATTR_TRUSTED "redirect", buf,
+			  sizeof(buf) - 1);
+	if (n < 0)
+		n = ovl_fgetxattr(dirfd, OVL_XATTR_USER "redirect", buf,
+				  sizeof(buf) - 1);
+	if (n == -ENODATA || n == -ENOTSUP)
+		return 0;
+	if (n < 0)
+		return (int)n;
+	buf[n] = '\0';
+	if (n == 0 || strlen(buf) != (size_t)n)
+		goto invalid;
+	if (buf[0] != '/') {
+		if (strchr(buf, '/') || !strcmp(buf, ".") || !strcmp(buf, ".."))
+			goto invalid;
+	} else {
+		for (char *c = buf + 1;;) {
+			char *e = strchrnul(c, '/');
+			size_t len = e - c;
+
+			if (len == 0 || (len == 1 && c[0] == '.') ||
+			    (len == 2 && c[0] == '.' && c[1] == '.'))
+				goto invalid;
+			if (!*e)
+				break;
+			c = e + 1;
+		}
+	}
+	*redirect = strdup(buf);
+	return *redirect ? 0 : -ENOMEM;
+invalid:
+	ovl_log("refusing invalid redirect \"%.*s\"", (int)n, buf);
+	return -EIO;
+}
+
+bool ovl_is_private_xattr(const char *name)
+{
+	return !strncmp(name, OVL_XATTR_TRUSTED, sizeof(OVL_XATTR_TRUSTED) - 1) ||
+	       !strncmp(name, OVL_XATTR_USER, sizeof(OVL_XATTR_USER) - 1) ||
+	       !strncmp(name, "trusted.overpass.", 17) ||
+	       !strncmp(name, "user.overpass.", 14) ||
+	       !strncmp(name, "user.fuseoverlayfs.", 19);
+}

@@ -1,0 +1,175 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * Extended attributes: read from the topmost real file, with the overlay's
+ * private names (trusted.overlay.*, user.overlay.*, our own and
+ * fuse-overlayfs's) hidden and refused; the statistics report served as the
+ * virtual user.overpass.stats of the mount root.
+ */
+#include "config.h"
+
+#include "overlay.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <linux/limits.h>
+#include <sys/xattr.h>
+
+static void reply_value(fuse_req_t req, const char *val, size_t len,
+			size_t size)
+{
+	if (size == 0)
+		fuse_reply_xattr(req, len);
+	else if (len > size)
+		fuse_reply_err(req, ERANGE);
+	else
+		fuse_reply_buf(req, val, len);
+}
+
+static void get_stats(fuse_req_t req, struct ovl_fs *fs, size_t size)
+{
+	char *text = ovl_stats_format(fs);
+
+	if (!text) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	reply_value(req, text, strlen(text), size);
+	free(text);
+}
+
+void ovl_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+		  size_t size)
+{
+	struct ovl_fs *fs = ovl_fs_of(req);
+	struct ovl_inode *inode = ovl_inode_of(fs, ino);
+	char *buf = NULL;
+	ssize_t n;
+
+	ovl_stat_op(fs, OVL_OP_GETXATTR);
+	if (inode == fs->root && !strcmp(name, OVL_STATS_XATTR)) {
+		get_stats(req, fs, size);
+		return;
+	}
+	if (fs->p->noxattrs == 2) {
+		fuse_reply_err(req, ENOTSUP);
+		return;
+	}
+	if (fs->p->noxattrs || ovl_is_private_xattr(name)) {
+		fuse_reply_err(req, ENODATA);
+		return;
+	}
+	if (size && !(buf = malloc(size))) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	n = ovl_fgetxattr(inode->fd, name, buf, size);
+	if (n < 0)
+		fuse_reply_err(req, (int)-n);
+	else if (size == 0)
+		fuse_reply_xattr(req, (size_t)n);
+	else
+		fuse_reply_buf(req, buf, (size_t)n);
+	free(buf);
+}
+
+/* Remove private names from a listxattr result in place; new length. */
+static size_t filter_private(char *list, size_t len)
+{
+	size_t out = 0;
+
+	for (size_t i = 0; i < len;) {
+		size_t l = strnlen(list + i, len - i) + 1;
+
+		if (!ovl_is_private_xattr(list + i)) {
+			memmove(list + out, list + i, l);
+			out += l;
+		}
+		i += l;
+	}
+	return out;
+}
+
+void ovl_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+	struct ovl_fs *fs = ovl_fs_of(req);
+	struct ovl_inode *inode = ovl_inode_of(fs, ino);
+	char *buf;
+	ssize_t n;
+
+	ovl_stat_op(fs, OVL_OP_LISTXATTR);
+	if (fs->p->noxattrs) {
+		if (fs->p->noxattrs == 2)
+			fuse_reply_err(req, ENOTSUP);
+		else
+			reply_value(req, "", 0, size);
+		return;
+	}
+	/* the full list is needed to filter it, whatever size was asked */
+	for (size_t cap = 4096;; cap *= 2) {
+		buf = malloc(cap);
+		if (!buf) {
+			fuse_reply_err(req, ENOMEM);
+			return;
+		}
+		n = ovl_flistxattr(inode->fd, buf, cap);
+		if (n != -ERANGE || cap >= XATTR_LIST_MAX * 2)
+			break;
+		free(buf);
+	}
+	if (n < 0)
+		fuse_reply_err(req, (int)-n);
+	else
+		reply_value(req, buf, filter_private(buf, (size_t)n), size);
+	free(buf);
+}
+
+static int do_setxattr(struct ovl_fs *fs, struct ovl_inode *inode,
+		       const char *name, const char *value, size_t size,
+		       int flags, bool remove)
+{
+	int fd, err = 0;
+
+	if (fs->p->noxattrs == 2)
+		return -ENOTSUP;
+	if (ovl_is_private_xattr(name))
+		return -EPERM;
+	if (fs->p->read_only)
+		return -EROFS;
+	if (!ovl_is_upper(fs, inode))
+		return -EROFS; /* copy-up is not implemented yet */
+	/* devices and fifos are never opened; the kernel allows user.*
+	 * xattrs on regular files and directories only */
+	if (S_ISDIR(inode->type))
+		fd = dup(inode->fd);
+	else if (S_ISREG(inode->type))
+		fd = ovl_reopen(inode->fd, O_RDONLY);
+	else
+		return -EPERM;
+	if (fd < 0)
+		return S_ISDIR(inode->type) ? -errno : fd;
+	if ((remove ? fremovexattr(fd, name) :
+		      fsetxattr(fd, name, value, size, flags)) < 0)
+		err = -errno;
+	close(fd);
+	return err;
+}
+
+void ovl_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+		  const char *value, size_t size, int flags)
+{
+	struct ovl_fs *fs = ovl_fs_of(req);
+
+	ovl_stat_op(fs, OVL_OP_SETXATTR);
+	fuse_reply_err(req, -do_setxattr(fs, ovl_inode_of(fs, ino), name, value,
+					 size, flags, false));
+}
+
+void ovl_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
+{
+	struct ovl_fs *fs = ovl_fs_of(req);
+
+	ovl_stat_op(fs, OVL_OP_REMOVEXATTR);
+	fuse_reply_err(req, -do_setxattr(fs, ovl_inode_of(fs, ino), name, NULL,
+					 0, 0, true));
+}

@@ -1,0 +1,11 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+# Included from Makefile.am.  bats suites run through automake's TAP driver.
+TEST_EXTENSIONS = .bats
+BATS_LOG_DRIVER = env AM_TAP_AWK='$(AWK)' $(SHELL) $(top_srcdir)/build-aux/tap-driver.sh
+BATS_LOG_COMPILER = $(BATS)
+AM_BATS_LOG_FLAGS = --tap
+AM_TESTS_ENVIRONMENT = OVERPASS='$(abs_top_builddir)/src/overpass'; export OVERPASS; \
+	TOP_SRCDIR='$(abs_top_srcdir)'; export TOP_SRCDIR;
+
+TESTS += \
+	tests/001-mount.bats
