@@ -111,8 +111,12 @@ static void raise_nofile(void)
 	}
 }
 
-static int check_mountpoint(const char *mnt)
+/* Check the mountpoint and make its path absolute: the daemon leaves its
+ * working directory, and unmounts by that path at exit. */
+static int check_mountpoint(char **mntp)
 {
+	const char *mnt = *mntp;
+	char *abs;
 	struct stat st;
 
 	if (stat(mnt, &st) < 0) {
@@ -123,6 +127,13 @@ static int check_mountpoint(const char *mnt)
 		ovl_log("mountpoint %s: %s", mnt, strerror(ENOTDIR));
 		return -ENOTDIR;
 	}
+	abs = realpath(mnt, NULL);
+	if (!abs) {
+		ovl_log("mountpoint %s: %s", mnt, strerror(errno));
+		return -errno;
+	}
+	free(*mntp);
+	*mntp = abs;
 	return 0;
 }
 
@@ -234,7 +245,7 @@ static int fs_setup(struct ovl_fs *fs)
 {
 	int err;
 
-	err = check_mountpoint(fs->p->mountpoint);
+	err = check_mountpoint(&fs->p->mountpoint);
 	if (!err)
 		err = ovl_layers_open(fs);
 	if (!err)

@@ -1,0 +1,142 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * Unit tests of the option parser (params.c), as TAP.
+ */
+#include "config.h"
+
+#include "overlay.h"
+
+#include <stdarg.h>
+#include <string.h>
+
+static int ntest, nfail;
+
+static void ok(bool cond, const char *fmt, ...)
+{
+	va_list ap;
+
+	printf("%sok %d - ", cond ? "" : "not ", ++ntest);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	putchar('\n');
+	if (!cond)
+		nfail++;
+}
+
+/* Parse a command line given as one string split on spaces. */
+static int parse(struct ovl_params *p, const char *line, enum ovl_action *a)
+{
+	char *copy = strdup(line), *argv[32], *save = NULL;
+	int argc = 0, r;
+
+	argv[argc++] = "overpass";
+	for (char *t = strtok_r(copy, " ", &save); t && argc < 31;
+	     t = strtok_r(NULL, " ", &save))
+		argv[argc++] = t;
+	argv[argc] = NULL;
+	ovl_params_init(p);
+	r = ovl_params_parse(p, argc, argv, a);
+	free(copy);
+	return r;
+}
+
+static void test_basic(void)
+{
+	struct ovl_params p;
+	enum ovl_action a;
+	int r;
+
+	r = parse(&p, "-o lowerdir=/a:/b,upperdir=/u,workdir=/w /mnt", &a);
+	ok(r == 0 && a == OVL_ACTION_MOUNT, "basic command line parses");
+	ok(p.nlower == 2 && !strcmp(p.lowerdirs[0], "/a") &&
+	   !strcmp(p.lowerdirs[1], "/b"), "lowerdir split, topmost first");
+	ok(!strcmp(p.upperdir, "/u") && !strcmp(p.workdir, "/w") &&
+	   !strcmp(p.mountpoint, "/mnt") && !p.read_only, "upper, work, mountpoint");
+	ovl_params_free(&p);
+
+	r = parse(&p, "overpass /mnt -o lowerdir=/a,rw,dev,suid", &a);
+	ok(r == 0 && !strcmp(p.mountpoint, "/mnt"), "mount.fuse helper form");
+	ok(p.read_only, "no upperdir means read-only");
+	ok(p.fuse_opts && strstr(p.fuse_opts, "dev") && !strstr(p.fuse_opts, "rw"),
+	   "mount flags handed to libfuse (%s)", p.fuse_opts ? p.fuse_opts : "");
+	ovl_params_free(&p);
+}
+
+static void test_escapes(void)
+{
+	struct ovl_params p;
+	enum ovl_action a;
+	int r;
+
+	r = parse(&p, "-o lowerdir=/a\\:b:/c\\,d /m", &a);
+	ok(r == 0 && p.nlower == 2 && !strcmp(p.lowerdirs[0], "/a:b") &&
+	   !strcmp(p.lowerdirs[1], "/c,d"), "\\: and \\, escapes");
+	ovl_params_free(&p);
+}
+
+static void test_errors(void)
+{
+	static const char *const bad[] = {
+		"-o lowerdir=/a,bogus /m",
+		"-o lowerdir=/a,upperdir=/u /m",
+		"-o lowerdir=/a,workdir=/w /m",
+		"-o upperdir=/u,workdir=/w /m",
+		"-o lowerdir=/a",
+		"-o lowerdir=/a: /m",
+		"-o lowerdir=/a,uidmapping=0:1000 /m",
+		"-o lowerdir=/a,uidmapping=0:x:1 /m",
+		"-o lowerdir=/a,gidmapping=0:1:0 /m",
+		"-o lowerdir=/a,timeout=abc /m",
+		"-o lowerdir=/a,passthrough=maybe /m",
+		"-o lowerdir=/a,xattr_permissions=3 /m",
+		"-o lowerdir=/a,squash_to_uid=-1 /m",
+		"-o lowerdir=/a,volatile=1 /m",
+		"-o lowerdir=/a --frobnicate /m",
+		"-o lowerdir=/a /m /n /o",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct ovl_params p;
+		enum ovl_action a;
+
+		ok(parse(&p, bad[i], &a) < 0, "refused: %s", bad[i]);
+		ovl_params_free(&p);
+	}
+}
+
+static void test_compat(void)
+{
+	struct ovl_params p;
+	enum ovl_action a;
+	int r;
+
+	r = parse(&p, "-o lowerdir=/a,upperdir=/u,workdir=/w,uidmapping=0:1000:10:10:2000:5,"
+		      "gidmapping=0:1000:10,squash_to_root,static_nlink,noacl,"
+		      "xino=auto,ino32_t,timeout=2.5,threaded=0,fsync=0,"
+		      "xattr_permissions=2,context=system_u:object_r:t:s0,"
+		      "redirect_dir=on,noxattrs=1,passthrough=off,x-systemd.automount,"
+		      "defaults,nofail /m",
+		  &a);
+	ok(r == 0, "every fuse-overlayfs option accepted");
+	ok(p.nuidmap == 2 && p.uidmap[1].inner == 10 && p.uidmap[1].outer == 2000 &&
+	   p.uidmap[1].count == 5, "uidmapping ranges");
+	ok(p.timeout == 2.5 && !p.threaded && !p.fsync && p.noxattrs == 1 &&
+	   p.passthrough == OVL_PASSTHROUGH_OFF && p.xattr_permissions == 2,
+	   "values recorded");
+	ovl_params_free(&p);
+
+	r = parse(&p, "--stats /m", &a);
+	ok(r == 0 && a == OVL_ACTION_STATS && !strcmp(p.mountpoint, "/m"),
+	   "--stats MOUNTPOINT");
+	ovl_params_free(&p);
+}
+
+int main(void)
+{
+	test_basic();
+	test_escapes();
+	test_errors();
+	test_compat();
+	printf("1..%d\n", ntest);
+	return nfail ? 1 : 0;
+}
