@@ -58,9 +58,8 @@ static int add_dir(struct lookup_ctx *c, int layer, int pathfd)
 	fd = ovl_reopen(pathfd, O_RDONLY | O_DIRECTORY);
 	if (fd < 0)
 		return fd;
-	err = ovl_dir_markers(c->fs, fd, &opaque, &xwh);
-	if (!err && !opaque && layer + 1 < c->fs->nlayers)
-		err = ovl_get_redirect(c->fs, fd, &redirect);
+	err = ovl_dir_markers(c->fs, fd, &opaque, &xwh,
+			      layer + 1 < c->fs->nlayers ? &redirect : NULL);
 	if (err) {
 		close(fd);
 		return err;
@@ -86,8 +85,7 @@ static int add_dir(struct lookup_ctx *c, int layer, int pathfd)
  * Look at one layer.  Returns 1 to go on to lower layers, 0 to stop,
  * negative errno on error.
  */
-static int lookup_layer(struct lookup_ctx *c, int layer, int dirfd,
-			bool parent_xwh)
+static int lookup_layer(struct lookup_ctx *c, int layer, int dirfd)
 {
 	struct stat st;
 	int fd, err;
@@ -100,8 +98,10 @@ static int lookup_layer(struct lookup_ctx *c, int layer, int dirfd,
 	}
 	if (fd < 0)
 		return fd;
+	/* as kernel lookup, an xattr whiteout counts whatever the parent's
+	 * marker (readdir only looks for them in directories marked "x") */
 	if (ovl_is_whiteout_st(&st) ||
-	    (parent_xwh && !c->abs && ovl_is_xwhiteout(c->fs, dirfd, c->name, &st))) {
+	    (!c->abs && ovl_is_xwhiteout(c->fs, dirfd, c->name, &st))) {
 		close(fd);
 		return 0;
 	}
@@ -131,11 +131,11 @@ static int lookup_walk(struct lookup_ctx *c, struct ovl_dirstack *pds)
 		if (c->abs)
 			break;
 		last = pds->d[k].layer;
-		r = lookup_layer(c, last, pds->d[k].fd, pds->d[k].xwhiteouts);
+		r = lookup_layer(c, last, pds->d[k].fd);
 	}
 	/* an absolute redirect continues from each lower layer's root */
 	for (int l = last + 1; r > 0 && c->abs && l < c->fs->nlayers; l++)
-		r = lookup_layer(c, l, c->fs->layers[l].root_fd, false);
+		r = lookup_layer(c, l, c->fs->layers[l].root_fd);
 	return r < 0 ? r : 0;
 }
 
@@ -224,7 +224,7 @@ int ovl_lookup_root(struct ovl_fs *fs)
 		}
 		*d = (struct ovl_dirlayer){ .layer = l, .fd = fd };
 		f.dirs->n++;
-		err = ovl_dir_markers(fs, fd, &opaque, &d->xwhiteouts);
+		err = ovl_dir_markers(fs, fd, &opaque, &d->xwhiteouts, NULL);
 		if (err)
 			goto out;
 	}

@@ -91,7 +91,7 @@ bool ovl_is_xwhiteout(struct ovl_fs *fs, int dirfd, const char *name,
 		      const struct stat *st);
 bool ovl_has_aufs_whiteout(int dirfd, const char *name);
 int ovl_dir_markers(struct ovl_fs *fs, int dirfd, bool *opaque,
-		    bool *xwhiteouts);
+		    bool *xwhiteouts, char **redirect);
 int ovl_get_redirect(struct ovl_fs *fs, int dirfd, char **redirect);
 bool ovl_is_private_xattr(const char *name);
 #define OVL_AUFS_WH ".wh."

@@ -66,17 +66,21 @@ static char marker(int fd, const char *name)
 }
 
 /*
- * Opaque and xattr-whiteout markers of a layer directory.  One listxattr
- * first: most directories have no xattrs and cost nothing more.
+ * Opaque and xattr-whiteout markers of a layer directory, and its redirect
+ * when @redirect is not NULL.  One listxattr first: most directories have
+ * no xattrs and cost nothing more.
  */
 int ovl_dir_markers(struct ovl_fs *fs, int dirfd, bool *opaque,
-		    bool *xwhiteouts)
+		    bool *xwhiteouts, char **redirect)
 {
 	char list[4096];
 	ssize_t n;
 	struct stat st;
+	int err = 0;
 
 	*opaque = *xwhiteouts = false;
+	if (redirect)
+		*redirect = NULL;
 	n = ovl_flistxattr(dirfd, list, sizeof(list));
 	if (n == -ERANGE)
 		n = 1; /* many xattrs: look the markers up one by one */
@@ -96,24 +100,28 @@ int ovl_dir_markers(struct ovl_fs *fs, int dirfd, bool *opaque,
 	}
 	if (!*opaque && fstatat(dirfd, OVL_AUFS_OPQ, &st, AT_SYMLINK_NOFOLLOW) == 0)
 		*opaque = true;
-	return 0;
+	if (n > 0 && !*opaque && redirect)
+		err = ovl_get_redirect(fs, dirfd, redirect);
+	return err;
 }
 
 /*
  * A redirect as kernel overlayfs writes it: an absolute path from the layer
- * root, or a single name in the same parent.  Values with "..", "." or empty
- * components, or a relative value with a slash, are refused (-EIO), as the
- * kernel does, so an untrusted layer cannot point outside the layers.
+ * root, or a single name in the same parent.  Anything else is refused with
+ * the kernel's errors (EINVAL for a malformed value, EACCES for a "." or
+ * ".." component), so an untrusted layer cannot point outside the layers;
+ * openat2(RESOLVE_BENEATH) confines the lookup again.
  */
 int ovl_get_redirect(struct ovl_fs *fs, int dirfd, char **redirect)
 {
 	char buf[PATH_MAX];
 	ssize_t n;
+	int err = -EINVAL;
 
 	*redirect = NULL;
 	n = ovl_fgetxattr(dirfd, OVL_XATTR_TRUSTED "redirect", buf,
 			  sizeof(buf) - 1);
-	if (n < 0)
+	if (n == -ENODATA || n == -ENOTSUP)
 		n = ovl_fgetxattr(dirfd, OVL_XATTR_USER "redirect", buf,
 				  sizeof(buf) - 1);
 	if (n == -ENODATA || n == -ENOTSUP)
@@ -124,16 +132,20 @@ int ovl_get_redirect(struct ovl_fs *fs, int dirfd, char **redirect)
 	if (n == 0 || strlen(buf) != (size_t)n)
 		goto invalid;
 	if (buf[0] != '/') {
-		if (strchr(buf, '/') || !strcmp(buf, ".") || !strcmp(buf, ".."))
+		if (strchr(buf, '/'))
 			goto invalid;
+		if (!strcmp(buf, ".") || !strcmp(buf, ".."))
+			goto refused;
 	} else {
 		for (char *c = buf + 1;;) {
 			char *e = strchrnul(c, '/');
 			size_t len = e - c;
 
-			if (len == 0 || (len == 1 && c[0] == '.') ||
-			    (len == 2 && c[0] == '.' && c[1] == '.'))
+			if (len == 0)
 				goto invalid;
+			if ((len == 1 && c[0] == '.') ||
+			    (len == 2 && c[0] == '.' && c[1] == '.'))
+				goto refused;
 			if (!*e)
 				break;
 			c = e + 1;
@@ -141,9 +153,11 @@ int ovl_get_redirect(struct ovl_fs *fs, int dirfd, char **redirect)
 	}
 	*redirect = strdup(buf);
 	return *redirect ? 0 : -ENOMEM;
+refused:
+	err = -EACCES;
 invalid:
-	ovl_log("refusing invalid redirect \"%.*s\"", (int)n, buf);
-	return -EIO;
+	ovl_log("refusing redirect \"%.*s\"", (int)n, buf);
+	return err;
 }
 
 bool ovl_is_private_xattr(const char *name)
