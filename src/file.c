@@ -26,23 +26,34 @@ static bool open_writes(int flags)
 
 static void file_close(struct ovl_fs *fs, fuse_req_t req, struct ovl_file *of)
 {
-	ovl_pt_release(fs, req, of->inode, of->passthrough);
+	ovl_pt_release(fs, req, of->inode, of->mode == OVL_FILE_PASSTHROUGH);
 	close(of->fd);
 	ovl_inode_unref(fs, of->inode);
 	free(of);
 }
 
-static int do_open(struct ovl_fs *fs, fuse_req_t req, struct ovl_inode *inode,
-		   struct fuse_file_info *fi, struct ovl_file **out)
+/*
+ * Open @inode for the request in @fi: a writable open copies a lower file
+ * up first (without its data under O_TRUNC).  The open then shares the
+ * inode's backing id, or is served through the daemon.
+ *
+ * When the lower file is open through passthrough, the copy goes to a new
+ * inode and this open fails with ESTALE: the VFS then repeats the lookup
+ * (LOOKUP_REVAL), finds the upper file under a new node id and opens that.
+ */
+int ovl_open_inode(struct ovl_fs *fs, fuse_req_t req, struct ovl_inode *inode,
+		   struct fuse_file_info *fi)
 {
 	struct ovl_file *of;
-	int fd, backing_id = 0;
+	int fd, err, backing_id = 0;
+	enum ovl_pt_reason why;
 
 	if (open_writes(fi->flags)) {
 		if (fs->p->read_only)
 			return -EROFS;
-		if (!ovl_is_upper(fs, inode))
-			return -EROFS; /* copy-up is not implemented yet */
+		err = ovl_copy_up(fs, inode, (fi->flags & O_TRUNC) != 0);
+		if (err)
+			return err;
 	}
 	fd = ovl_reopen(inode->fd, fi->flags & ~(O_CREAT | O_EXCL | O_NOCTTY));
 	if (fd < 0)
@@ -55,34 +66,40 @@ static int do_open(struct ovl_fs *fs, fuse_req_t req, struct ovl_inode *inode,
 	of->inode = inode;
 	of->fd = fd;
 	ovl_inode_ref(fs, inode);
-	of->passthrough = ovl_pt_open(fs, req, inode, fd, &backing_id) == OVL_PT_OK;
-	if (of->passthrough) {
+	why = ovl_pt_open(fs, req, inode, fd, &backing_id);
+	if (why == OVL_PT_OK) {
+		of->mode = OVL_FILE_PASSTHROUGH;
 		fi->backing_id = backing_id;
 		fi->keep_cache = 0; /* EIO with a backing id */
 	} else {
+		of->mode = OVL_FILE_CACHED;
 		/* lower files never change; the upper only through us */
 		fi->keep_cache = 1;
 	}
 	fi->noflush = !open_writes(fi->flags);
 	fi->fh = (uintptr_t)of;
-	*out = of;
 	return 0;
+}
+
+void ovl_release_file(struct ovl_fs *fs, fuse_req_t req,
+		      struct fuse_file_info *fi)
+{
+	file_close(fs, req, file_of(fi));
 }
 
 void ovl_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct ovl_fs *fs = ovl_fs_of(req);
-	struct ovl_file *of;
 	int err;
 
 	ovl_stat_op(fs, OVL_OP_OPEN);
-	err = do_open(fs, req, ovl_inode_of(fs, ino), fi, &of);
+	err = ovl_open_inode(fs, req, ovl_inode_of(fs, ino), fi);
 	if (err) {
 		fuse_reply_err(req, -err);
 		return;
 	}
 	if (fuse_reply_open(req, fi) == -ENOENT)
-		file_close(fs, req, of); /* the opener was interrupted */
+		ovl_release_file(fs, req, fi); /* the opener was interrupted */
 }
 
 void ovl_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
@@ -125,7 +142,7 @@ void ovl_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct ovl_fs *fs = ovl_fs_of(req);
 
 	ovl_stat_op(fs, OVL_OP_RELEASE);
-	file_close(fs, req, file_of(fi));
+	ovl_release_file(fs, req, fi);
 	fuse_reply_err(req, 0);
 }
 

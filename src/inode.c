@@ -57,7 +57,11 @@ static void inode_free(struct ovl_fs *fs, struct ovl_inode *inode)
 {
 	if (!inode->dirs)
 		close(inode->fd);
+	if (inode->origin_fd >= 0 && !inode->old_dirs)
+		close(inode->origin_fd);
 	ovl_dirstack_free(inode->dirs);
+	ovl_dirstack_free(inode->old_dirs);
+	free(inode->name);
 	pthread_mutex_destroy(&inode->lock);
 	free(inode);
 	atomic_fetch_sub(&fs->stats.inodes, 1);
@@ -127,12 +131,18 @@ static void itable_remove(struct ovl_fs *fs, struct ovl_inode *inode)
 	}
 }
 
-static struct ovl_inode *inode_new(struct ovl_fs *fs, struct ovl_found *f)
+static struct ovl_inode *inode_new(struct ovl_fs *fs, struct ovl_found *f,
+				   struct ovl_inode *parent, const char *name)
 {
 	struct ovl_inode *inode = calloc(1, sizeof(*inode));
 
 	if (!inode)
 		return NULL;
+	inode->name = name ? strdup(name) : NULL;
+	if (name && !inode->name) {
+		free(inode);
+		return NULL;
+	}
 	if (pthread_mutex_init(&inode->lock, NULL)) {
 		free(inode);
 		return NULL;
@@ -144,7 +154,9 @@ static struct ovl_inode *inode_new(struct ovl_fs *fs, struct ovl_found *f)
 	inode->fd = f->fd;
 	inode->dirs = f->dirs;
 	inode->merged = f->dirs && f->dirs->n > 1;
-	inode->ino = ovl_layer_map_ino(fs, f->layer, f->st.st_ino);
+	inode->ino = f->ino ? f->ino : ovl_layer_map_ino(fs, f->layer, f->st.st_ino);
+	inode->origin_fd = -1;
+	inode->parent = parent;
 	f->fd = -1;
 	f->dirs = NULL;
 	atomic_fetch_add(&fs->stats.inodes, 1);
@@ -152,18 +164,22 @@ static struct ovl_inode *inode_new(struct ovl_fs *fs, struct ovl_found *f)
 }
 
 /*
- * The inode for what a lookup found, with one more kernel lookup reference.
- * An inode already in the table keeps its fds; @f is released.
+ * The inode for what a lookup of @name in @parent found, with one more
+ * kernel lookup reference.  An inode already in the table keeps its fds and
+ * its first name; @f is released.
  */
-struct ovl_inode *ovl_inode_get_found(struct ovl_fs *fs, struct ovl_found *f)
+struct ovl_inode *ovl_inode_get_found(struct ovl_fs *fs, struct ovl_found *f,
+				      struct ovl_inode *parent, const char *name)
 {
 	struct ovl_inode *inode;
 
 	pthread_mutex_lock(&fs->itable_lock);
 	inode = itable_find(fs, f->st.st_dev, f->st.st_ino);
 	if (!inode) {
-		inode = inode_new(fs, f);
+		inode = inode_new(fs, f, parent, name);
 		if (inode) {
+			if (parent)
+				parent->nref++;
 			size_t h;
 
 			if (fs->itable_count >= fs->itable_size)
@@ -184,7 +200,7 @@ struct ovl_inode *ovl_inode_get_found(struct ovl_fs *fs, struct ovl_found *f)
 
 int ovl_inode_make_root(struct ovl_fs *fs, struct ovl_found *f)
 {
-	fs->root = ovl_inode_get_found(fs, f);
+	fs->root = ovl_inode_get_found(fs, f, NULL, NULL);
 	if (!fs->root)
 		return -ENOMEM;
 	fs->root->nref = 1; /* never freed while mounted */
@@ -203,13 +219,37 @@ fuse_ino_t ovl_nodeid(struct ovl_fs *fs, struct ovl_inode *inode)
 	return inode == fs->root ? FUSE_ROOT_ID : (fuse_ino_t)(uintptr_t)inode;
 }
 
-/* Drop both counts' reasons to keep @inode; called with itable_lock held. */
+/* Free @inode once neither count keeps it, then its parent likewise;
+ * called with itable_lock held. */
 static void maybe_free_locked(struct ovl_fs *fs, struct ovl_inode *inode)
 {
-	if (inode->nlookup || inode->nref)
-		return;
+	while (inode && !inode->nlookup && !inode->nref) {
+		struct ovl_inode *parent = inode->parent;
+
+		itable_remove(fs, inode);
+		inode_free(fs, inode);
+		if (parent)
+			parent->nref--;
+		inode = parent;
+	}
+}
+
+/* Move @inode to a new table key (after copy-up); itable_lock not held. */
+void ovl_inode_rekey(struct ovl_fs *fs, struct ovl_inode *inode, dev_t dev,
+		     ino_t ino)
+{
+	pthread_mutex_lock(&fs->itable_lock);
 	itable_remove(fs, inode);
-	inode_free(fs, inode);
+	fs->itable_count++;
+	inode->key_dev = dev;
+	inode->key_ino = ino;
+	{
+		size_t h = hash_key(dev, ino, fs->itable_size);
+
+		inode->hnext = fs->itable[h];
+		fs->itable[h] = inode;
+	}
+	pthread_mutex_unlock(&fs->itable_lock);
 }
 
 void ovl_inode_forget(struct ovl_fs *fs, struct ovl_inode *inode, uint64_t n)
@@ -322,8 +362,14 @@ static int do_setattr(struct ovl_fs *fs, struct ovl_inode *inode,
 {
 	char proc[64];
 
-	if (!ovl_is_upper(fs, inode))
-		return -EROFS; /* copy-up is not implemented yet */
+	int err;
+
+	if (fs->p->read_only)
+		return -EROFS;
+	err = ovl_copy_up(fs, inode, (to_set & FUSE_SET_ATTR_SIZE) &&
+					     attr->st_size == 0);
+	if (err)
+		return err;
 	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", inode->fd);
 	if (to_set & FUSE_SET_ATTR_MODE) {
 		if (S_ISLNK(inode->type))

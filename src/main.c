@@ -35,6 +35,7 @@ static void ovl_init(void *userdata, struct fuse_conn_info *conn)
 	fuse_set_feature_flag(conn, FUSE_CAP_READDIRPLUS_AUTO);
 	fuse_set_feature_flag(conn, FUSE_CAP_PARALLEL_DIROPS);
 	fuse_set_feature_flag(conn, FUSE_CAP_ATOMIC_O_TRUNC);
+	fuse_set_feature_flag(conn, FUSE_CAP_DIRECT_IO_ALLOW_MMAP);
 	fuse_unset_feature_flag(conn, FUSE_CAP_WRITEBACK_CACHE);
 	conn->time_gran = 1;
 }
@@ -59,6 +60,12 @@ static const struct fuse_lowlevel_ops ovl_ops = {
 	.readdirplus = ovl_readdirplus,
 	.releasedir = ovl_releasedir,
 	.fsyncdir = ovl_fsyncdir,
+	.create = ovl_create,
+	.mkdir = ovl_mkdir,
+	.mknod = ovl_mknod,
+	.symlink = ovl_symlink,
+	.unlink = ovl_unlink,
+	.rmdir = ovl_rmdir,
 	.open = ovl_open,
 	.read = ovl_read,
 	.write_buf = ovl_write_buf,

@@ -48,6 +48,20 @@ static int open_in_layer(struct lookup_ctx *c, int dirfd, struct stat *st)
 	return fd;
 }
 
+/* The st_ino a copied-up file showed before its copy-up, or 0. */
+static uint64_t origin_ino(struct ovl_fs *fs, int fd)
+{
+	char v[32];
+	ssize_t n = ovl_fgetxattr(fd, OVL_XNAME(fs, "overpass.ino"), v,
+				  sizeof(v) - 1);
+	unsigned long long ino;
+
+	if (n <= 0)
+		return 0;
+	v[n] = '\0';
+	return ovl_parse_u64(v, &ino) ? 0 : ino;
+}
+
 /* Add a found directory to the stack, reading its markers and redirect. */
 static int add_dir(struct lookup_ctx *c, int layer, int pathfd)
 {
@@ -109,6 +123,8 @@ static int lookup_layer(struct lookup_ctx *c, int layer, int dirfd)
 		c->f->fd = fd;
 		c->f->layer = layer;
 		c->f->st = st;
+		if (c->fs->upper && layer == 0)
+			c->f->ino = origin_ino(c->fs, fd);
 		if (!S_ISDIR(st.st_mode))
 			return 0;
 	} else if (!S_ISDIR(st.st_mode)) {
@@ -185,7 +201,7 @@ int ovl_lookup_name(struct ovl_fs *fs, struct ovl_inode *dir, const char *name,
 	err = lookup_found(fs, dir, name, &f);
 	if (err)
 		return err;
-	*out = ovl_inode_get_found(fs, &f);
+	*out = ovl_inode_get_found(fs, &f, dir, name);
 	return *out ? 0 : -ENOMEM;
 }
 

@@ -14,6 +14,8 @@
 #define OVL_XATTR_TRUSTED "trusted.overlay."
 #define OVL_XATTR_USER "user.overlay."
 #define OVL_STATS_XATTR "user.overpass.stats"
+/* An xattr of ours in the namespace the upper layer uses. */
+#define OVL_XNAME(fs, s) ((fs)->xns == OVL_XNS_TRUSTED ? "trusted." s : "user." s)
 
 /* params.c */
 enum ovl_action {
@@ -59,6 +61,7 @@ struct ovl_found {
 	int layer;		/* layer of the topmost real file */
 	int fd;			/* O_PATH fd of it (ownership passes on) */
 	struct stat st;		/* its stat */
+	uint64_t ino;		/* st_ino to show, 0 = derive from st */
 	struct ovl_dirstack *dirs; /* directories: the merged stack (owned) */
 };
 int ovl_itable_init(struct ovl_fs *fs);
@@ -66,7 +69,10 @@ void ovl_itable_destroy(struct ovl_fs *fs);
 struct ovl_inode *ovl_inode_of(struct ovl_fs *fs, fuse_ino_t ino);
 fuse_ino_t ovl_nodeid(struct ovl_fs *fs, struct ovl_inode *inode);
 int ovl_inode_make_root(struct ovl_fs *fs, struct ovl_found *f);
-struct ovl_inode *ovl_inode_get_found(struct ovl_fs *fs, struct ovl_found *f);
+struct ovl_inode *ovl_inode_get_found(struct ovl_fs *fs, struct ovl_found *f,
+				      struct ovl_inode *parent, const char *name);
+void ovl_inode_rekey(struct ovl_fs *fs, struct ovl_inode *inode, dev_t dev,
+		     ino_t ino);
 void ovl_inode_forget(struct ovl_fs *fs, struct ovl_inode *inode, uint64_t n);
 void ovl_inode_ref(struct ovl_fs *fs, struct ovl_inode *inode);
 void ovl_inode_unref(struct ovl_fs *fs, struct ovl_inode *inode);
@@ -97,6 +103,22 @@ bool ovl_is_private_xattr(const char *name);
 #define OVL_AUFS_WH ".wh."
 #define OVL_AUFS_OPQ ".wh..wh..opq"
 
+/* copy_up.c */
+int ovl_copy_up(struct ovl_fs *fs, struct ovl_inode *inode, bool skip_data);
+void ovl_work_name(struct ovl_fs *fs, char *buf, size_t size);
+
+/* dir.c */
+void ovl_create(fuse_req_t req, fuse_ino_t parent, const char *name,
+		mode_t mode, struct fuse_file_info *fi);
+void ovl_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
+	       mode_t mode);
+void ovl_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
+	       mode_t mode, dev_t rdev);
+void ovl_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
+		 const char *name);
+void ovl_unlink(fuse_req_t req, fuse_ino_t parent, const char *name);
+void ovl_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name);
+
 /* namei.c */
 int ovl_lookup_name(struct ovl_fs *fs, struct ovl_inode *dir, const char *name,
 		    struct ovl_inode **out);
@@ -106,6 +128,7 @@ int ovl_lookup_root(struct ovl_fs *fs);
 void ovl_lookup(fuse_req_t req, fuse_ino_t parent, const char *name);
 
 /* readdir.c */
+bool ovl_dir_is_empty(struct ovl_fs *fs, struct ovl_inode *inode);
 void ovl_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 void ovl_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		 struct fuse_file_info *fi);
@@ -124,6 +147,10 @@ void ovl_pt_release(struct ovl_fs *fs, fuse_req_t req, struct ovl_inode *inode,
 		    bool passthrough);
 
 /* file.c */
+int ovl_open_inode(struct ovl_fs *fs, fuse_req_t req, struct ovl_inode *inode,
+		   struct fuse_file_info *fi);
+void ovl_release_file(struct ovl_fs *fs, fuse_req_t req,
+		      struct fuse_file_info *fi);
 void ovl_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 void ovl_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	      struct fuse_file_info *fi);

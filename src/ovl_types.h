@@ -105,33 +105,52 @@ struct ovl_dirstack {
 /*
  * An overlay inode: what one name resolves to across the layers.  Keyed in
  * the inode table by (dev, ino) of its topmost real file.
+ *
+ * layer, fd and dirs change once, when a copy-up moves the inode to the
+ * upper layer (under lock); a reader that still sees the old value uses an
+ * fd that stays open until the inode is freed (origin_fd, old_dirs).
  */
 struct ovl_inode {
-	dev_t key_dev;		/* st_dev of the topmost real file (immutable) */
-	ino_t key_ino;		/* st_ino of the topmost real file (immutable) */
+	dev_t key_dev;		/* table key: st_dev of the topmost real file */
+	ino_t key_ino;		/* table key: st_ino of the topmost real file */
 	mode_t type;		/* S_IFMT bits (immutable) */
-	int layer;		/* layer index of the topmost real file (immutable) */
-	int fd;			/* O_PATH fd of the topmost real file; for a directory
-				 * the O_RDONLY fd dirs->d[0].fd (immutable) */
 	uint64_t ino;		/* st_ino shown to users (immutable) */
-	struct ovl_dirstack *dirs; /* directories: merged layer stack (immutable) */
-	bool merged;		/* directory with more than one layer (immutable) */
+	int layer;		/* layer index of the topmost real file */
+	int fd;			/* O_PATH fd of the topmost real file; for a
+				 * directory the O_RDONLY fd dirs->d[0].fd */
+	struct ovl_dirstack *dirs; /* directories: merged layer stack */
+	bool merged;		/* directory with more than one layer */
+	int origin_fd;		/* after copy-up: the former topmost fd, or -1 */
+	struct ovl_dirstack *old_dirs; /* stack replaced by a copy-up, or NULL */
+
+	struct ovl_inode *parent; /* directory of the name it was found by
+				   * (holds an nref on it); itable_lock */
+	char *name;		/* that name; itable_lock */
 
 	uint64_t nlookup;	/* kernel lookup count; itable_lock */
-	uint64_t nref;		/* our own references (open files); itable_lock */
+	uint64_t nref;		/* our own references (open files, children);
+				 * itable_lock */
 	struct ovl_inode *hnext; /* hash chain; itable_lock */
 
-	pthread_mutex_t lock;	/* guards the fields below */
+	pthread_mutex_t lock;	/* copy-up and the fields below */
 	int backing_id;		/* passthrough backing id, 0 if none */
 	unsigned backing_users;	/* opens using backing_id */
 	unsigned fallback_users; /* opens served through the daemon */
+	bool superseded;	/* copied up into a new inode while its lower
+				 * file was open through passthrough */
+};
+
+/* How an open file's data travels. */
+enum ovl_file_mode {
+	OVL_FILE_PASSTHROUGH,	/* the kernel reads the backing file itself */
+	OVL_FILE_CACHED,	/* through the daemon, page cache kept */
 };
 
 /* A handle for an open regular file. */
 struct ovl_file {
 	struct ovl_inode *inode; /* holds an nref on it */
-	int fd;			/* real file opened with the caller's flags, or -1 */
-	bool passthrough;	/* opened with the inode's backing id */
+	int fd;			/* real file opened with the caller's flags */
+	enum ovl_file_mode mode; /* data path */
 };
 
 /* Statistics; every counter is atomic. */
@@ -143,6 +162,7 @@ struct ovl_stats {
 	atomic_uint_fast64_t fb_opens;	/* opens served through the daemon */
 	atomic_uint_fast64_t fb_reason[OVL_PT_NR]; /* fallbacks by reason */
 	atomic_uint_fast64_t inodes;	/* overlay inodes alive */
+	atomic_uint_fast64_t copy_ups;	/* copy-ups done */
 };
 
 /* The mounted filesystem. */

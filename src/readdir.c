@@ -131,14 +131,6 @@ static void dirh_free(struct ovl_dirh *d)
 	free(d);
 }
 
-struct linux_dirent64 {
-	uint64_t d_ino;
-	int64_t d_off;
-	unsigned short d_reclen;
-	unsigned char d_type;
-	char d_name[];
-};
-
 /* Classify one entry of a layer: 1 visible, 0 whiteout, -errno. */
 static int classify(struct ovl_fs *fs, const struct ovl_dirlayer *dl,
 		    const char *name, unsigned char *type)
@@ -190,9 +182,9 @@ static int read_layer(struct ovl_fs *fs, struct ovl_dirh *d,
 	fd = openat(dl->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	while (!err && (n = syscall(SYS_getdents64, fd, buf, sizeof(buf))) > 0) {
+	while (!err && (n = getdents_raw(fd, buf, sizeof(buf))) > 0) {
 		for (long off = 0; !err && off < n;) {
-			struct linux_dirent64 *de = (void *)(buf + off);
+			struct ovl_linux_dirent64 *de = (void *)(buf + off);
 			const char *name = de->d_name;
 			unsigned char type = de->d_type;
 			int r;
@@ -217,7 +209,7 @@ static int read_layer(struct ovl_fs *fs, struct ovl_dirh *d,
 		}
 	}
 	if (!err && n < 0)
-		err = -errno;
+		err = (int)n;
 	for (size_t i = 0; i < wh.n; i++) {
 		if (!err && dirh_add(d, wh.v[i], 0, DT_UNKNOWN, true) < 0)
 			err = -ENOMEM;
@@ -247,6 +239,20 @@ static int dirh_build(struct ovl_fs *fs, struct ovl_inode *inode,
 	d->set = NULL;
 	*out = d;
 	return 0;
+}
+
+/* true when the merged directory lists nothing (whiteouts aside). */
+bool ovl_dir_is_empty(struct ovl_fs *fs, struct ovl_inode *inode)
+{
+	struct ovl_dirh *d;
+	bool empty = true;
+
+	if (dirh_build(fs, inode, &d))
+		return false;
+	for (size_t i = 0; i < d->n && empty; i++)
+		empty = d->ents[i].hidden;
+	dirh_free(d);
+	return empty;
 }
 
 void ovl_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)

@@ -84,6 +84,7 @@ char *ovl_stats_format(struct ovl_fs *fs)
 			fprintf(f, "fallback.%s %llu\n", reason_names[r],
 				(unsigned long long)n);
 	}
+	fprintf(f, "copy_ups %llu\n", (unsigned long long)atomic_load(&s->copy_ups));
 	fprintf(f, "inodes %llu\n", (unsigned long long)atomic_load(&s->inodes));
 	if (fclose(f)) {
 		free(buf);

@@ -200,3 +200,10 @@ int ovl_parse_u64(const char *s, unsigned long long *out)
 		return -EINVAL;
 	return 0;
 }
+
+long getdents_raw(int fd, void *buf, size_t size)
+{
+	long n = syscall(SYS_getdents64, fd, buf, size);
+
+	return n < 0 ? -errno : n;
+}

@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/types.h>
@@ -52,6 +53,16 @@ ssize_t ovl_flistxattr(int fd, char *buf, size_t size);
 
 /* true when the kernel serves the *xattrat() calls on O_PATH fds. */
 bool ovl_probe_xattrat(int fd);
+
+/* getdents64(2), for reading directories without a DIR stream. */
+struct ovl_linux_dirent64 {
+	uint64_t d_ino;
+	int64_t d_off;
+	unsigned short d_reclen;
+	unsigned char d_type;
+	char d_name[];
+};
+long getdents_raw(int fd, void *buf, size_t size);
 
 /* Parse an unsigned number; -EINVAL when @s is not one. */
 int ovl_parse_u64(const char *s, unsigned long long *out);

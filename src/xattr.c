@@ -136,8 +136,9 @@ static int do_setxattr(struct ovl_fs *fs, struct ovl_inode *inode,
 		return -EPERM;
 	if (fs->p->read_only)
 		return -EROFS;
-	if (!ovl_is_upper(fs, inode))
-		return -EROFS; /* copy-up is not implemented yet */
+	err = ovl_copy_up(fs, inode, false);
+	if (err)
+		return err;
 	/* devices and fifos are never opened; the kernel allows user.*
 	 * xattrs on regular files and directories only */
 	if (S_ISDIR(inode->type))

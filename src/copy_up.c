@@ -1,0 +1,322 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * Copy-up: give a lower inode an upper copy, parents first.  The copy is
+ * built in workdir (data, then xattrs, owner, mode, times) and linked or
+ * renamed into place in one step, so a crash never leaves a half-copied
+ * file visible in the upper layer.  Data is cloned with FICLONE where the
+ * filesystem can, else copied with copy_file_range segment by segment
+ * (SEEK_DATA/SEEK_HOLE), so holes stay holes.
+ */
+#include "config.h"
+
+#include "overlay.h"
+
+#include <attr/libattr.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/fs.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+
+struct ovl_cu_ctx;
+static int set_origin_ino(struct ovl_cu_ctx *c, int dst);
+
+/* One copy-up in flight. */
+struct ovl_cu_ctx {
+	struct ovl_fs *fs;
+	struct ovl_inode *inode;
+	struct stat st;		/* the source's attributes */
+	int src;		/* the source, opened for reading (regular) */
+	int updir;		/* upper parent directory fd */
+	const char *name;	/* name in the upper parent */
+	char tmp[64];		/* temporary name in workdir, "" if none */
+	int tmpfd;		/* the object being built */
+	bool skip_data;		/* O_TRUNC: the data would be thrown away */
+};
+
+/* A fresh name in workdir for an object being built. */
+void ovl_work_name(struct ovl_fs *fs, char *buf, size_t size)
+{
+	static atomic_uint_fast64_t counter;
+
+	snprintf(buf, size, "#ovp.%d.%llu", getpid(),
+		 (unsigned long long)atomic_fetch_add(&counter, 1));
+}
+
+static int copy_data(struct ovl_cu_ctx *c)
+{
+	off_t pos = 0, end, size = c->st.st_size;
+
+	if (c->skip_data || size == 0)
+		return 0;
+	if (ioctl(c->tmpfd, FICLONE, c->src) == 0)
+		return 0;
+	while (pos < size) {
+		pos = lseek(c->src, pos, SEEK_DATA);
+		if (pos < 0)
+			return errno == ENXIO ? 0 : -errno;
+		end = lseek(c->src, pos, SEEK_HOLE);
+		if (end < 0)
+			return -errno;
+		while (pos < end) {
+			loff_t in = pos, out = pos;
+			ssize_t n = copy_file_range(c->src, &in, c->tmpfd, &out,
+						    end - pos, 0);
+			if (n < 0)
+				return -errno;
+			if (n == 0)
+				return -EIO;
+			pos += n;
+		}
+	}
+	return 0;
+}
+
+/* Every xattr but the overlay's own; POSIX ACLs are copied as their
+ * system.posix_acl_* values, before chmod sets the matching mask. */
+static int xattr_filter(const char *name, struct error_context *ctx)
+{
+	return !ovl_is_private_xattr(name);
+}
+
+static int chmod_any(int fd, mode_t mode)
+{
+	char proc[64];
+
+	if (fchmod(fd, mode) == 0)
+		return 0;
+	if (errno != EBADF)
+		return -errno;
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	return chmod(proc, mode) < 0 ? -errno : 0;
+}
+
+/* xattrs and ACLs, then owner, mode and times (data first: a data write
+ * clears security.capability, chown clears setuid). */
+static int copy_xattrs(struct ovl_cu_ctx *c, int dst)
+{
+	if (c->src < 0)
+		return 0;
+	if (attr_copy_fd(NULL, c->src, NULL, dst, xattr_filter, NULL) < 0 &&
+	    errno != ENOTSUP)
+		return -errno;
+	return set_origin_ino(c, dst);
+}
+
+static int copy_meta(struct ovl_cu_ctx *c, int dst)
+{
+	const struct timespec ts[2] = { c->st.st_atim, c->st.st_mtim };
+	int err;
+
+	if (fchownat(dst, "", c->st.st_uid, c->st.st_gid,
+		     AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
+		return -errno;
+	if (!S_ISLNK(c->st.st_mode)) {
+		err = chmod_any(dst, c->st.st_mode & 07777);
+		if (err)
+			return err;
+	}
+	if (utimensat(dst, "", ts, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0 &&
+	    !S_ISLNK(c->st.st_mode))
+		return -errno;
+	return 0;
+}
+
+/* Record the st_ino shown before the copy-up, so it survives remount. */
+static int set_origin_ino(struct ovl_cu_ctx *c, int dst)
+{
+	char v[32];
+	int n = snprintf(v, sizeof(v), "%llu", (unsigned long long)c->inode->ino);
+
+	if (fsetxattr(dst, OVL_XNAME(c->fs, "overpass.ino"), v, n, 0) < 0 &&
+	    errno != ENOTSUP)
+		return -errno;
+	return 0;
+}
+
+static int build_regular(struct ovl_cu_ctx *c)
+{
+	char proc[64];
+	int err;
+
+	c->src = ovl_reopen(c->inode->fd, O_RDONLY);
+	if (c->src < 0)
+		return c->src;
+	c->tmpfd = openat(c->fs->work_fd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC,
+			  0600);
+	if (c->tmpfd < 0)
+		return -errno;
+	err = copy_data(c);
+	if (!err && !c->skip_data && ftruncate(c->tmpfd, c->st.st_size) < 0)
+		err = -errno;
+	if (!err)
+		err = copy_xattrs(c, c->tmpfd);
+	if (!err)
+		err = copy_meta(c, c->tmpfd);
+	if (err)
+		return err;
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", c->tmpfd);
+	if (linkat(AT_FDCWD, proc, c->updir, c->name, AT_SYMLINK_FOLLOW) < 0)
+		return -errno;
+	return 0;
+}
+
+/* Directories, symlinks and special files: made under a temporary name in
+ * workdir, then renamed into place. */
+static int build_other(struct ovl_cu_ctx *c)
+{
+	int fs_work = c->fs->work_fd, err;
+	mode_t type = c->st.st_mode & S_IFMT;
+
+	ovl_work_name(c->fs, c->tmp, sizeof(c->tmp));
+	if (type == S_IFDIR) {
+		err = mkdirat(fs_work, c->tmp, 0700);
+	} else if (type == S_IFLNK) {
+		char target[PATH_MAX + 1];
+		ssize_t n = readlinkat(c->inode->fd, "", target, PATH_MAX);
+
+		if (n < 0)
+			return -errno;
+		target[n] = '\0';
+		err = symlinkat(target, fs_work, c->tmp);
+	} else {
+		err = mknodat(fs_work, c->tmp, c->st.st_mode, c->st.st_rdev);
+	}
+	if (err < 0) {
+		c->tmp[0] = '\0';
+		return -errno;
+	}
+	if (type == S_IFDIR)
+		c->src = ovl_reopen(c->inode->fd, O_RDONLY | O_DIRECTORY);
+	c->tmpfd = openat(fs_work, c->tmp, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (c->tmpfd < 0)
+		return -errno;
+	if (type == S_IFDIR) {
+		int dfd = ovl_reopen(c->tmpfd, O_RDONLY | O_DIRECTORY);
+
+		if (dfd < 0)
+			return dfd;
+		err = copy_xattrs(c, dfd);
+		close(dfd);
+		if (err)
+			return err;
+	}
+	err = copy_meta(c, c->tmpfd);
+	if (err)
+		return err;
+	if (renameat2(fs_work, c->tmp, c->updir, c->name, RENAME_NOREPLACE) < 0)
+		return -errno;
+	c->tmp[0] = '\0';
+	return 0;
+}
+
+/* Switch @inode to its new upper file: lock held. */
+static int switch_to_upper(struct ovl_cu_ctx *c)
+{
+	struct ovl_inode *inode = c->inode;
+	struct stat st;
+	int fd;
+
+	fd = ovl_openat_name(c->updir, c->name, O_PATH);
+	if (fd < 0)
+		return fd;
+	if (fstat(fd, &st) < 0) {
+		close(fd);
+		return -errno;
+	}
+	if (inode->dirs) {
+		struct ovl_dirstack *old = inode->dirs, *ds;
+		int dfd = ovl_reopen(fd, O_RDONLY | O_DIRECTORY);
+
+		close(fd);
+		if (dfd < 0)
+			return dfd;
+		ds = malloc(sizeof(*ds) + (old->n + 1) * sizeof(ds->d[0]));
+		if (!ds) {
+			close(dfd);
+			return -ENOMEM;
+		}
+		ds->n = old->n + 1;
+		ds->d[0] = (struct ovl_dirlayer){ .layer = 0, .fd = dfd };
+		for (int i = 0; i < old->n; i++) {
+			ds->d[i + 1] = old->d[i];
+			ds->d[i + 1].fd = dup(old->d[i].fd);
+		}
+		inode->old_dirs = old;
+		inode->origin_fd = inode->fd;
+		inode->dirs = ds;
+		inode->merged = true;
+		inode->fd = dfd;
+	} else {
+		inode->origin_fd = inode->fd;
+		inode->fd = fd;
+	}
+	inode->layer = 0;
+	ovl_inode_rekey(c->fs, inode, st.st_dev, st.st_ino);
+	return 0;
+}
+
+static int copy_up_locked(struct ovl_cu_ctx *c)
+{
+	struct ovl_inode *parent = c->inode->parent;
+	int err;
+
+	if (fstatat(c->inode->fd, "", &c->st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
+		return -errno;
+	c->updir = parent->dirs->d[0].fd;
+	c->name = c->inode->name;
+	if (S_ISREG(c->st.st_mode))
+		err = build_regular(c);
+	else
+		err = build_other(c);
+	if (err)
+		return err;
+	atomic_fetch_add(&c->fs->stats.copy_ups, 1);
+	/*
+	 * The kernel keeps the lower file as this inode's backing file while
+	 * it is open through passthrough, and would give it to any new open:
+	 * leave this inode to those readers, and let the next lookup find the
+	 * upper copy as a new inode.
+	 */
+	if (c->inode->backing_id) {
+		c->inode->superseded = true;
+		return -ESTALE;
+	}
+	return switch_to_upper(c);
+}
+
+int ovl_copy_up(struct ovl_fs *fs, struct ovl_inode *inode, bool skip_data)
+{
+	struct ovl_cu_ctx c = { .fs = fs, .inode = inode, .src = -1,
+				.tmpfd = -1, .skip_data = skip_data };
+	int err;
+
+	if (ovl_is_upper(fs, inode))
+		return 0;
+	if (!fs->upper || fs->p->read_only)
+		return -EROFS;
+	if (!inode->parent)
+		return -EIO;
+	err = ovl_copy_up(fs, inode->parent, false);
+	if (err)
+		return err;
+	pthread_mutex_lock(&inode->lock);
+	if (inode->superseded)
+		err = -ESTALE;
+	else
+		err = ovl_is_upper(fs, inode) ? 0 : copy_up_locked(&c);
+	pthread_mutex_unlock(&inode->lock);
+	if (c.src >= 0)
+		close(c.src);
+	if (c.tmpfd >= 0)
+		close(c.tmpfd);
+	if (c.tmp[0]) {
+		if (unlinkat(fs->work_fd, c.tmp, 0) < 0 && errno == EISDIR)
+			unlinkat(fs->work_fd, c.tmp, AT_REMOVEDIR);
+	}
+	return err;
+}

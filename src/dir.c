@@ -1,0 +1,387 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * Namespace changes: create, mkdir, mknod, symlink, unlink, rmdir.
+ *
+ * The parent is copied up first.  A new object is built in workdir (owner,
+ * mode, and for a directory over a whiteout the opaque marker) and then
+ * renamed or linked into place, so it appears whole or not at all.  A name
+ * that a lower layer still holds is removed by putting a whiteout (char
+ * device 0/0) in its place with one rename.
+ */
+#include "config.h"
+
+#include "overlay.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
+
+/* What the upper parent holds at a name. */
+enum upper_state {
+	UPPER_NONE,
+	UPPER_WHITEOUT,
+	UPPER_ENTRY,
+};
+
+static int upper_state(int updir, const char *name, enum upper_state *out,
+		       struct stat *st)
+{
+	if (fstatat(updir, name, st, AT_SYMLINK_NOFOLLOW) < 0) {
+		if (errno != ENOENT)
+			return -errno;
+		*out = UPPER_NONE;
+		return 0;
+	}
+	*out = ovl_is_whiteout_st(st) ? UPPER_WHITEOUT : UPPER_ENTRY;
+	return 0;
+}
+
+/* true when a lower layer of @dir has anything (even hidden) at @name. */
+static bool lower_has_name(struct ovl_inode *dir, const char *name)
+{
+	struct stat st;
+
+	for (int i = 1; i < dir->dirs->n; i++)
+		if (fstatat(dir->dirs->d[i].fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    !ovl_is_whiteout_st(&st))
+			return true;
+	return false;
+}
+
+/* Owner of a new object: the caller, or the parent's group under setgid. */
+static int set_owner(int fd, fuse_req_t req, const struct stat *pst)
+{
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	gid_t gid = (pst->st_mode & S_ISGID) ? pst->st_gid : ctx->gid;
+
+	if (fchownat(fd, "", ctx->uid, gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
+		return -errno;
+	return 0;
+}
+
+/* What to make. */
+struct ovl_new {
+	mode_t mode;		/* type and permissions */
+	dev_t rdev;		/* devices */
+	const char *link;	/* symlink target */
+};
+
+/* Make @n in workdir under @tmp; returns an O_PATH fd of it. */
+static int make_in_work(struct ovl_fs *fs, const struct ovl_new *n, char *tmp,
+			size_t tmplen)
+{
+	int err, fd;
+
+	ovl_work_name(fs, tmp, tmplen);
+	switch (n->mode & S_IFMT) {
+	case S_IFDIR:
+		err = mkdirat(fs->work_fd, tmp, n->mode & 07777);
+		break;
+	case S_IFLNK:
+		err = symlinkat(n->link, fs->work_fd, tmp);
+		break;
+	case S_IFREG:
+		fd = openat(fs->work_fd, tmp, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC,
+			    n->mode & 07777);
+		err = fd < 0 ? -1 : close(fd);
+		break;
+	default:
+		err = mknodat(fs->work_fd, tmp, n->mode, n->rdev);
+		break;
+	}
+	if (err < 0) {
+		tmp[0] = '\0';
+		return -errno;
+	}
+	fd = openat(fs->work_fd, tmp, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
+
+static void work_remove(struct ovl_fs *fs, const char *tmp)
+{
+	if (tmp[0] && unlinkat(fs->work_fd, tmp, 0) < 0 && errno == EISDIR)
+		unlinkat(fs->work_fd, tmp, AT_REMOVEDIR);
+}
+
+static int set_opaque(struct ovl_fs *fs, int pathfd)
+{
+	int fd = ovl_reopen(pathfd, O_RDONLY | O_DIRECTORY), err = 0;
+
+	if (fd < 0)
+		return fd;
+	if (fsetxattr(fd, OVL_XNAME(fs, "overlay.opaque"), "y", 1, 0) < 0)
+		err = -errno;
+	close(fd);
+	return err;
+}
+
+/*
+ * Create @name in @dir: EEXIST if the merged view has it; over a whiteout
+ * the new object replaces it (a directory then becomes opaque).
+ */
+static int do_new(fuse_req_t req, struct ovl_inode *dir, const char *name,
+		  const struct ovl_new *n, struct ovl_inode **out)
+{
+	struct ovl_fs *fs = ovl_fs_of(req);
+	enum upper_state us;
+	struct stat st, pst;
+	char tmp[64] = "";
+	int updir, fd, err;
+	struct ovl_inode *exists;
+
+	if (fs->p->read_only)
+		return -EROFS;
+	err = ovl_copy_up(fs, dir, false);
+	if (err)
+		return err;
+	err = ovl_lookup_name(fs, dir, name, &exists);
+	if (!err) {
+		ovl_inode_forget(fs, exists, 1);
+		return -EEXIST;
+	}
+	if (err != -ENOENT)
+		return err;
+	updir = dir->dirs->d[0].fd;
+	if (fstat(updir, &pst) < 0)
+		return -errno;
+	err = upper_state(updir, name, &us, &st);
+	if (err)
+		return err;
+	if (us == UPPER_ENTRY)
+		return -EEXIST; /* hidden by nothing, yet not found: a race */
+	fd = make_in_work(fs, n, tmp, sizeof(tmp));
+	if (fd < 0)
+		return fd;
+	err = set_owner(fd, req, &pst);
+	if (!err && S_ISDIR(n->mode) &&
+	    (us == UPPER_WHITEOUT || lower_has_name(dir, name)))
+		err = set_opaque(fs, fd);
+	if (!err && S_ISDIR(n->mode) && (pst.st_mode & S_ISGID)) {
+		char proc[64];
+
+		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+		if (chmod(proc, (n->mode & 07777) | S_ISGID) < 0)
+			err = -errno;
+	}
+	close(fd);
+	/* over a whiteout: swap them (a directory cannot be renamed over a
+	 * non-directory), then drop the whiteout now in workdir */
+	if (!err && renameat2(fs->work_fd, tmp, updir, name,
+			      us == UPPER_WHITEOUT ? RENAME_EXCHANGE :
+						     RENAME_NOREPLACE) < 0)
+		err = -errno;
+	if (err) {
+		work_remove(fs, tmp);
+		return err;
+	}
+	if (us == UPPER_WHITEOUT && unlinkat(fs->work_fd, tmp, 0) < 0) {
+		ovl_log("cannot remove whiteout %s from workdir: %s", tmp,
+			strerror(errno));
+	}
+	return ovl_lookup_name(fs, dir, name, out);
+}
+
+static void reply_new(fuse_req_t req, struct ovl_inode *dir, const char *name,
+		      const struct ovl_new *n)
+{
+	struct ovl_fs *fs = ovl_fs_of(req);
+	struct fuse_entry_param e;
+	struct ovl_inode *inode;
+	int err;
+
+	err = do_new(req, dir, name, n, &inode);
+	if (!err) {
+		err = ovl_fill_entry(fs, inode, &e);
+		if (err)
+			ovl_inode_forget(fs, inode, 1);
+	}
+	if (err)
+		fuse_reply_err(req, -err);
+	else
+		fuse_reply_entry(req, &e);
+}
+
+void ovl_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+{
+	struct ovl_fs *fs = ovl_fs_of(req);
+	struct ovl_new n = { .mode = S_IFDIR | (mode & 07777) };
+
+	ovl_stat_op(fs, OVL_OP_MKDIR);
+	reply_new(req, ovl_inode_of(fs, parent), name, &n);
+}
+
+void ovl_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
+	       mode_t mode, dev_t rdev)
+{
+	struct ovl_fs *fs = ovl_fs_of(req);
+	struct ovl_new n = { .mode = mode, .rdev = rdev };
+
+	ovl_stat_op(fs, OVL_OP_MKNOD);
+	if (S_ISCHR(mode) && rdev == makedev(0, 0)) {
+		fuse_reply_err(req, EPERM); /* would read back as a whiteout */
+		return;
+	}
+	reply_new(req, ovl_inode_of(fs, parent), name, &n);
+}
+
+void ovl_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
+		 const char *name)
+{
+	struct ovl_fs *fs = ovl_fs_of(req);
+	struct ovl_new n = { .mode = S_IFLNK | 0777, .link = link };
+
+	ovl_stat_op(fs, OVL_OP_SYMLINK);
+	reply_new(req, ovl_inode_of(fs, parent), name, &n);
+}
+
+void ovl_create(fuse_req_t req, fuse_ino_t parent, const char *name,
+		mode_t mode, struct fuse_file_info *fi)
+{
+	struct ovl_fs *fs = ovl_fs_of(req);
+	struct ovl_new n = { .mode = S_IFREG | (mode & 07777) };
+	struct fuse_entry_param e;
+	struct ovl_inode *inode;
+	int err;
+
+	ovl_stat_op(fs, OVL_OP_CREATE);
+	err = do_new(req, ovl_inode_of(fs, parent), name, &n, &inode);
+	if (err == -EEXIST && !(fi->flags & O_EXCL)) {
+		/* a racing creator won: open what is there, as open(2) does */
+		err = ovl_lookup_name(fs, ovl_inode_of(fs, parent), name, &inode);
+	}
+	if (err) {
+		fuse_reply_err(req, -err);
+		return;
+	}
+	err = ovl_fill_entry(fs, inode, &e);
+	if (!err)
+		err = ovl_open_inode(fs, req, inode, fi);
+	if (err) {
+		ovl_inode_forget(fs, inode, 1);
+		fuse_reply_err(req, -err);
+		return;
+	}
+	if (fuse_reply_create(req, &e, fi) == -ENOENT)
+		ovl_release_file(fs, req, fi);
+}
+
+/* Remove every entry of an upper directory that holds only whiteouts. */
+static int clear_whiteouts(int dirfd)
+{
+	char buf[8192] __attribute__((aligned(8)));
+	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC), err = 0;
+	long n;
+
+	if (fd < 0)
+		return -errno;
+	while (!err && (n = getdents_raw(fd, buf, sizeof(buf))) > 0) {
+		for (long off = 0; off < n;) {
+			struct ovl_linux_dirent64 *de = (void *)(buf + off);
+
+			off += de->d_reclen;
+			if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+				continue;
+			if (unlinkat(fd, de->d_name, 0) < 0) {
+				err = -errno;
+				break;
+			}
+		}
+	}
+	close(fd);
+	return err;
+}
+
+/*
+ * Remove @name from @dir: delete the upper entry, or where a lower layer
+ * still holds the name, put a whiteout in its place with one rename.
+ */
+static int do_remove(fuse_req_t req, struct ovl_inode *dir, const char *name,
+		     bool is_dir)
+{
+	struct ovl_fs *fs = ovl_fs_of(req);
+	struct ovl_inode *victim;
+	enum upper_state us = UPPER_NONE;
+	struct stat st;
+	char tmp[64] = "";
+	int updir, err;
+	bool need_whiteout;
+
+	if (fs->p->read_only)
+		return -EROFS;
+	err = ovl_lookup_name(fs, dir, name, &victim);
+	if (err)
+		return err;
+	if (is_dir != S_ISDIR(victim->type))
+		err = is_dir ? -ENOTDIR : -EISDIR;
+	if (!err && is_dir)
+		err = ovl_dir_is_empty(fs, victim) ? 0 : -ENOTEMPTY;
+	ovl_inode_forget(fs, victim, 1);
+	if (!err)
+		err = ovl_copy_up(fs, dir, false);
+	if (err)
+		return err;
+	updir = dir->dirs->d[0].fd;
+	err = upper_state(updir, name, &us, &st);
+	if (err)
+		return err;
+	need_whiteout = lower_has_name(dir, name);
+	if (!need_whiteout) {
+		if (us != UPPER_ENTRY)
+			return -ENOENT;
+		if (is_dir) {
+			int dfd = ovl_openat_name(updir, name, O_RDONLY | O_DIRECTORY);
+
+			if (dfd < 0)
+				return dfd;
+			err = clear_whiteouts(dfd);
+			close(dfd);
+			if (err)
+				return err;
+		}
+		return unlinkat(updir, name, is_dir ? AT_REMOVEDIR : 0) < 0 ? -errno : 0;
+	}
+	ovl_work_name(fs, tmp, sizeof(tmp));
+	if (mknodat(fs->work_fd, tmp, S_IFCHR, makedev(0, 0)) < 0)
+		return -errno;
+	if (us == UPPER_ENTRY && is_dir) {
+		/* swap the directory out, then drop it with its whiteouts */
+		if (renameat2(fs->work_fd, tmp, updir, name, RENAME_EXCHANGE) < 0) {
+			err = -errno;
+		} else {
+			int dfd = ovl_openat_name(fs->work_fd, tmp, O_RDONLY | O_DIRECTORY);
+
+			if (dfd >= 0) {
+				clear_whiteouts(dfd);
+				close(dfd);
+			}
+			if (unlinkat(fs->work_fd, tmp, AT_REMOVEDIR) < 0)
+				ovl_log("cannot remove %s from workdir: %s", tmp,
+					strerror(errno));
+			return 0;
+		}
+	} else if (renameat(fs->work_fd, tmp, updir, name) < 0) {
+		err = -errno;
+	}
+	if (err)
+		unlinkat(fs->work_fd, tmp, 0);
+	return err;
+}
+
+void ovl_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct ovl_fs *fs = ovl_fs_of(req);
+
+	ovl_stat_op(fs, OVL_OP_UNLINK);
+	fuse_reply_err(req, -do_remove(req, ovl_inode_of(fs, parent), name, false));
+}
+
+void ovl_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct ovl_fs *fs = ovl_fs_of(req);
+
+	ovl_stat_op(fs, OVL_OP_RMDIR);
+	fuse_reply_err(req, -do_remove(req, ovl_inode_of(fs, parent), name, true));
+}
