@@ -156,8 +156,9 @@ static int do_new(fuse_req_t req, struct ovl_inode *dir, const char *name,
 	if (fd < 0)
 		return fd;
 	err = set_owner(fd, req, &pst);
-	if (!err && S_ISDIR(n->mode) &&
-	    (us == UPPER_WHITEOUT || lower_has_name(dir, name)))
+	/* as the kernel: a new directory in a merged parent is opaque, so
+	 * its lookups never go down the layers */
+	if (!err && S_ISDIR(n->mode) && (us == UPPER_WHITEOUT || dir->dirs->n > 1))
 		err = set_opaque(fs, fd);
 	if (!err && S_ISDIR(n->mode) && (pst.st_mode & S_ISGID)) {
 		char proc[64];
@@ -384,4 +385,242 @@ void ovl_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 
 	ovl_stat_op(fs, OVL_OP_RMDIR);
 	fuse_reply_err(req, -do_remove(req, ovl_inode_of(fs, parent), name, true));
+}
+
+/*
+ * The redirect a directory needs before it moves from @olddir: where its
+ * lower part is, as kernel redirect_dir writes it (a name when it stays in
+ * the same parent, else the absolute path in the layer).  NULL in *out
+ * when it has no lower part.
+ */
+static int dir_redirect(struct ovl_fs *fs, struct ovl_inode *inode,
+			bool samedir, char **out)
+{
+	struct ovl_dirstack *ds = inode->dirs;
+	char *cur = NULL;
+	int err;
+
+	*out = NULL;
+	if (ds->n < 2 || ds->d[0].layer != 0)
+		return 0;
+	err = ovl_get_redirect(fs, ds->d[0].fd, &cur);
+	if (err)
+		return err;
+	if (cur && (cur[0] == '/' || samedir)) {
+		*out = cur; /* already points at its lower part */
+		return 0;
+	}
+	free(cur);
+	if (samedir) {
+		*out = strdup(inode->name);
+		return *out ? 0 : -ENOMEM;
+	}
+	*out = ovl_layer_relpath(fs, ds->d[1].layer, ds->d[1].fd);
+	return *out ? 0 : -EIO;
+}
+
+static int set_redirect(struct ovl_fs *fs, int dirfd, const char *redirect)
+{
+	if (fsetxattr(dirfd, OVL_XNAME(fs, "overlay.redirect"), redirect,
+		      strlen(redirect), 0) < 0)
+		return -errno;
+	return 0;
+}
+
+/* Checks of rename(2) on the merged view: 0 or the errno to return. */
+static int rename_check(struct ovl_fs *fs, struct ovl_inode *src,
+			struct ovl_inode *dst, unsigned flags)
+{
+	if (!dst)
+		return (flags & RENAME_EXCHANGE) ? -ENOENT : 0;
+	if (src == dst)
+		return 1; /* same file: nothing to do */
+	if (flags & RENAME_NOREPLACE)
+		return -EEXIST;
+	if (flags & RENAME_EXCHANGE)
+		return 0;
+	if (S_ISDIR(src->type) && !S_ISDIR(dst->type))
+		return -ENOTDIR;
+	if (!S_ISDIR(src->type) && S_ISDIR(dst->type))
+		return -EISDIR;
+	if (S_ISDIR(dst->type) && !ovl_dir_is_empty(fs, dst))
+		return -ENOTEMPTY;
+	return 0;
+}
+
+/* Give a directory about to move its redirect (it keeps its lower part). */
+static int prepare_dir_move(struct ovl_fs *fs, struct ovl_inode *d, bool samedir)
+{
+	char *redirect;
+	int err;
+
+	err = dir_redirect(fs, d, samedir, &redirect);
+	if (err || !redirect)
+		return err;
+	err = set_redirect(fs, d->dirs->d[0].fd, redirect);
+	free(redirect);
+	return err;
+}
+
+static int do_rename(fuse_req_t req, struct ovl_inode *olddir, const char *oldname,
+		     struct ovl_inode *newdir, const char *newname, unsigned flags)
+{
+	struct ovl_fs *fs = ovl_fs_of(req);
+	struct ovl_inode *src = NULL, *dst = NULL;
+	bool samedir = olddir == newdir, old_needs_wh, new_is_wh = false;
+	enum upper_state us = UPPER_NONE;
+	struct stat st;
+	int oldfd, newfd, err;
+
+	if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE))
+		return -EINVAL; /* RENAME_WHITEOUT is ours to use, not users' */
+	if (fs->p->read_only)
+		return -EROFS;
+	err = ovl_lookup_name(fs, olddir, oldname, &src);
+	if (err)
+		return err;
+	err = ovl_lookup_name(fs, newdir, newname, &dst);
+	if (err == -ENOENT)
+		err = 0, dst = NULL;
+	if (!err)
+		err = rename_check(fs, src, dst, flags);
+	if (!err)
+		err = ovl_copy_up(fs, src, false);
+	if (!err && dst && (flags & RENAME_EXCHANGE))
+		err = ovl_copy_up(fs, dst, false);
+	if (!err)
+		err = ovl_copy_up(fs, newdir, false);
+	if (!err && S_ISDIR(src->type))
+		err = prepare_dir_move(fs, src, samedir);
+	if (!err && dst && (flags & RENAME_EXCHANGE) && S_ISDIR(dst->type))
+		err = prepare_dir_move(fs, dst, samedir);
+	if (err)
+		goto out;
+	oldfd = olddir->dirs->d[0].fd;
+	newfd = newdir->dirs->d[0].fd;
+	err = upper_state(newfd, newname, &us, &st);
+	if (err)
+		goto out;
+	if (flags & RENAME_EXCHANGE) {
+		if (renameat2(oldfd, oldname, newfd, newname, RENAME_EXCHANGE) < 0)
+			err = -errno;
+		goto out;
+	}
+	if (dst && S_ISDIR(dst->type) && us == UPPER_ENTRY) {
+		/* the empty merged target may still hold whiteouts */
+		int dfd = ovl_openat_name(newfd, newname, O_RDONLY | O_DIRECTORY);
+
+		if (dfd >= 0) {
+			err = clear_whiteouts(dfd);
+			close(dfd);
+		}
+		if (err)
+			goto out;
+	}
+	/* a pure-upper directory landing where a lower name is must hide it */
+	if (S_ISDIR(src->type) && src->dirs->n == 1 && lower_has_name(newdir, newname)) {
+		err = set_opaque(fs, src->dirs->d[0].fd);
+		if (err)
+			goto out;
+	}
+	new_is_wh = us == UPPER_WHITEOUT;
+	old_needs_wh = lower_has_name(olddir, oldname);
+	if (new_is_wh && S_ISDIR(src->type)) {
+		/* a directory cannot replace a whiteout: swap them */
+		if (renameat2(oldfd, oldname, newfd, newname, RENAME_EXCHANGE) < 0)
+			err = -errno;
+		else if (!old_needs_wh && unlinkat(oldfd, oldname, 0) < 0)
+			err = -errno;
+	} else if (renameat2(oldfd, oldname, newfd, newname,
+			     old_needs_wh ? RENAME_WHITEOUT : 0) < 0) {
+		err = -errno;
+	}
+	if (!err)
+		ovl_inode_moved(fs, src, newdir, newname);
+out:
+	if (err == 1)
+		err = 0;
+	ovl_inode_forget(fs, src, 1);
+	if (dst)
+		ovl_inode_forget(fs, dst, 1);
+	return err;
+}
+
+void ovl_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
+		fuse_ino_t newparent, const char *newname, unsigned int flags)
+{
+	struct ovl_fs *fs = ovl_fs_of(req);
+
+	ovl_stat_op(fs, OVL_OP_RENAME);
+	fuse_reply_err(req, -do_rename(req, ovl_inode_of(fs, parent), name,
+				       ovl_inode_of(fs, newparent), newname,
+				       flags));
+}
+
+/* A hard link: the source is copied up, then linked in the upper layer. */
+static int do_link(fuse_req_t req, struct ovl_inode *inode,
+		   struct ovl_inode *newdir, const char *newname,
+		   struct ovl_inode **out)
+{
+	struct ovl_fs *fs = ovl_fs_of(req);
+	enum upper_state us;
+	struct stat st;
+	int err, newfd;
+
+	if (fs->p->read_only)
+		return -EROFS;
+	err = ovl_copy_up(fs, inode, false);
+	if (!err)
+		err = ovl_copy_up(fs, newdir, false);
+	if (err)
+		return err;
+	newfd = newdir->dirs->d[0].fd;
+	err = upper_state(newfd, newname, &us, &st);
+	if (err)
+		return err;
+	if (us == UPPER_ENTRY)
+		return -EEXIST;
+	if (us == UPPER_WHITEOUT) {
+		char tmp[64], proc[64];
+
+		/* link in workdir, then rename over the whiteout */
+		ovl_work_name(fs, tmp, sizeof(tmp));
+		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", inode->fd);
+		if (linkat(AT_FDCWD, proc, fs->work_fd, tmp, AT_SYMLINK_FOLLOW) < 0)
+			return -errno;
+		if (renameat(fs->work_fd, tmp, newfd, newname) < 0) {
+			err = -errno;
+			unlinkat(fs->work_fd, tmp, 0);
+			return err;
+		}
+	} else {
+		char proc[64];
+
+		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", inode->fd);
+		if (linkat(AT_FDCWD, proc, newfd, newname, AT_SYMLINK_FOLLOW) < 0)
+			return -errno;
+	}
+	return ovl_lookup_name(fs, newdir, newname, out);
+}
+
+void ovl_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
+	      const char *newname)
+{
+	struct ovl_fs *fs = ovl_fs_of(req);
+	struct fuse_entry_param e;
+	struct ovl_inode *inode;
+	int err;
+
+	ovl_stat_op(fs, OVL_OP_LINK);
+	err = do_link(req, ovl_inode_of(fs, ino), ovl_inode_of(fs, newparent),
+		      newname, &inode);
+	if (!err) {
+		err = ovl_fill_entry(fs, inode, &e);
+		if (err)
+			ovl_inode_forget(fs, inode, 1);
+	}
+	if (err)
+		fuse_reply_err(req, -err);
+	else
+		fuse_reply_entry(req, &e);
 }

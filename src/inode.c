@@ -234,6 +234,27 @@ static void maybe_free_locked(struct ovl_fs *fs, struct ovl_inode *inode)
 	}
 }
 
+/* After a rename: @inode's name is now @newname in @newdir. */
+void ovl_inode_moved(struct ovl_fs *fs, struct ovl_inode *inode,
+		     struct ovl_inode *newdir, const char *newname)
+{
+	char *n = strdup(newname);
+	struct ovl_inode *old;
+
+	if (!n)
+		return; /* keeps the old name: only a later copy-up uses it */
+	pthread_mutex_lock(&fs->itable_lock);
+	old = inode->parent;
+	newdir->nref++;
+	inode->parent = newdir;
+	free(inode->name);
+	inode->name = n;
+	if (old)
+		old->nref--;
+	maybe_free_locked(fs, old);
+	pthread_mutex_unlock(&fs->itable_lock);
+}
+
 /* Move @inode to a new table key (after copy-up); itable_lock not held. */
 void ovl_inode_rekey(struct ovl_fs *fs, struct ovl_inode *inode, dev_t dev,
 		     ino_t ino)

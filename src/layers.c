@@ -249,14 +249,14 @@ int ovl_layers_open(struct ovl_fs *fs)
 	fs->work_fd = -1;
 	if (p->upperdir) {
 		fs->layers[0] = (struct ovl_layer){ .idx = 0, .is_upper = true,
-						    .path = p->upperdir };
+						    .path = p->upperdir, .root_fd = -1 };
 		fs->upper = &fs->layers[0];
 		err = layer_open(fs->upper, "upperdir", false);
 		i = 1;
 	}
 	for (int k = 0; !err && k < p->nlower; k++, i++) {
 		fs->layers[i] = (struct ovl_layer){ .idx = i,
-						    .path = p->lowerdirs[k] };
+						    .path = p->lowerdirs[k], .root_fd = -1 };
 		err = layer_open(&fs->layers[i], "lowerdir", true);
 	}
 	if (!err && fs->upper)
@@ -273,8 +273,9 @@ int ovl_layers_open(struct ovl_fs *fs)
 	}
 	if (!err)
 		err = check_overlaps(fs, canon);
-	for (int k = 0; k <= n; k++)
-		free(canon[k]);
+	for (int k = 0; k < n; k++)
+		fs->layers[k].canon = canon[k];
+	free(canon[n]);
 	free(canon);
 	if (err)
 		return err;
@@ -288,12 +289,37 @@ int ovl_layers_open(struct ovl_fs *fs)
 
 void ovl_layers_close(struct ovl_fs *fs)
 {
-	for (int i = 0; i < fs->nlayers; i++)
+	for (int i = 0; i < fs->nlayers; i++) {
 		if (fs->layers[i].root_fd >= 0)
 			close(fs->layers[i].root_fd);
+		free(fs->layers[i].canon);
+	}
 	if (fs->work_fd >= 0)
 		close(fs->work_fd);
 	free(fs->layers);
 	fs->layers = NULL;
 	fs->nlayers = 0;
+}
+
+/*
+ * Path of a directory of layer @layer from the layer's root, as a redirect
+ * records it ("/a/b"); malloc'd, or NULL.
+ */
+char *ovl_layer_relpath(const struct ovl_fs *fs, int layer, int fd)
+{
+	const struct ovl_layer *l = &fs->layers[layer];
+	char proc[64], buf[PATH_MAX];
+	ssize_t n;
+	size_t cl = strlen(l->canon);
+
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	n = readlink(proc, buf, sizeof(buf) - 1);
+	if (n <= 0)
+		return NULL;
+	buf[n] = '\0';
+	if (l->ro_mount) /* a detached mount shows paths from its root */
+		return strdup(buf);
+	if (strncmp(buf, l->canon, cl) || (buf[cl] != '/' && buf[cl]))
+		return NULL;
+	return strdup(buf[cl] ? buf + cl : "/");
 }

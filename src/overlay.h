@@ -37,6 +37,7 @@ void ovl_strv_free(char **v);
 int ovl_layers_open(struct ovl_fs *fs);
 void ovl_layers_close(struct ovl_fs *fs);
 uint64_t ovl_layer_map_ino(const struct ovl_fs *fs, int layer, ino_t ino);
+char *ovl_layer_relpath(const struct ovl_fs *fs, int layer, int fd);
 
 /* stats.c */
 enum ovl_op {
@@ -71,6 +72,8 @@ fuse_ino_t ovl_nodeid(struct ovl_fs *fs, struct ovl_inode *inode);
 int ovl_inode_make_root(struct ovl_fs *fs, struct ovl_found *f);
 struct ovl_inode *ovl_inode_get_found(struct ovl_fs *fs, struct ovl_found *f,
 				      struct ovl_inode *parent, const char *name);
+void ovl_inode_moved(struct ovl_fs *fs, struct ovl_inode *inode,
+		     struct ovl_inode *newdir, const char *newname);
 void ovl_inode_rekey(struct ovl_fs *fs, struct ovl_inode *inode, dev_t dev,
 		     ino_t ino);
 void ovl_inode_forget(struct ovl_fs *fs, struct ovl_inode *inode, uint64_t n);
@@ -118,6 +121,10 @@ void ovl_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
 		 const char *name);
 void ovl_unlink(fuse_req_t req, fuse_ino_t parent, const char *name);
 void ovl_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name);
+void ovl_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
+		fuse_ino_t newparent, const char *newname, unsigned int flags);
+void ovl_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
+	      const char *newname);
 
 /* namei.c */
 int ovl_lookup_name(struct ovl_fs *fs, struct ovl_inode *dir, const char *name,

@@ -84,6 +84,7 @@ struct ovl_layer {
 	int idx;		/* 0 = topmost (upper if present) */
 	bool is_upper;		/* the writable layer */
 	const char *path;	/* path given on the command line (for messages) */
+	char *canon;		/* its canonical path (owned) */
 	int root_fd;		/* O_PATH|O_DIRECTORY fd of the root (possibly on a
 				 * private read-only clone of the mount) */
 	bool ro_mount;		/* root_fd lives on a read-only detached mount */
