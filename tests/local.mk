@@ -8,4 +8,9 @@ AM_TESTS_ENVIRONMENT = OVERPASS='$(abs_top_builddir)/src/overpass'; export OVERP
 	TOP_SRCDIR='$(abs_top_srcdir)'; export TOP_SRCDIR;
 
 TESTS += \
-	tests/001-mount.bats
+	tests/001-mount.bats \
+	tests/005-unmount.bats \
+	tests/010-merged-view.bats \
+	tests/020-readdir.bats \
+	tests/030-write.bats \
+	tests/080-passthrough.bats
