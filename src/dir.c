@@ -188,21 +188,11 @@ static int do_new(fuse_req_t req, struct ovl_inode *dir, const char *name,
 static void reply_new(fuse_req_t req, struct ovl_inode *dir, const char *name,
 		      const struct ovl_new *n)
 {
-	struct ovl_fs *fs = ovl_fs_of(req);
-	struct fuse_entry_param e;
-	struct ovl_inode *inode;
+	struct ovl_inode *inode = NULL;
 	int err;
 
 	err = do_new(req, dir, name, n, &inode);
-	if (!err) {
-		err = ovl_fill_entry(fs, inode, &e);
-		if (err)
-			ovl_inode_forget(fs, inode, 1);
-	}
-	if (err)
-		fuse_reply_err(req, -err);
-	else
-		fuse_reply_entry(req, &e);
+	ovl_reply_entry(req, inode, err);
 }
 
 void ovl_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
@@ -607,20 +597,11 @@ void ovl_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 	      const char *newname)
 {
 	struct ovl_fs *fs = ovl_fs_of(req);
-	struct fuse_entry_param e;
-	struct ovl_inode *inode;
+	struct ovl_inode *inode = NULL;
 	int err;
 
 	ovl_stat_op(fs, OVL_OP_LINK);
 	err = do_link(req, ovl_inode_of(fs, ino), ovl_inode_of(fs, newparent),
 		      newname, &inode);
-	if (!err) {
-		err = ovl_fill_entry(fs, inode, &e);
-		if (err)
-			ovl_inode_forget(fs, inode, 1);
-	}
-	if (err)
-		fuse_reply_err(req, -err);
-	else
-		fuse_reply_entry(req, &e);
+	ovl_reply_entry(req, inode, err);
 }

@@ -220,6 +220,26 @@ int ovl_fill_entry(struct ovl_fs *fs, struct ovl_inode *inode,
 	return 0;
 }
 
+/*
+ * Reply to a request that made or found @inode (holding one lookup
+ * reference for the reply), or failed with @err.
+ */
+void ovl_reply_entry(fuse_req_t req, struct ovl_inode *inode, int err)
+{
+	struct ovl_fs *fs = ovl_fs_of(req);
+	struct fuse_entry_param e;
+
+	if (!err) {
+		err = ovl_fill_entry(fs, inode, &e);
+		if (err)
+			ovl_inode_forget(fs, inode, 1);
+	}
+	if (err)
+		fuse_reply_err(req, -err);
+	else
+		fuse_reply_entry(req, &e);
+}
+
 /* The root: every layer's root directory, merged. */
 int ovl_lookup_root(struct ovl_fs *fs)
 {
@@ -259,7 +279,7 @@ void ovl_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct ovl_fs *fs = ovl_fs_of(req);
 	struct fuse_entry_param e;
-	struct ovl_inode *inode;
+	struct ovl_inode *inode = NULL;
 	int err;
 
 	ovl_stat_op(fs, OVL_OP_LOOKUP);
@@ -271,13 +291,5 @@ void ovl_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		fuse_reply_entry(req, &e);
 		return;
 	}
-	if (!err) {
-		err = ovl_fill_entry(fs, inode, &e);
-		if (err)
-			ovl_inode_forget(fs, inode, 1);
-	}
-	if (err)
-		fuse_reply_err(req, -err);
-	else
-		fuse_reply_entry(req, &e);
+	ovl_reply_entry(req, inode, err);
 }

@@ -131,6 +131,7 @@ int ovl_lookup_name(struct ovl_fs *fs, struct ovl_inode *dir, const char *name,
 		    struct ovl_inode **out);
 int ovl_fill_entry(struct ovl_fs *fs, struct ovl_inode *inode,
 		   struct fuse_entry_param *e);
+void ovl_reply_entry(fuse_req_t req, struct ovl_inode *inode, int err);
 int ovl_lookup_root(struct ovl_fs *fs);
 void ovl_lookup(fuse_req_t req, fuse_ino_t parent, const char *name);
 
