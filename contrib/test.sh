@@ -15,6 +15,7 @@ count() { # builddir
 		fail=$((fail + $(grep -c '^:test-result: \(FAIL\|XPASS\|ERROR\)' "$f")))
 		skip=$((skip + $(grep -c '^:test-result: SKIP' "$f")))
 	done
+	return 0 # grep -c exits 1 when it counts nothing
 }
 
 run_check() { # builddir [configure args...]
@@ -26,6 +27,7 @@ run_check() { # builddir [configure args...]
 		rc=1
 	fi
 	count "$bdir"
+	[ "$rc" -eq 0 ]
 }
 
 # both passes build out of tree; an in-tree build (demo.sh, build.sh)
