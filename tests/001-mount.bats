@@ -12,7 +12,7 @@ load helpers
 	[[ "$output" == *lowerdir* ]]
 }
 
-@test "mount with 1, 2 and 5 lower layers and an upper" {
+@test "mount with 1, 2 and 5 lower layers, with and without an upper" {
 	need_root
 	for n in 1 2 5; do
 		lowers=""
@@ -22,12 +22,15 @@ load helpers
 			echo "top $i" > "$T/L$n.$i/shared"
 			lowers="${lowers:+$lowers:}$T/L$n.$i"
 		done
-		ovp_mount "lowerdir=$lowers,upperdir=$T/u,workdir=$T/w"
-		for i in $(seq 1 $n); do
-			assert_equal "layer $i" "$(cat "$T/m/f$i")"
+		for upper in ",upperdir=$T/u,workdir=$T/w" ""; do
+			ovp_mount "lowerdir=$lowers$upper"
+			for i in $(seq 1 $n); do
+				assert_equal "layer $i" "$(cat "$T/m/f$i")"
+			done
+			assert_equal "top 1" "$(cat "$T/m/shared")" "leftmost lowerdir is topmost"
+			assert_equal "$((n + 1))" "$(ls "$T/m" | wc -l)"
+			ovp_umount
 		done
-		assert_equal "top 1" "$(cat "$T/m/shared")" "leftmost lowerdir is topmost"
-		ovp_umount
 	done
 }
 
