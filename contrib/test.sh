@@ -1,45 +1,120 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0-or-later
+#
 # Build overpass and run the whole test suite (bats suites and C unit tests)
-# through `make check`, then again in a build with ASan and UBSan.
-# Ends with one line "N passed, N failed, N skipped"; exits non-zero when
-# any test fails.  OVERPASS_SKIP_ASAN=1 skips the sanitizer pass.
+# through `make check`, twice:
+#   1. a plain build in _build/;
+#   2. a build with ASan and UBSan (configure --enable-sanitizers) in
+#      _build-asan/.
+# Both are out-of-tree builds (contrib/build.sh with OVERPASS_BUILDDIR),
+# so an in-tree build is removed first (automake refuses both at once).
+#
+# On failure the log of every failing test is printed.  The last line is
+#   N passed, N failed, N skipped
+# summed over both passes from the tests' .trs files (a build that fails
+# counts as one failed test).  Exit status: 0 when nothing failed.
+#
+# Environment:
+#   OVERPASS_SKIP_ASAN=1  skip the sanitizer pass
+#   ASAN_OPTIONS, UBSAN_OPTIONS
+#                         for the sanitizer pass (defaults: ASan's own, with
+#                         leak checking; UBSan print_stacktrace=1).  Every
+#                         report is written under _build-asan/sanitizer/ -
+#                         a detached daemon's stderr is /dev/null - and any
+#                         report fails the run.  The daemon forks to detach;
+#                         the parent leaves with _exit(), so only the
+#                         daemon's own exit is leak-checked.  Where
+#                         LeakSanitizer cannot run (under ptrace or in some
+#                         sandboxes) use ASAN_OPTIONS=detect_leaks=0.
+#   Runs as root for the full suite; as another user the tests that need
+#   root or /dev/fuse are skipped.
 set -uo pipefail
+
 top=$(cd "$(dirname "$0")/.." && pwd)
 pass=0 fail=0 skip=0 rc=0
 
-count() { # builddir
-	local f
-	for f in $(find "$1/tests" -name '*.trs' 2>/dev/null); do
-		pass=$((pass + $(grep -c '^:test-result: PASS' "$f")))
-		fail=$((fail + $(grep -c '^:test-result: \(FAIL\|XPASS\|ERROR\)' "$f")))
-		skip=$((skip + $(grep -c '^:test-result: SKIP' "$f")))
-	done
-	return 0 # grep -c exits 1 when it counts nothing
+note() { printf 'test.sh: %s\n' "$*" >&2; }
+
+# Results of one build directory's .trs files: "pass fail skip".  The TAP
+# driver adds an ERROR for a suite exiting non-zero, which a failing bats
+# test always causes: an ERROR counts only in a file with no FAIL.
+count_trs() {
+	local trs
+	mapfile -d '' trs < <(find "$1/tests" -name '*.trs' -print0 2>/dev/null)
+	[ "${#trs[@]}" -gt 0 ] || { echo "0 0 0"; return; }
+	awk 'function flush() { f += bad ? bad : err; bad = err = 0 }
+		FNR == 1 { flush() }
+		$1 == ":test-result:" {
+			if ($2 == "PASS" || $2 == "XFAIL") p++
+			else if ($2 == "SKIP") s++
+			else if ($2 == "ERROR") err++
+			else bad++ # FAIL, XPASS
+		}
+		END { flush(); printf "%d %d %d\n", p, f, s }' "${trs[@]}"
 }
 
-run_check() { # builddir [configure args...]
-	local bdir=$1
-	shift
-	OVERPASS_BUILDDIR=$bdir "$top/contrib/build.sh" "$@" || return 2
-	find "$bdir/tests" -name '*.trs' -delete 2>/dev/null
-	if ! make -C "$bdir" -s check VERBOSE=1; then
-		rc=1
+# Print the log of every test whose .trs records a failure.
+show_failures() {
+	local trs shown=0
+	while IFS= read -r -d '' trs; do
+		grep -Eq '^:test-result: (FAIL|XPASS|ERROR)' "$trs" || continue
+		echo "======== ${trs%.trs}.log"
+		cat "${trs%.trs}.log"
+		shown=1
+	done < <(find "$1/tests" -name '*.trs' -print0 2>/dev/null)
+	if [ "$shown" = 0 ] && [ -f "$1/test-suite.log" ]; then
+		echo "======== $1/test-suite.log"
+		cat "$1/test-suite.log"
 	fi
-	count "$bdir"
-	[ "$rc" -eq 0 ]
 }
 
-# both passes build out of tree; an in-tree build (demo.sh, build.sh)
-# would stop configure there, so it is cleaned first
-[ ! -f "$top/Makefile" ] || make -C "$top" -s distclean >/dev/null 2>&1 || true
-run_check "$top/_build" || rc=1
+# run_pass NAME BUILDDIR [CONFIGURE-ARGS...]
+run_pass() {
+	local name=$1 bdir=$2 p f s checkrc=0
+	shift 2
+	note "$name pass: building in $bdir"
+	if ! OVERPASS_BUILDDIR=$bdir "$top/contrib/build.sh" "$@"; then
+		note "$name pass: build failed"
+		fail=$((fail + 1))
+		rc=1
+		return
+	fi
+	find "$bdir/tests" -name '*.trs' -delete 2>/dev/null
+	note "$name pass: make check"
+	make -C "$bdir" -s check || checkrc=$?
+	read -r p f s < <(count_trs "$bdir")
+	pass=$((pass + p)) fail=$((fail + f)) skip=$((skip + s))
+	if [ "$checkrc" != 0 ] || [ "$f" != 0 ]; then
+		rc=1
+		show_failures "$bdir"
+		if [ "$f" = 0 ]; then
+			note "$name pass: make check failed before any test failed"
+			fail=$((fail + 1))
+		fi
+	fi
+	note "$name pass: $p passed, $f failed, $s skipped"
+}
+
+run_pass plain "$top/_build"
+
 if [ "${OVERPASS_SKIP_ASAN:-0}" != 1 ]; then
-	# the daemon forks to detach; leak checking of the exiting parent is noise
-	export ASAN_OPTIONS=detect_leaks=0:abort_on_error=1
-	export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-	run_check "$top/_build-asan" --enable-sanitizers || rc=1
+	san=$top/_build-asan/sanitizer
+	mkdir -p "$san"
+	rm -f "$san"/*
+	export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}log_path=$san/asan"
+	export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1}:log_path=$san/ubsan"
+	run_pass sanitizer "$top/_build-asan" --enable-sanitizers
+	for r in "$san"/*; do
+		[ -s "$r" ] || continue
+		echo "======== sanitizer report $r"
+		cat "$r"
+		fail=$((fail + 1))
+		rc=1
+	done
+else
+	note "sanitizer pass skipped (OVERPASS_SKIP_ASAN=1)"
 fi
+
 echo "$pass passed, $fail failed, $skip skipped"
-[ "$fail" -eq 0 ] || rc=1
+[ "$fail" = 0 ] || rc=1
 exit "$rc"

@@ -1,69 +1,147 @@
 #!/usr/bin/env bats
 # SPDX-License-Identifier: GPL-2.0-or-later
-# Every way of ending a mount ends the daemon and leaves no mount; the
-# command returns only once the mount is usable.
+# Every way of ending a mount (umount, fusermount3 -u, SIGTERM, SIGINT)
+# ends the daemon with status 0 and leaves no mount; without -f the command
+# returns only once the mount is usable.
 
 load helpers
 
-
-mount_one() {
-	echo a > "$T/l1/a"
-	ovp_mount "lowerdir=$T/l1,upperdir=$T/u,workdir=$T/w"
+mount_one() { # [-f]
+	echo a >"$LOWER/a"
+	mkdir -p "$LOWER/dir"
+	echo b >"$LOWER/dir/b"
+	ovp_mount "$@" "lowerdir=$LOWER" "upperdir=$UPPER" "workdir=$WORK"
+	# some use, with a file held open while unmounting lazily is not
+	# the point here: everything is closed again
+	assert_equal a "$(cat "$MNT/a")"
+	echo n >"$MNT/new"
 }
 
-gone() {
-	wait_gone "$LAST_PID" 10
-	! grep -q " $T/m " /proc/self/mounts
+# end_by HOW: end the mount of $MNT (daemon $OVP_PID) one way.
+end_by() {
+	case "$1" in
+	umount) run_cmd 0 umount "$MNT" ;;
+	fusermount3) run_cmd 0 fusermount3 -u "$MNT" ;;
+	SIGTERM) run_cmd 0 kill -TERM "$OVP_PID" ;;
+	SIGINT) run_cmd 0 kill -INT "$OVP_PID" ;;
+	esac
 }
 
-@test "umount ends the daemon" {
-	need_root
-	mount_one
-	umount "$T/m"
-	gone
+# end_test HOW [-f]: mount, use, end the mount HOW; the daemon exits (0
+# when in the foreground), no mount is left, the upper has the data.
+end_test() {
+	need_ovp
+	mount_one "${@:2}"
+	end_by "$1"
+	ovp_wait_exit "$MNT"
+	assert_equal n "$(cat "$UPPER/new")"
 }
 
-@test "fusermount3 -u ends the daemon" {
-	need_root
-	mount_one
-	fusermount3 -u "$T/m"
-	gone
+@test "umount ends a detached daemon and leaves no mount" {
+	end_test umount
 }
 
-@test "SIGTERM unmounts and ends the daemon" {
-	need_root
-	mount_one
-	kill -TERM "$LAST_PID"
-	gone
+@test "umount ends a foreground (-f) daemon with exit status 0" {
+	end_test umount -f
 }
 
-@test "SIGINT unmounts and ends the daemon" {
-	need_root
-	mount_one
-	kill -INT "$LAST_PID"
-	gone
+@test "fusermount3 -u ends a detached daemon and leaves no mount" {
+	end_test fusermount3
 }
 
-@test "the mount is usable as soon as the command returns" {
-	need_root
-	for i in $(seq 1 50); do echo "$i" > "$T/l1/f$i"; done
-	for round in 1 2 3 4 5; do
-		ovp_mount "lowerdir=$T/l1"
-		assert_equal 50 "$(ls "$T/m" | wc -l)"
-		assert_equal 7 "$(cat "$T/m/f7")"
+@test "fusermount3 -u ends a foreground (-f) daemon with exit status 0" {
+	end_test fusermount3 -f
+}
+
+@test "SIGTERM ends a detached daemon and leaves no mount" {
+	end_test SIGTERM
+}
+
+@test "SIGTERM ends a foreground (-f) daemon with exit status 0" {
+	end_test SIGTERM -f
+}
+
+@test "SIGINT ends a detached daemon and leaves no mount" {
+	end_test SIGINT
+}
+
+@test "SIGINT ends a foreground (-f) daemon with exit status 0" {
+	end_test SIGINT -f
+}
+
+@test "the command returns only once the mount is usable (10 rounds)" {
+	need_ovp
+	local i round
+	for i in $(seq 1 200); do echo "$i" >"$LOWER/f$i"; done
+	mkdir -p "$LOWER/d/e"
+	echo deep >"$LOWER/d/e/x"
+	ls "$LOWER" | sort >"$T/expected"
+	for round in $(seq 1 10); do
+		# no waiting of any kind between the command and the first use
+		"$OVERPASS" -o "lowerdir=$LOWER" "$MNT" </dev/null >"$T/out" 2>&1 3>&- ||
+			{ cat "$T/out"; false; }
+		ls "$MNT" | sort >"$T/listed"
+		assert_equal deep "$(cat "$MNT/d/e/x")" "round $round"
+		OVP_PID_OF[$MNT]=$(daemon_pid "$MNT")
+		OVP_PIDS+=("${OVP_PID_OF[$MNT]}")
+		assert_files_equal "$T/expected" "$T/listed" "round $round: listing right after mounting"
+		assert_match '^fuse' "$(fstype_of "$MNT")"
 		ovp_umount
 	done
 }
 
-@test "foreground -f prints statistics at exit and exits 0" {
-	need_root
-	echo a > "$T/l1/a"
-	"$OVERPASS" -f -o "lowerdir=$T/l1,statsfile=$T/stats" "$T/m" 3>&- 2>"$T/err" &
-	pid=$!
-	OVP_PIDS+=("$pid")
-	for i in $(seq 1 100); do grep -q " $T/m " /proc/self/mounts && break; sleep 0.05; done
-	cat "$T/m/a"
-	fusermount3 -u "$T/m"
-	wait "$pid"
-	grep -q "^requests.LOOKUP [1-9]" "$T/stats"
+@test "a detached daemon keeps no descriptor of the caller's stdout or stderr" {
+	need_ovp
+	echo a >"$LOWER/a"
+	# if the daemon kept the pipe open, the pipeline would not end
+	run_cmd 0 --timeout 20 bash -c "'$OVERPASS' -o 'lowerdir=$LOWER' '$MNT' 2>&1 | cat"
+	OVP_PID_OF[$MNT]=$(daemon_pid "$MNT")
+	OVP_PIDS+=("${OVP_PID_OF[$MNT]}")
+	local fd
+	for fd in 0 1 2; do
+		assert_equal /dev/null "$(readlink "/proc/${OVP_PID_OF[$MNT]}/fd/$fd")" "daemon fd $fd"
+	done
+	assert_equal / "$(readlink "/proc/${OVP_PID_OF[$MNT]}/cwd")" "daemon working directory"
+	ovp_umount
+}
+
+@test "-f prints statistics on stderr at exit; statsfile= gets them instead" {
+	need_ovp
+	echo a >"$LOWER/a"
+	ovp_mount -f "lowerdir=$LOWER"
+	cat "$MNT/a" >/dev/null
+	ovp_umount
+	grep -q '^requests.LOOKUP [1-9]' "$OVP_LOG" || { cat "$OVP_LOG"; false; }
+	ovp_mount -f "lowerdir=$LOWER" "statsfile=$T/stats"
+	cat "$MNT/a" >/dev/null
+	ovp_umount
+	grep -q '^requests.LOOKUP [1-9]' "$T/stats"
+	grep -q '^passthrough.active [01]$' "$T/stats"
+	! grep -q '^requests\.' "$OVP_LOG" || { echo "# stats also on stderr"; false; }
+}
+
+@test "unmounting while files are open: the daemon still exits, lazily" {
+	need_ovp
+	echo a >"$LOWER/a"
+	ovp_mount "lowerdir=$LOWER" "upperdir=$UPPER" "workdir=$WORK"
+	exec 5<"$MNT/a"
+	run_cmd '!' fusermount3 -u "$MNT"   # busy
+	is_mounted "$MNT"
+	run_cmd 0 umount -l "$MNT"
+	exec 5<&-
+	ovp_wait_exit "$MNT"
+}
+
+@test "SIGTERM while a reader is busy in the mount still ends the daemon" {
+	need_ovp
+	head -c 64M /dev/zero >"$LOWER/big"
+	mkdir -p "$LOWER/d"
+	for i in $(seq 1 300); do : >"$LOWER/d/f$i"; done
+	ovp_mount "lowerdir=$LOWER"
+	(for i in $(seq 1 200); do ls -l "$MNT/d" >/dev/null 2>&1; done) 3>&- &
+	local reader=$!
+	sleep 0.3
+	run_cmd 0 kill -TERM "$OVP_PID"
+	ovp_wait_exit "$MNT"
+	wait "$reader" || true
 }

@@ -38,69 +38,73 @@ markers() { # upper
 }
 
 @test "the same steps give the same view and upper markers as kernel overlayfs" {
-	need_root
-	make_lower "$T/l1"; make_lower "$T/kl1"
-	kovl_mount "lowerdir=$T/kl1,upperdir=$T/ku,workdir=$T/kw,redirect_dir=on" "$T/k"
-	ovp_mount "lowerdir=$T/l1,upperdir=$T/u,workdir=$T/w"
-	steps "$T/k" > "$T/k.out" 2>&1
-	steps "$T/m" > "$T/m.out" 2>&1
+	need_ovp
+	need_kovl
+	need_trusted
+	make_lower "$LOWER"; make_lower "$T/klower"
+	kovl_mount "lowerdir=$T/klower,upperdir=$KUPPER,workdir=$KWORK,redirect_dir=on"
+	ovp_mount "lowerdir=$LOWER,upperdir=$UPPER,workdir=$WORK"
+	steps "$KMNT" > "$T/k.out" 2>&1
+	steps "$MNT" > "$T/m.out" 2>&1
 	assert_files_equal "$T/k.out" "$T/m.out"
-	tree_dump "$T/k" > "$T/k.txt"
-	tree_dump "$T/m" > "$T/m.txt"
+	tree_dump "$KMNT" > "$T/k.txt"
+	tree_dump "$MNT" > "$T/m.txt"
 	assert_files_equal "$T/k.txt" "$T/m.txt"
-	assert_equal "$(stat -c %i "$T/m/t1/t")" "$(stat -c %i "$T/m/hl")" "hard link"
+	assert_equal "$(stat -c %i "$MNT/t1/t")" "$(stat -c %i "$MNT/hl")" "hard link"
 	ovp_umount
-	umount "$T/k"
-	markers "$T/ku" > "$T/km.txt"
-	markers "$T/u" > "$T/mm.txt"
+	umount "$KMNT"
+	markers "$KUPPER" > "$T/km.txt"
+	markers "$UPPER" > "$T/mm.txt"
 	assert_files_equal "$T/km.txt" "$T/mm.txt"
 	# nothing reached the lower layer
-	make_lower "$T/l2"
-	diff -r "$T/l1" "$T/l2"
+	make_lower "$LOWER2"
+	diff -r "$LOWER" "$LOWER2"
 	# kernel overlayfs reads the upper we wrote the same way
 	mkdir -p "$T/k2" "$T/kw2"
-	kovl_mount "lowerdir=$T/l1,upperdir=$T/u,workdir=$T/kw2,redirect_dir=on" "$T/k2"
+	kovl_mount -m "$T/k2" "lowerdir=$LOWER,upperdir=$UPPER,workdir=$T/kw2,redirect_dir=on"
 	tree_dump "$T/k2" > "$T/k2.txt"
 	assert_files_equal "$T/m.txt" "$T/k2.txt"
 	umount "$T/k2"
 }
 
 @test "copy-up keeps data, holes, xattrs, owner, mode, times and st_ino" {
-	need_root
-	make_lower "$T/l1"
-	chown 1234:5678 "$T/l1/a"
-	setfacl -m u:99:r "$T/l1/a"
-	ovp_mount "lowerdir=$T/l1,upperdir=$T/u,workdir=$T/w"
-	ino=$(stat -c %i "$T/m/a")
-	before=$(stat -c '%u:%g %a %Y' "$T/m/a")
-	touch -a "$T/m/a"                       # metadata change: copies up
-	echo more >> "$T/m/sparse"              # data change on a sparse file
-	assert_equal "$ino" "$(stat -c %i "$T/m/a")" "st_ino after copy-up"
-	assert_equal "$before" "$(stat -c '%u:%g %a %Y' "$T/m/a")"
-	assert_equal "v" "$(getfattr --only-values -n user.k "$T/m/a")"
-	getfacl -p "$T/m/a" | grep -q "user:99:r--"
-	[ -f "$T/u/a" ] && [ -f "$T/u/sparse" ]
-	[ "$(du -k "$T/u/sparse" | cut -f1)" -lt 1024 ]   # still sparse
-	cmp <(cat "$T/l1/sparse"; echo more) "$T/m/sparse"
+	need_ovp
+	need_init_root
+	make_lower "$LOWER"
+	chown 1234:5678 "$LOWER/a"
+	setfacl -m u:99:r "$LOWER/a"
+	ovp_mount "lowerdir=$LOWER,upperdir=$UPPER,workdir=$WORK"
+	ino=$(stat -c %i "$MNT/a")
+	before=$(stat -c '%u:%g %a %Y' "$MNT/a")
+	touch -a "$MNT/a"                       # metadata change: copies up
+	echo more >> "$MNT/sparse"              # data change on a sparse file
+	assert_equal "$ino" "$(stat -c %i "$MNT/a")" "st_ino after copy-up"
+	assert_equal "$before" "$(stat -c '%u:%g %a %Y' "$MNT/a")"
+	assert_equal "v" "$(getfattr --only-values -n user.k "$MNT/a")"
+	getfacl -p "$MNT/a" | grep -q "user:99:r--"
+	[ -f "$UPPER/a" ]
+	[ -f "$UPPER/sparse" ]
+	[ "$(du -k "$UPPER/sparse" | cut -f1)" -lt 1024 ]   # still sparse
+	cmp <(cat "$LOWER/sparse"; echo more) "$MNT/sparse"
 	ovp_umount
-	ovp_mount "lowerdir=$T/l1,upperdir=$T/u,workdir=$T/w"
-	assert_equal "$ino" "$(stat -c %i "$T/m/a")" "st_ino after remount"
+	ovp_mount "lowerdir=$LOWER,upperdir=$UPPER,workdir=$WORK"
+	assert_equal "$ino" "$(stat -c %i "$MNT/a")" "st_ino after remount"
 	ovp_umount
 }
 
 @test "errors: EEXIST, ENOTEMPTY, ENOTDIR, EISDIR, EXDEV never" {
-	need_root
-	make_lower "$T/l1"
-	ovp_mount "lowerdir=$T/l1,upperdir=$T/u,workdir=$T/w"
-	run_cmd mkdir "$T/m/dir"
+	need_ovp
+	make_lower "$LOWER"
+	ovp_mount "lowerdir=$LOWER,upperdir=$UPPER,workdir=$WORK"
+	run_cmd "!" mkdir "$MNT/dir"
 	[[ "$output" == *"File exists"* ]]
-	run_cmd rmdir "$T/m/dir"
+	run_cmd "!" rmdir "$MNT/dir"
 	[[ "$output" == *"not empty"* ]]
-	run_cmd python3 -c "import os; os.rename('$T/m/a', '$T/m/dir')"
+	run_cmd "!" python3 -c "import os; os.rename('$MNT/a', '$MNT/dir')"
 	[[ "$output" == *"Is a directory"* ]]
-	run_cmd python3 -c "import os; os.rename('$T/m/emptyd', '$T/m/a')"
+	run_cmd "!" python3 -c "import os; os.rename('$MNT/emptyd', '$MNT/a')"
 	[[ "$output" == *"Not a directory"* ]]
-	run_cmd -0 mv "$T/m/dir" "$T/m/emptyd/moved"
-	[ -f "$T/m/emptyd/moved/sub/s" ]
+	run_cmd 0 mv "$MNT/dir" "$MNT/emptyd/moved"
+	[ -f "$MNT/emptyd/moved/sub/s" ]
 	ovp_umount
 }

@@ -1,113 +1,480 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-# Shared set-up for the bats suites: layer directories per test, mounting
-# overpass and kernel overlayfs, and a teardown that fails when a mount or
-# a daemon the test started is left behind.
+# Shared set-up for the bats suites (load helpers): layer directories per
+# test, starting and stopping overpass and kernel overlayfs (the oracle), a
+# run wrapper in the manner of podman's run_podman, asserts that show both
+# sides, and a teardown that fails the test when a mount or a daemon it
+# started is left behind.
+#
+# Layout made by the default setup, all under $BATS_TEST_TMPDIR (= $T):
+#   $LOWER $LOWER2 $LOWER3   lower layers (lower, lower2, lower3)
+#   $UPPER $WORK $MNT        upper, work, merged: for overpass
+#   $KUPPER $KWORK $KMNT     kupper, kwork, kmerged: for kernel overlayfs
+#
+# The binary is $OVERPASS (make check sets it), by default the tree's
+# src/overpass.
 
-OVERPASS=${OVERPASS:-$(cd "$BATS_TEST_DIRNAME/.." && pwd)/src/overpass}
 TOP_SRCDIR=${TOP_SRCDIR:-$(cd "$BATS_TEST_DIRNAME/.." && pwd)}
+OVERPASS=${OVERPASS:-$TOP_SRCDIR/src/overpass}
+# Seconds any one command run through run_cmd/run_ovp may take.
+OVP_TIMEOUT=${OVP_TIMEOUT:-60}
 
 setup() {
 	T=$BATS_TEST_TMPDIR
-	mkdir -p "$T/l1" "$T/l2" "$T/u" "$T/w" "$T/m" "$T/kl1" "$T/ku" "$T/kw" "$T/k"
-	OVP_PIDS=()
-}
-
-# Every mount below $T, deepest first.
-mounts_below() {
-	awk -v t="$T/" 'index($5, t) == 1 {print $5}' /proc/self/mountinfo | sort -r
+	LOWER=$T/lower LOWER2=$T/lower2 LOWER3=$T/lower3
+	UPPER=$T/upper WORK=$T/work MNT=$T/merged
+	KUPPER=$T/kupper KWORK=$T/kwork KMNT=$T/kmerged
+	mkdir -p "$LOWER" "$LOWER2" "$LOWER3" "$UPPER" "$WORK" "$MNT" \
+		"$KUPPER" "$KWORK" "$KMNT"
+	OVP_PIDS=()        # every daemon this test started
+	OVP_FG_PIDS=()     # those started with -f/-d: children of this shell
+	declare -gA OVP_PID_OF=()  # mountpoint -> daemon pid
+	OVP_SEQ=0
 }
 
 teardown() {
-	local left m p
-	left=$(mounts_below)
-	for m in $left; do
-		fusermount3 -u "$m" 2>/dev/null || umount "$m" 2>/dev/null || umount -l "$m"
+	local leaks="" m p i fd
+	# a stand-in for an installed overpass (001-mount.bats)
+	if [ -n "${OVP_TMP_LINK:-}" ]; then
+		rm -f "$OVP_TMP_LINK"
+		OVP_TMP_LINK=
+	fi
+	# descriptors the test left open into its directory keep a mount busy
+	for fd in /proc/$BASHPID/fd/*; do
+		fd=${fd##*/}
+		[ "$fd" -gt 2 ] || continue
+		[[ "$(readlink "/proc/$BASHPID/fd/$fd" 2>/dev/null)" == "$T/"* ]] || continue
+		eval "exec $fd>&-"
+	done
+	# mounts below $T, deepest first
+	for m in $(mounts_below "$T"); do
+		leaks+=" mount:$m"
+		fusermount3 -u "$m" 2>/dev/null || umount "$m" 2>/dev/null ||
+			umount -l "$m" 2>/dev/null || true
 	done
 	for p in "${OVP_PIDS[@]}"; do
-		wait_gone "$p" 10 || { kill -9 "$p" 2>/dev/null; left="$left daemon:$p"; }
+		[ -n "$p" ] || continue
+		if ! wait_gone "$p" 10; then
+			leaks+=" daemon:$p"
+			kill -TERM "$p" 2>/dev/null || true
+			wait_gone "$p" 3 || kill -KILL "$p" 2>/dev/null || true
+		fi
 	done
-	if [ -n "$left" ]; then
-		echo "left behind: $left" >&2
+	# anything else still running with this test's directory on its
+	# command line was started by this test (a daemon in an unshare'd
+	# mount namespace, a background reader): end it; a daemon is a leak
+	for p in $(pgrep -f -- "$(re_escape "$T/")" 2>/dev/null); do
+		[ "$p" != "$$" ] && [ "$p" != "$BASHPID" ] || continue
+		is_overpass_pid "$p" && leaks+=" stray-daemon:$p"
+		kill -TERM "$p" 2>/dev/null || true
+	done
+	for p in $(pgrep -f -- "$(re_escape "$T/")" 2>/dev/null); do
+		[ "$p" != "$$" ] && [ "$p" != "$BASHPID" ] || continue
+		wait_gone "$p" 3 || kill -KILL "$p" 2>/dev/null || true
+	done
+	for i in "${!OVP_FG_PIDS[@]}"; do
+		wait "${OVP_FG_PIDS[$i]}" 2>/dev/null || true
+	done
+	if [ -n "$leaks" ]; then
+		echo "# teardown: left behind by the test:$leaks" >&2
 		return 1
 	fi
 }
 
-need_root() {
-	[ "$(id -u)" = 0 ] || skip "needs root"
-	[ -c /dev/fuse ] || skip "needs /dev/fuse"
+# --- requirements: skip with a reason ------------------------------------
+
+# A probe's answer cached for the whole file: probe_cached NAME CMD...
+probe_cached() {
+	local name=$1 f
+	shift
+	f=${BATS_FILE_TMPDIR:-$BATS_RUN_TMPDIR}/probe.$name
+	if [ ! -e "$f" ]; then
+		if "$@" >/dev/null 2>&1; then echo 0 > "$f"; else echo 1 > "$f"; fi
+	fi
+	return "$(cat "$f")"
 }
 
-wait_gone() { # pid seconds
+_probe_fuse() {
+	[ -c /dev/fuse ] && exec {fd}<>/dev/fuse && exec {fd}>&-
+}
+
+_probe_mount() {
+	local d=${BATS_FILE_TMPDIR:-$BATS_RUN_TMPDIR}/probe-mnt
+	mkdir -p "$d" && mount -t tmpfs probe "$d" && umount "$d"
+}
+
+_probe_kovl() {
+	local d=${BATS_FILE_TMPDIR:-$BATS_RUN_TMPDIR}/probe-kovl
+	mkdir -p "$d/l1" "$d/l2" "$d/m" &&
+		mount -t overlay overlay -o "lowerdir=$d/l1:$d/l2" "$d/m" &&
+		umount "$d/m"
+}
+
+need_root() {
+	[ "$(id -u)" = 0 ] || skip "needs root"
+}
+
+need_fuse() {
+	probe_cached fuse _probe_fuse || skip "needs a usable /dev/fuse"
+	command -v fusermount3 >/dev/null || skip "needs fusermount3"
+}
+
+# Root that can mount (not `unshare -r` without its own mount namespace).
+need_mount() {
+	need_root
+	probe_cached mount _probe_mount || skip "needs permission to mount"
+}
+
+need_binary() {
+	[ -x "$OVERPASS" ] || skip "no binary at $OVERPASS (build first)"
+}
+
+# What nearly every test needs: mount overpass as root.
+need_ovp() {
+	need_mount
+	need_fuse
+	[ -x "$OVERPASS" ] || skip "no binary at $OVERPASS (build first)"
+}
+
+need_kovl() {
+	need_mount
+	probe_cached kovl _probe_kovl || skip "kernel overlayfs cannot be mounted here"
+}
+
+# CAP_SYS_ADMIN in the initial user namespace (FUSE passthrough needs it).
+need_init_root() {
+	need_root
+	[ "$(awk '{print $1, $2, $3}' /proc/self/uid_map)" = "0 0 4294967295" ] ||
+		skip "needs CAP_SYS_ADMIN in the initial user namespace"
+}
+
+_probe_trusted() {
+	local f=${BATS_FILE_TMPDIR:-$BATS_RUN_TMPDIR}/probe-trusted
+	: >"$f" && setfattr -n trusted.overpass-probe -v 1 "$f"
+}
+
+_probe_mknod() {
+	local f=${BATS_FILE_TMPDIR:-$BATS_RUN_TMPDIR}/probe-chr
+	rm -f "$f" && mknod "$f" c 1 3
+}
+
+# trusted.* xattrs (kernel overlayfs's own markers) can be written.
+need_trusted() {
+	probe_cached trusted _probe_trusted || skip "needs trusted.* xattrs (CAP_SYS_ADMIN)"
+}
+
+# Device nodes other than the 0/0 whiteout can be made.
+need_mknod() {
+	probe_cached mknod _probe_mknod || skip "needs mknod of device nodes"
+}
+
+need_unshare() {
+	probe_cached unshare unshare -Urm true || skip "unshare -Urm does not work here"
+}
+
+need_cmd() {
+	local c
+	for c; do
+		command -v "$c" >/dev/null || skip "needs $c"
+	done
+}
+
+# --- running commands ----------------------------------------------------
+
+# run_cmd [EXPECT] [--timeout S] CMD...
+#   Run an external command with FD 3 closed and its output in a file (a detached daemon keeping a pipe open cannot hang the
+#   test), under a timeout.  Logs the command and output (bats shows them
+#   on failure) and sets $status, $output and $lines.  EXPECT: an exit
+#   status (default 0), '?' for any, '!' for any non-zero.  Stdin is the
+#   caller's (a here-document for python3 - works).
+run_cmd() {
+	local expect=0 tmo=$OVP_TIMEOUT out
+	case "${1:-}" in
+	[0-9]|[0-9][0-9]|[0-9][0-9][0-9]|'?'|'!')
+		expect=$1
+		shift
+		;;
+	-[0-9]|-[0-9][0-9]|-[0-9][0-9][0-9])
+		expect=${1#-}
+		shift
+		;;
+	esac
+	if [ "${1:-}" = --timeout ]; then
+		tmo=$2
+		shift 2
+	fi
+	out=$T/.run.$((++OVP_SEQ))
+	echo "\$ $*"
+	status=0
+	timeout --kill-after=5 "$tmo" "$@" >"$out" 2>&1 3>&- || status=$?
+	output=$(cat "$out")
+	mapfile -t lines <<<"$output"
+	if [ "${#lines[@]}" -gt 60 ]; then
+		printf '%s\n' "${lines[@]:0:30}" "[... $((${#lines[@]} - 40)) lines ...]" "${lines[@]: -10}"
+	elif [ -n "$output" ]; then
+		printf '%s\n' "$output"
+	fi
+	[ "$status" -ne 124 ] || echo "# timed out after ${tmo}s: $*"
+	case "$expect" in
+	'?') return 0 ;;
+	'!') [ "$status" -ne 0 ] && [ "$status" -ne 124 ] && [ "$status" -ne 137 ] && return 0 ;;
+	*) [ "$status" -eq "$expect" ] && return 0 ;;
+	esac
+	echo "# expected exit status $expect, got $status: $*" >&2
+	return 1
+}
+
+# run_ovp [EXPECT] [--timeout S] ARGS...: run_cmd "$OVERPASS" ARGS...
+run_ovp() {
+	local pre=()
+	case "${1:-}" in
+	[0-9]|[0-9][0-9]|[0-9][0-9][0-9]|'?'|'!'|-[0-9]|-[0-9][0-9]|-[0-9][0-9][0-9])
+		pre+=("$1")
+		shift
+		;;
+	esac
+	if [ "${1:-}" = --timeout ]; then
+		pre+=("$1" "$2")
+		shift 2
+	fi
+	run_cmd "${pre[@]}" "$OVERPASS" "$@"
+}
+
+# --- mounts --------------------------------------------------------------
+
+# $1 as an extended regular expression matching itself.
+re_escape() {
+	printf '%s' "$1" | sed 's/[][\.*^$+?(){}|]/\\&/g'
+}
+
+# Mount points below $1, deepest first.
+mounts_below() {
+	awk -v t="$1/" 'index($5, t) == 1 {print $5}' /proc/self/mountinfo | sort -r
+}
+
+is_mounted() {
+	awk -v m="$1" '$5 == m {f = 1} END {exit !f}' /proc/self/mountinfo
+}
+
+fstype_of() {
+	awk -v m="$1" '$5 == m {for (i = 7; $i != "-"; i++); t = $(i + 1)} END {print t}' \
+		/proc/self/mountinfo
+}
+
+wait_gone() { # PID SECONDS
 	local i
 	for ((i = 0; i < $2 * 20; i++)); do
 		kill -0 "$1" 2>/dev/null || return 0
+		# a zombie child of ours has ended, wait reaps it later
+		[ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" = Z ] && return 0
 		sleep 0.05
 	done
 	return 1
 }
 
-# The pid of the daemon serving mountpoint $1.
+wait_mounted() { # MOUNTPOINT SECONDS [PID]
+	local i
+	for ((i = 0; i < $2 * 20; i++)); do
+		is_mounted "$1" && return 0
+		[ -z "${3:-}" ] || kill -0 "$3" 2>/dev/null || return 1
+		sleep 0.05
+	done
+	return 1
+}
+
+is_overpass_pid() {
+	local exe
+	exe=$(readlink "/proc/$1/exe" 2>/dev/null) || return 1
+	exe=${exe% (deleted)}
+	[ "$exe" = "$(readlink -f "$OVERPASS")" ] || [ "${exe##*/}" = overpass ] ||
+		[ "${exe##*/}" = lt-overpass ]
+}
+
+# The pid of the overpass daemon serving MOUNTPOINT: an overpass process
+# with MOUNTPOINT as one of its arguments.
 daemon_pid() {
-	pgrep -f -- "overpass .*$1\$" | head -n 1
+	local p
+	for p in $(pgrep -f -- "$(re_escape "$1")" 2>/dev/null); do
+		is_overpass_pid "$p" || continue
+		tr '\0' '\n' <"/proc/$p/cmdline" 2>/dev/null | grep -qxF -- "$1" || continue
+		echo "$p"
+		return 0
+	done
+	return 1
 }
 
-# ovp_mount OPTS [MOUNTPOINT]: mount detached, remember the daemon's pid.
+# ovp_mount [-m MOUNTPOINT] [-f|-d] [OPT...]
+#   Mount overpass with -o OPT,OPT,... (default: lowerdir=$LOWER,
+#   upperdir=$UPPER,workdir=$WORK) on MOUNTPOINT (default $MNT).  Without
+#   -f/-d the command must return once the mount is there (detached mode),
+#   and the daemon's pid is looked up; with -f/-d it runs in the background
+#   as a child of the test, stderr to $T/ovp-<n>.log, and the mount is
+#   waited for.  The pid is $OVP_PID (and OVP_PID_OF[MOUNTPOINT]).
 ovp_mount() {
-	local mnt=${2:-$T/m} pid
-	run_cmd timeout 30 "$OVERPASS" -o "$1" "$mnt"
-	[ "$status" -eq 0 ] || { echo "mount failed: $output" >&2; return 1; }
-	pid=$(daemon_pid "$mnt")
-	[ -n "$pid" ] || { echo "no daemon for $mnt" >&2; return 1; }
+	local mnt=$MNT fg="" opts pid log
+	while [ $# -gt 0 ]; do
+		case "$1" in
+		-m) mnt=$2; shift 2 ;;
+		-f|-d) fg=$1; shift ;;
+		*) break ;;
+		esac
+	done
+	if [ $# -eq 0 ]; then
+		set -- "lowerdir=$LOWER" "upperdir=$UPPER" "workdir=$WORK"
+	fi
+	opts=$(IFS=,; echo "$*")
+	if [ -z "$fg" ]; then
+		run_ovp 0 -o "$opts" "$mnt" </dev/null || return 1
+		is_mounted "$mnt" || { echo "# $mnt not mounted when the command returned" >&2; return 1; }
+		pid=$(daemon_pid "$mnt") || { echo "# no daemon found for $mnt" >&2; return 1; }
+	else
+		log=$T/ovp-$((++OVP_SEQ)).log
+		echo "\$ $OVERPASS $fg -o $opts $mnt &  (stderr: $log)"
+		# bash starts background jobs with SIGINT ignored, and libfuse
+		# leaves an ignored signal alone: restore the default
+		env --default-signal=INT,QUIT "$OVERPASS" "$fg" -o "$opts" "$mnt" \
+			</dev/null >"$log" 2>&1 3>&- &
+		pid=$!
+		OVP_FG_PIDS+=("$pid")
+		OVP_LOG=$log
+		if ! wait_mounted "$mnt" 20 "$pid"; then
+			OVP_PIDS+=("$pid")
+			echo "# $mnt not mounted by pid $pid; its output:" >&2
+			cat "$log" >&2
+			return 1
+		fi
+	fi
 	OVP_PIDS+=("$pid")
-	LAST_PID=$pid
+	OVP_PID=$pid
+	OVP_PID_OF[$mnt]=$pid
 }
 
+# ovp_umount [MOUNTPOINT]: fusermount3 -u, then the daemon must be gone
+# within 10 s (and, in -f mode, have exited 0) and no mount left.
 ovp_umount() {
-	local mnt=${1:-$T/m}
-	fusermount3 -u "$mnt"
-	[ -z "${LAST_PID:-}" ] || wait_gone "$LAST_PID" 10
+	local mnt=${1:-$MNT} pid rc
+	pid=${OVP_PID_OF[$mnt]:-}
+	run_cmd 0 fusermount3 -u "$mnt" || return 1
+	ovp_wait_exit "$mnt" "$pid"
 }
 
-kovl_mount() { # OPTS MOUNTPOINT
-	mount -t overlay overlay -o "$1" "$2"
-}
-
-# run_cmd [-N] CMD...: like bats' run, logs the command and its output;
-# with -N, the exit status must be N.
-run_cmd() {
-	local expect=""
-	if [[ "${1:-}" =~ ^-[0-9]+$ ]]; then
-		expect=${1#-}
-		shift
+# ovp_wait_exit MOUNTPOINT [PID]: the daemon ends within 10 s, exits 0
+# when it is our child, and the mount is gone.
+ovp_wait_exit() {
+	local mnt=$1 pid=${2:-${OVP_PID_OF[$1]:-}} f rc
+	if [ -n "$pid" ]; then
+		wait_gone "$pid" 10 || { echo "# daemon $pid still running 10s after unmount" >&2; return 1; }
+		for f in "${OVP_FG_PIDS[@]}"; do
+			[ "$f" = "$pid" ] || continue
+			rc=0
+			wait "$pid" || rc=$?
+			[ "$rc" = 0 ] || { echo "# daemon $pid exited $rc" >&2; return 1; }
+		done
 	fi
-	echo "\$ $*"
-	run "$@"
-	echo "$output"
-	if [ -n "$expect" ] && [ "$status" -ne "$expect" ]; then
-		echo "expected exit $expect, got $status: $*" >&2
-		return 1
+	! is_mounted "$mnt" || { echo "# $mnt still mounted" >&2; return 1; }
+}
+
+# kovl_mount [-m MOUNTPOINT] [OPT...]: kernel overlayfs with -o OPT,...
+# (default lowerdir=$LOWER,upperdir=$KUPPER,workdir=$KWORK) on MOUNTPOINT
+# (default $KMNT).  A lowerdir-only option list gives a read-only mount.
+kovl_mount() {
+	local mnt=$KMNT opts
+	if [ "${1:-}" = -m ]; then
+		mnt=$2
+		shift 2
 	fi
-}
-
-assert_equal() { # expected actual [what]
-	if [ "$1" != "$2" ]; then
-		printf 'expected: %s\n  actual: %s\n' "$1" "$2" >&2
-		[ -z "${3:-}" ] || echo "  ($3)" >&2
-		return 1
+	if [ $# -eq 0 ]; then
+		set -- "lowerdir=$LOWER" "upperdir=$KUPPER" "workdir=$KWORK"
 	fi
+	opts=$(IFS=,; echo "$*")
+	run_cmd 0 mount -t overlay overlay -o "$opts" "$mnt"
 }
 
-assert_files_equal() { # expected-file actual-file
-	diff -u "$1" "$2" >&2
+kovl_umount() {
+	run_cmd 0 umount "${1:-$KMNT}"
 }
 
-# stat_value MOUNTPOINT KEY: a value from overpass --stats.
+# tmpfs_mount DIR: a fresh tmpfs (another filesystem) at DIR; the test
+# unmounts it with umount.
+tmpfs_mount() {
+	mkdir -p "$1"
+	run_cmd 0 mount -t tmpfs -o size=512m,mode=0755 tmpfs "$1"
+}
+
+# stat_value MOUNTPOINT KEY: one value of overpass --stats.
 stat_value() {
-	"$OVERPASS" --stats "$1" | awk -v k="$2" '$1 == k {print $2}'
+	"$OVERPASS" --stats "$1" </dev/null 3>&- | awk -v k="$2" '$1 == k {print $2; f = 1} END {exit !f}'
 }
 
-# tree_dump DIR: canonical description of a tree (names, types, modes,
-# sizes, contents, link targets, devices, user xattrs).
+# tree_dump [OPTIONS] DIR: see tests/tree-dump.
 tree_dump() {
-	python3 "$TOP_SRCDIR/tests/tree-dump" "$1"
+	python3 "$BATS_TEST_DIRNAME/tree-dump" "$@"
+}
+
+# --- asserts -------------------------------------------------------------
+
+# assert_equal EXPECTED ACTUAL [WHAT]
+assert_equal() {
+	if [ "$1" != "$2" ]; then
+		printf '# %s\n#   expected: %q\n#     actual: %q\n' "${3:-values differ}" "$1" "$2" >&2
+		return 1
+	fi
+}
+
+# assert_match PATTERN(ERE) TEXT [WHAT]
+assert_match() {
+	if ! [[ "$2" =~ $1 ]]; then
+		printf '# %s\n#   expected to match: %s\n#               text: %q\n' \
+			"${3:-no match}" "$1" "$2" >&2
+		return 1
+	fi
+}
+
+# assert_contains SUBSTRING TEXT [WHAT]
+assert_contains() {
+	if [[ "$2" != *"$1"* ]]; then
+		printf '# %s\n#   expected to contain: %s\n#                  text: %q\n' \
+			"${3:-substring missing}" "$1" "$2" >&2
+		return 1
+	fi
+}
+
+# assert_files_equal EXPECTED-FILE ACTUAL-FILE [WHAT]: shows the diff.
+assert_files_equal() {
+	if ! diff -u "$1" "$2" >"$T/.diff" 2>&1; then
+		echo "# ${3:-files differ}: $1 (expected) vs $2 (actual)" >&2
+		head -n 200 "$T/.diff" >&2
+		return 1
+	fi
+}
+
+# assert_ge MIN ACTUAL [WHAT]
+assert_ge() {
+	if ! [[ "$2" =~ ^[0-9]+$ ]] || [ "$2" -lt "$1" ]; then
+		printf '# %s\n#   expected >= %s\n#         actual: %q\n' "${3:-too small}" "$1" "$2" >&2
+		return 1
+	fi
+}
+
+assert_not_mounted() {
+	if is_mounted "$1"; then
+		echo "# $1 is mounted" >&2
+		return 1
+	fi
+}
+
+assert_no_daemon() { # MOUNTPOINT
+	local p
+	if p=$(daemon_pid "$1"); then
+		echo "# a daemon (pid $p) serves $1" >&2
+		return 1
+	fi
+}
+
+# assert_fails_with TEXT CMD...: CMD fails and its output names the error TEXT
+# (strerror, as coreutils print it).
+assert_fails_with() {
+	local want=$1
+	shift
+	run_cmd '!' "$@" || return 1
+	assert_contains "$want" "$output" "$* should fail with '$want'"
 }
