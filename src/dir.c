@@ -134,6 +134,8 @@ static int do_new(fuse_req_t req, struct ovl_inode *dir, const char *name,
 
 	if (fs->p->read_only)
 		return -EROFS;
+	if (ovl_name_reserved(name))
+		return -EINVAL;
 	err = ovl_copy_up(fs, dir, false);
 	if (err)
 		return err;
@@ -466,6 +468,8 @@ static int do_rename(fuse_req_t req, struct ovl_inode *olddir, const char *oldna
 		return -EINVAL; /* RENAME_WHITEOUT is ours to use, not users' */
 	if (fs->p->read_only)
 		return -EROFS;
+	if (ovl_name_reserved(newname))
+		return -EINVAL;
 	err = ovl_lookup_name(fs, olddir, oldname, &src);
 	if (err)
 		return err;
@@ -559,6 +563,8 @@ static int do_link(fuse_req_t req, struct ovl_inode *inode,
 
 	if (fs->p->read_only)
 		return -EROFS;
+	if (ovl_name_reserved(newname))
+		return -EINVAL;
 	err = ovl_copy_up(fs, inode, false);
 	if (!err)
 		err = ovl_copy_up(fs, newdir, false);

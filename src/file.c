@@ -26,7 +26,18 @@ static bool open_writes(int flags)
 
 static void file_close(struct ovl_fs *fs, fuse_req_t req, struct ovl_file *of)
 {
+	ovl_handle_del(fs, &of->h);
 	ovl_pt_release(fs, req, of->inode, of->mode == OVL_FILE_PASSTHROUGH);
+	close(of->fd);
+	ovl_inode_unref(fs, of->inode);
+	free(of);
+}
+
+/* At exit: the connection is gone, and its backing ids with it. */
+static void file_close_at_exit(struct ovl_fs *fs, struct ovl_handle *h)
+{
+	struct ovl_file *of = (struct ovl_file *)h;
+
 	close(of->fd);
 	ovl_inode_unref(fs, of->inode);
 	free(of);
@@ -78,6 +89,7 @@ int ovl_open_inode(struct ovl_fs *fs, fuse_req_t req, struct ovl_inode *inode,
 	}
 	fi->noflush = !open_writes(fi->flags);
 	fi->fh = (uintptr_t)of;
+	ovl_handle_add(fs, &of->h, file_close_at_exit);
 	return 0;
 }
 

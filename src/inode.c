@@ -31,7 +31,42 @@ int ovl_itable_init(struct ovl_fs *fs)
 	fs->itable = calloc(fs->itable_size, sizeof(*fs->itable));
 	if (!fs->itable)
 		return -ENOMEM;
+	fs->handles.prev = fs->handles.next = &fs->handles;
+	if (pthread_mutex_init(&fs->handles_lock, NULL))
+		return -ENOMEM;
 	return pthread_mutex_init(&fs->itable_lock, NULL) ? -ENOMEM : 0;
+}
+
+void ovl_handle_add(struct ovl_fs *fs, struct ovl_handle *h,
+		    void (*close)(struct ovl_fs *fs, struct ovl_handle *h))
+{
+	h->close = close;
+	pthread_mutex_lock(&fs->handles_lock);
+	h->next = &fs->handles;
+	h->prev = fs->handles.prev;
+	h->prev->next = h;
+	fs->handles.prev = h;
+	pthread_mutex_unlock(&fs->handles_lock);
+}
+
+void ovl_handle_del(struct ovl_fs *fs, struct ovl_handle *h)
+{
+	pthread_mutex_lock(&fs->handles_lock);
+	h->prev->next = h->next;
+	h->next->prev = h->prev;
+	h->prev = h->next = h;
+	pthread_mutex_unlock(&fs->handles_lock);
+}
+
+/* At exit, once no request runs: close what the kernel never released. */
+void ovl_handles_close_all(struct ovl_fs *fs)
+{
+	while (fs->handles.next != &fs->handles) {
+		struct ovl_handle *h = fs->handles.next;
+
+		ovl_handle_del(fs, h);
+		h->close(fs, h);
+	}
 }
 
 void ovl_dirstack_free(struct ovl_dirstack *ds)
@@ -80,6 +115,7 @@ void ovl_itable_destroy(struct ovl_fs *fs)
 	free(fs->itable);
 	fs->itable = NULL;
 	pthread_mutex_destroy(&fs->itable_lock);
+	pthread_mutex_destroy(&fs->handles_lock);
 }
 
 /* Double the bucket array; called with itable_lock held. */

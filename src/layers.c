@@ -42,16 +42,6 @@
 #ifndef AT_RECURSIVE
 #define AT_RECURSIVE 0x8000
 #endif
-#ifndef MOUNT_ATTR_RDONLY
-#define MOUNT_ATTR_RDONLY 0x00000001
-#endif
-
-struct ovl_mount_attr {
-	unsigned long long attr_set;
-	unsigned long long attr_clr;
-	unsigned long long propagation;
-	unsigned long long userns_fd;
-};
 
 static int layer_err(const char *what, const char *path, int err)
 {
@@ -62,16 +52,15 @@ static int layer_err(const char *what, const char *path, int err)
 /* A read-only detached clone of the mount tree at @path, or -errno. */
 static int open_ro_clone(const char *path)
 {
-	struct ovl_mount_attr attr = { .attr_set = MOUNT_ATTR_RDONLY };
 	int fd, err;
 
 	fd = (int)syscall(SYS_open_tree, AT_FDCWD, path,
 			  OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
 	if (fd < 0)
 		return -errno;
-	if (syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH | AT_RECURSIVE,
-		    &attr, sizeof(attr)) < 0) {
-		err = -errno;
+	err = ovl_mount_setattr(fd, "", AT_EMPTY_PATH | AT_RECURSIVE,
+				OVL_MOUNT_ATTR_RDONLY, 0);
+	if (err) {
 		close(fd);
 		return err;
 	}
@@ -158,10 +147,35 @@ static int check_overlaps(struct ovl_fs *fs, char **canon)
 	return 0;
 }
 
+/*
+ * Open workdir/@name, made when missing, as kernel overlayfs lays out its
+ * workdir.  work/ holds only copies and entries being built, so what a
+ * crash left there is garbage and is removed (@clean), as the kernel does.
+ */
+static int open_work_subdir(int root, const char *name, bool clean, int *out)
+{
+	int fd, err = 0;
+
+	if (mkdirat(root, name, 0700) < 0 && errno != EEXIST)
+		return -errno;
+	fd = ovl_openat_name(root, name, O_RDONLY | O_DIRECTORY);
+	if (fd < 0)
+		return fd;
+	if (clean)
+		err = ovl_empty_dir(fd);
+	if (err) {
+		close(fd);
+		return err;
+	}
+	*out = fd;
+	return 0;
+}
+
 static int open_workdir(struct ovl_fs *fs)
 {
 	struct ovl_params *p = fs->p;
 	struct stat st;
+	int root, err;
 
 	if (stat(p->workdir, &st) < 0)
 		return layer_err("workdir", p->workdir, -errno);
@@ -172,9 +186,15 @@ static int open_workdir(struct ovl_fs *fs)
 			p->workdir, p->upperdir);
 		return -EXDEV;
 	}
-	fs->work_fd = open(p->workdir, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (fs->work_fd < 0)
+	root = open(p->workdir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (root < 0)
 		return layer_err("workdir", p->workdir, -errno);
+	err = open_work_subdir(root, "work", true, &fs->work_fd);
+	if (!err)
+		err = open_work_subdir(root, "index", false, &fs->index_fd);
+	close(root);
+	if (err)
+		return layer_err("workdir", p->workdir, err);
 	return 0;
 }
 
@@ -247,6 +267,7 @@ int ovl_layers_open(struct ovl_fs *fs)
 		fs->layers[k].root_fd = -1;
 	fs->nlayers = n;
 	fs->work_fd = -1;
+	fs->index_fd = -1;
 	if (p->upperdir) {
 		fs->layers[0] = (struct ovl_layer){ .idx = 0, .is_upper = true,
 						    .path = p->upperdir, .root_fd = -1 };
@@ -296,6 +317,8 @@ void ovl_layers_close(struct ovl_fs *fs)
 	}
 	if (fs->work_fd >= 0)
 		close(fs->work_fd);
+	if (fs->index_fd >= 0)
+		close(fs->index_fd);
 	free(fs->layers);
 	fs->layers = NULL;
 	fs->nlayers = 0;

@@ -38,6 +38,8 @@ static void ovl_init(void *userdata, struct fuse_conn_info *conn)
 	fuse_set_feature_flag(conn, FUSE_CAP_DIRECT_IO_ALLOW_MMAP);
 	fuse_unset_feature_flag(conn, FUSE_CAP_WRITEBACK_CACHE);
 	conn->time_gran = 1;
+	if (fs->p->max_read)
+		conn->max_read = fs->p->max_read;
 }
 
 static void ovl_destroy(void *userdata)
@@ -153,13 +155,34 @@ static char *fuse_mount_opts(struct ovl_fs *fs)
 	char *s = NULL;
 	bool root = geteuid() == 0;
 
-	if (asprintf(&s, "fsname=overpass,subtype=overpass%s%s%s%s%s",
+	if (asprintf(&s, "fsname=overpass,subtype=overpass%s%s%s%s%s%s%s",
 		     p->read_only ? ",ro" : "",
+		     p->atime == OVL_ATIME_NOATIME ? ",noatime" : "",
+		     p->diratime < 0 ? ",nodiratime" : "",
 		     root && !p->allow_other_given ? ",allow_other" : "",
 		     !p->default_permissions_given ? ",default_permissions" : "",
 		     p->fuse_opts ? "," : "", p->fuse_opts ? p->fuse_opts : "") < 0)
 		return NULL;
 	return s;
+}
+
+/*
+ * strictatime: libfuse's mount code has no word for it, so it is set on the
+ * new mount directly.  Resolving the mountpoint sends no FUSE request, so
+ * this works before INIT is answered.
+ */
+static int apply_strictatime(struct ovl_fs *fs)
+{
+	int err;
+
+	if (fs->p->atime != OVL_ATIME_STRICTATIME)
+		return 0;
+	err = ovl_mount_setattr(AT_FDCWD, fs->p->mountpoint, 0,
+				OVL_MOUNT_ATTR_STRICTATIME, OVL_MOUNT_ATTR__ATIME);
+	if (err)
+		ovl_log("strictatime: cannot set it on %s: %s",
+			fs->p->mountpoint, strerror(-err));
+	return err;
 }
 
 static struct fuse_session *session_new(struct ovl_fs *fs)
@@ -281,6 +304,10 @@ static int do_mount(struct ovl_fs *fs)
 		fuse_session_destroy(fs->se);
 		return EXIT_MOUNT;
 	}
+	if (apply_strictatime(fs) < 0) {
+		status = EXIT_MOUNT;
+		goto out_unmount;
+	}
 	if (!fs->p->foreground && detach(fs) < 0) {
 		ovl_log("cannot detach: %s", strerror(errno));
 		status = EXIT_MOUNT;
@@ -312,7 +339,8 @@ out_unmount:
 int main(int argc, char **argv)
 {
 	struct ovl_params p;
-	struct ovl_fs fs = { .p = &p, .ready_fd = -1, .work_fd = -1 };
+	struct ovl_fs fs = { .p = &p, .ready_fd = -1, .work_fd = -1,
+			      .index_fd = -1 };
 	enum ovl_action action;
 	int status;
 
@@ -337,8 +365,10 @@ int main(int argc, char **argv)
 		break;
 	default:
 		status = do_mount(&fs);
-		if (fs.itable)
+		if (fs.itable) {
+			ovl_handles_close_all(&fs);
 			ovl_itable_destroy(&fs);
+		}
 		ovl_layers_close(&fs);
 		break;
 	}

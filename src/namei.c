@@ -165,6 +165,8 @@ static int lookup_found(struct ovl_fs *fs, struct ovl_inode *dir,
 	*f = (struct ovl_found){ .fd = -1 };
 	if (!dir->dirs)
 		return -ENOTDIR;
+	if (ovl_name_reserved(name))
+		return -ENOENT;
 	err = lookup_walk(&c, dir->dirs);
 	free(c.relname);
 	free(c.abs);

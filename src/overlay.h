@@ -57,6 +57,12 @@ const char *ovl_pt_reason_name(enum ovl_pt_reason r);
 char *ovl_stats_format(struct ovl_fs *fs);
 int ovl_stats_write_file(struct ovl_fs *fs, const char *path);
 
+/* inode.c: open handles */
+void ovl_handle_add(struct ovl_fs *fs, struct ovl_handle *h,
+		    void (*close)(struct ovl_fs *fs, struct ovl_handle *h));
+void ovl_handle_del(struct ovl_fs *fs, struct ovl_handle *h);
+void ovl_handles_close_all(struct ovl_fs *fs);
+
 /* inode.c */
 struct ovl_found {
 	int layer;		/* layer of the topmost real file */
@@ -99,6 +105,7 @@ bool ovl_is_whiteout_st(const struct stat *st);
 bool ovl_is_xwhiteout(struct ovl_fs *fs, int dirfd, const char *name,
 		      const struct stat *st);
 bool ovl_has_aufs_whiteout(int dirfd, const char *name);
+bool ovl_name_reserved(const char *name);
 int ovl_dir_markers(struct ovl_fs *fs, int dirfd, bool *opaque,
 		    bool *xwhiteouts, char **redirect);
 int ovl_get_redirect(struct ovl_fs *fs, int dirfd, char **redirect);

@@ -46,6 +46,14 @@ struct ovl_idmap {
 	uint32_t count; /* length of the range */
 };
 
+/* Access time policy of the mount, applied as mount attributes. */
+enum ovl_atime {
+	OVL_ATIME_DEFAULT,	/* none given: the kernel's default (relatime) */
+	OVL_ATIME_NOATIME,	/* noatime */
+	OVL_ATIME_RELATIME,	/* relatime, atime, norelatime */
+	OVL_ATIME_STRICTATIME,	/* strictatime */
+};
+
 /* Parsed mount options; owned by struct ovl_fs, freed by ovl_params_free. */
 struct ovl_params {
 	char **lowerdirs;	/* lower layer paths, topmost first */
@@ -61,7 +69,11 @@ struct ovl_params {
 	double timeout;		/* entry/attr cache timeout in seconds */
 	bool threaded;		/* multi-threaded request loop */
 	bool fsync;		/* honour fsync (off with fsync=0 or volatile) */
-	int noxattrs;		/* 0: xattrs served; 1: get/list return nothing; 2: ENOTSUP */
+	int noxattrs;		/* 0: xattrs served; 1 or 2: every xattr request
+				 * fails with ENOTSUP (fuse-overlayfs's meaning) */
+	unsigned max_read;	/* max_read=: largest READ request, 0 = default */
+	enum ovl_atime atime;	/* last of atime/noatime/relatime/strictatime */
+	int diratime;		/* -1 nodiratime, 1 diratime, 0 not given */
 	int xino;		/* -1 auto, 0 off, 1 on */
 	bool ino32;		/* ino32_t: fold inode numbers into 32 bits */
 	bool static_nlink;	/* report st_nlink 1 for directories */
@@ -148,7 +160,21 @@ enum ovl_file_mode {
 };
 
 /* A handle for an open regular file. */
+struct ovl_fs;
+
+/*
+ * An open file or directory, linked into ovl_fs.handles while the kernel
+ * holds it, so that what the kernel never released (the daemon was told to
+ * stop) is freed at exit.
+ */
+struct ovl_handle {
+	struct ovl_handle *prev; /* list neighbours, under fs->handles_lock */
+	struct ovl_handle *next;
+	void (*close)(struct ovl_fs *fs, struct ovl_handle *h); /* at exit */
+};
+
 struct ovl_file {
+	struct ovl_handle h;	/* in fs->handles; first member */
 	struct ovl_inode *inode; /* holds an nref on it */
 	int fd;			/* real file opened with the caller's flags */
 	enum ovl_file_mode mode; /* data path */
@@ -172,7 +198,10 @@ struct ovl_fs {
 	struct ovl_layer *layers; /* nlayers entries, topmost first */
 	int nlayers;		/* upper (if any) + lowers */
 	struct ovl_layer *upper; /* &layers[0] when there is an upper, else NULL */
-	int work_fd;		/* O_PATH fd of workdir, -1 without upper */
+	int work_fd;		/* O_PATH fd of workdir/work, where copies and
+				 * new entries are built; -1 without upper */
+	int index_fd;		/* O_PATH fd of workdir/index (hard links
+				 * copied up, kernel index=on); -1 without */
 	enum ovl_xattr_ns xns;	/* which overlay xattr prefix we write */
 	int xino_bits;		/* high bits of st_ino used for the fsid, 0 = off */
 	bool has_xattrat;	/* kernel has getxattrat() on O_PATH fds */
@@ -189,6 +218,9 @@ struct ovl_fs {
 	struct ovl_inode **itable; /* hash buckets */
 	size_t itable_size;	/* number of buckets (power of two) */
 	size_t itable_count;	/* inodes in the table */
+
+	pthread_mutex_t handles_lock; /* guards the handles list */
+	struct ovl_handle handles; /* head of the open files and dirs list */
 
 	struct ovl_stats stats;	/* counters */
 	int ready_fd;		/* pipe to the waiting parent, -1 once told */

@@ -140,13 +140,12 @@ static int opt_statsfile(struct ovl_params *p, const char *val)
 	return set_str(&p->statsfile, "statsfile", val);
 }
 
+/* fuse-overlayfs's NAME=0|1 switches; NAME alone means 1. */
 static int parse_bool(const char *opt, const char *val, bool *out)
 {
-	if (!val || !strcmp(val, "1") || !strcmp(val, "on") ||
-	    !strcmp(val, "true") || !strcmp(val, "yes"))
+	if (!val || !strcmp(val, "1"))
 		*out = true;
-	else if (!strcmp(val, "0") || !strcmp(val, "off") ||
-		 !strcmp(val, "false") || !strcmp(val, "no"))
+	else if (!strcmp(val, "0"))
 		*out = false;
 	else
 		return fail(opt, "expected 0 or 1, got '%s'", val);
@@ -196,6 +195,52 @@ static int opt_volatile(struct ovl_params *p, const char *val)
 static int opt_noxattrs(struct ovl_params *p, const char *val)
 {
 	return parse_small("noxattrs", val ? val : "1", 2, &p->noxattrs);
+}
+
+static int opt_max_read(struct ovl_params *p, const char *val)
+{
+	unsigned long long v;
+
+	if (ovl_parse_u64(val, &v) || v < 4096 || v > (1u << 30))
+		return fail("max_read", "expected bytes from 4096 to 1073741824, got '%s'",
+			    val);
+	p->max_read = (unsigned)v;
+	return 0;
+}
+
+/*
+ * Access-time options: the last one given wins.  libfuse's mount code knows
+ * only the negative forms, so main.c applies the result as mount
+ * attributes once the mount exists.
+ */
+static int opt_atime(struct ovl_params *p, const char *val)
+{
+	p->atime = OVL_ATIME_RELATIME;
+	return 0;
+}
+
+static int opt_noatime(struct ovl_params *p, const char *val)
+{
+	p->atime = OVL_ATIME_NOATIME;
+	return 0;
+}
+
+static int opt_strictatime(struct ovl_params *p, const char *val)
+{
+	p->atime = OVL_ATIME_STRICTATIME;
+	return 0;
+}
+
+static int opt_diratime(struct ovl_params *p, const char *val)
+{
+	p->diratime = 1;
+	return 0;
+}
+
+static int opt_nodiratime(struct ovl_params *p, const char *val)
+{
+	p->diratime = -1;
+	return 0;
 }
 
 static int opt_xattr_permissions(struct ovl_params *p, const char *val)
@@ -394,22 +439,23 @@ static const struct opt_desc opts[] = {
 	{ "nosuid", OPT_FUSE, 0, NULL },
 	{ "exec", OPT_FUSE, 0, NULL },
 	{ "noexec", OPT_FUSE, 0, NULL },
-	{ "atime", OPT_FUSE, 0, NULL },
-	{ "noatime", OPT_FUSE, 0, NULL },
-	{ "relatime", OPT_FUSE, 0, NULL },
-	{ "norelatime", OPT_FUSE, 0, NULL },
-	{ "strictatime", OPT_FUSE, 0, NULL },
-	{ "nostrictatime", OPT_FUSE, 0, NULL },
-	{ "diratime", OPT_FUSE, 0, NULL },
-	{ "nodiratime", OPT_FUSE, 0, NULL },
-	{ "lazytime", OPT_FUSE, 0, NULL },
-	{ "nolazytime", OPT_FUSE, 0, NULL },
+	{ "atime", OPT_OURS, 0, opt_atime },
+	{ "noatime", OPT_OURS, 0, opt_noatime },
+	{ "relatime", OPT_OURS, 0, opt_atime },
+	{ "norelatime", OPT_OURS, 0, opt_atime },
+	{ "strictatime", OPT_OURS, 0, opt_strictatime },
+	{ "nostrictatime", OPT_OURS, 0, opt_atime },
+	{ "diratime", OPT_OURS, 0, opt_diratime },
+	{ "nodiratime", OPT_OURS, 0, opt_nodiratime },
+	/* FUSE keeps no lazily written timestamps: lazytime has no effect */
+	{ "lazytime", OPT_IGNORE, 0, NULL },
+	{ "nolazytime", OPT_IGNORE, 0, NULL },
 	{ "sync", OPT_FUSE, 0, NULL },
 	{ "async", OPT_FUSE, 0, NULL },
 	{ "dirsync", OPT_FUSE, 0, NULL },
 	{ "fsname", OPT_FUSE, 1, NULL },
 	{ "subtype", OPT_FUSE, 1, NULL },
-	{ "max_read", OPT_FUSE, 1, NULL },
+	{ "max_read", OPT_FUSE, 1, opt_max_read },
 	{ "blksize", OPT_FUSE, 1, NULL },
 	/* fstab words that mount(8) may pass on */
 	{ "defaults", OPT_IGNORE, 0, NULL },
@@ -465,8 +511,10 @@ static int apply_one(struct ovl_params *p, const char *o)
 	if (!strncmp(o, "x-", 2))
 		return 0; /* userspace mount hints, e.g. x-systemd.* */
 	d = opt_find(o, len);
-	if (!d)
-		return fail(o, "unknown option");
+	if (!d) {
+		ovl_log("unknown option '%.*s'", (int)len, o);
+		return -EINVAL;
+	}
 	if (d->takes_value == 1 && !val)
 		return fail(d->name, "needs a value (%s=...)", d->name);
 	if (d->takes_value == 0 && val)

@@ -28,6 +28,7 @@ struct ovl_dirent {
 
 /* An open directory: the list built at opendir. */
 struct ovl_dirh {
+	struct ovl_handle h;	/* in fs->handles while open; first member */
 	struct ovl_dirent *ents; /* entries, in listing order */
 	size_t n;		/* entries used */
 	size_t cap;		/* entries allocated */
@@ -36,6 +37,7 @@ struct ovl_dirh {
 	size_t names_cap;	/* bytes allocated */
 	uint32_t *set;		/* hash set: index + 1 into ents, 0 = empty */
 	size_t set_size;	/* slots (power of two) */
+	bool read;		/* a readdir has used this listing */
 };
 
 static uint32_t name_hash(const char *s)
@@ -129,6 +131,11 @@ static void dirh_free(struct ovl_dirh *d)
 	free(d->names);
 	free(d->set);
 	free(d);
+}
+
+static void dirh_close_at_exit(struct ovl_fs *fs, struct ovl_handle *h)
+{
+	dirh_free((struct ovl_dirh *)h);
 }
 
 /* Classify one entry of a layer: 1 visible, 0 whiteout, -errno. */
@@ -274,12 +281,40 @@ void ovl_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	fi->fh = (uintptr_t)d;
 	/* Lower layers are immutable and the upper changes only through the
-	 * daemon, which does not change directories yet: the kernel may cache
-	 * listings. */
+	 * daemon; the kernel drops a cached listing when a request of ours
+	 * changes the directory, so it may cache listings. */
 	fi->cache_readdir = 1;
 	fi->keep_cache = 1;
-	if (fuse_reply_open(req, fi) == -ENOENT)
+	ovl_handle_add(fs, &d->h, dirh_close_at_exit);
+	if (fuse_reply_open(req, fi) == -ENOENT) {
+		ovl_handle_del(fs, &d->h);
 		dirh_free(d);
+	}
+}
+
+/*
+ * rewinddir() asks for offset 0 again: it must see the directory as it is
+ * now, so a listing already read from is built anew (the kernel serializes
+ * readdir on one open directory).
+ */
+static int dirh_rewind(struct ovl_fs *fs, struct ovl_inode *inode,
+		       struct ovl_dirh *d)
+{
+	struct ovl_dirh *fresh, tmp;
+	int err;
+
+	if (!d->read)
+		return 0;
+	err = dirh_build(fs, inode, &fresh);
+	if (err)
+		return err;
+	/* swap the listings; the handle stays where it is linked */
+	fresh->h = d->h;
+	tmp = *d;
+	*d = *fresh;
+	*fresh = tmp;
+	dirh_free(fresh);
+	return 0;
 }
 
 /* Offsets: 1 is ".", 2 is "..", 3 + i is entry i. */
@@ -297,6 +332,14 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
+	if (off == 0)
+		err = dirh_rewind(fs, dir, d);
+	if (err) {
+		free(buf);
+		fuse_reply_err(req, -err);
+		return;
+	}
+	d->read = true;
 	for (off_t o = off; !err; o++) {
 		struct fuse_entry_param e = { 0 };
 		struct ovl_inode *child = NULL;
@@ -366,8 +409,11 @@ void ovl_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 
 void ovl_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	struct ovl_dirh *d = (struct ovl_dirh *)(uintptr_t)fi->fh;
+
 	ovl_stat_op(ovl_fs_of(req), OVL_OP_RELEASEDIR);
-	dirh_free((struct ovl_dirh *)(uintptr_t)fi->fh);
+	ovl_handle_del(ovl_fs_of(req), &d->h);
+	dirh_free(d);
 	fuse_reply_err(req, 0);
 }
 

@@ -207,3 +207,73 @@ long getdents_raw(int fd, void *buf, size_t size)
 
 	return n < 0 ? -errno : n;
 }
+
+int ovl_mount_setattr(int dirfd, const char *path, unsigned flags,
+		      unsigned long long set, unsigned long long clr)
+{
+	struct {
+		unsigned long long attr_set;
+		unsigned long long attr_clr;
+		unsigned long long propagation;
+		unsigned long long userns_fd;
+	} attr = { .attr_set = set, .attr_clr = clr };
+
+	if (syscall(SYS_mount_setattr, dirfd, path, flags, &attr,
+		    sizeof(attr)) < 0)
+		return -errno;
+	return 0;
+}
+
+int ovl_empty_dir(int dirfd)
+{
+	char buf[8192] __attribute__((aligned(8)));
+	int fd, err = 0;
+	long n;
+
+	fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	/* each pass removes what it read; read again from the start until
+	 * only "." and ".." are left */
+	for (bool again = true; again && !err;) {
+		again = false;
+		if (lseek(fd, 0, SEEK_SET) < 0) {
+			err = -errno;
+			break;
+		}
+		while (!err && (n = getdents_raw(fd, buf, sizeof(buf))) > 0) {
+			for (long off = 0; off < n && !err;) {
+				struct ovl_linux_dirent64 *de = (void *)(buf + off);
+
+				off += de->d_reclen;
+				if (!strcmp(de->d_name, ".") ||
+				    !strcmp(de->d_name, ".."))
+					continue;
+				err = ovl_rmtree_at(fd, de->d_name);
+				again = true;
+			}
+		}
+		if (n < 0 && !err)
+			err = (int)n;
+	}
+	close(fd);
+	return err;
+}
+
+int ovl_rmtree_at(int dirfd, const char *name)
+{
+	int fd, err;
+
+	if (unlinkat(dirfd, name, 0) == 0 || errno == ENOENT)
+		return 0;
+	if (errno != EISDIR)
+		return -errno;
+	fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	err = ovl_empty_dir(fd);
+	close(fd);
+	if (!err && unlinkat(dirfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
+		err = -errno;
+	return err;
+}

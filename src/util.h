@@ -46,6 +46,15 @@ int ovl_openat_name(int dirfd, const char *name, int flags);
 /* Reopen an O_PATH fd with real open flags (through /proc/self/fd). */
 int ovl_reopen(int fd, int flags);
 
+/* Mount attributes (linux/mount.h values, which glibc 2.36 lacks). */
+#define OVL_MOUNT_ATTR_RDONLY 0x00000001ULL
+#define OVL_MOUNT_ATTR__ATIME 0x00000070ULL
+#define OVL_MOUNT_ATTR_STRICTATIME 0x00000020ULL
+
+/* mount_setattr(2) setting @set and clearing @clr; 0 or -errno. */
+int ovl_mount_setattr(int dirfd, const char *path, unsigned flags,
+		      unsigned long long set, unsigned long long clr);
+
 /* xattrs of the object an fd (O_PATH allowed) refers to, symlinks included;
  * results as for getxattr(2), errors as negative errno. */
 ssize_t ovl_fgetxattr(int fd, const char *name, void *buf, size_t size);
@@ -63,6 +72,13 @@ struct ovl_linux_dirent64 {
 	char d_name[];
 };
 long getdents_raw(int fd, void *buf, size_t size);
+
+/* Remove @name below @dirfd and, if a directory, all it holds; symlinks
+ * are removed, never followed.  0 or -errno. */
+int ovl_rmtree_at(int dirfd, const char *name);
+
+/* Empty the directory @dirfd (an fd that can be read); 0 or -errno. */
+int ovl_empty_dir(int dirfd);
 
 /* Parse an unsigned number; -EINVAL when @s is not one. */
 int ovl_parse_u64(const char *s, unsigned long long *out);

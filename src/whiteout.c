@@ -168,3 +168,13 @@ bool ovl_is_private_xattr(const char *name)
 	       !strncmp(name, "user.overpass.", 14) ||
 	       !strncmp(name, "user.fuseoverlayfs.", 19);
 }
+
+/*
+ * Names starting ".wh." are AUFS markers in a layer, never entries of the
+ * merged view: they cannot be looked up, and making one through the mount
+ * would hide a lower file of the same name on the next mount.
+ */
+bool ovl_name_reserved(const char *name)
+{
+	return !strncmp(name, OVL_AUFS_WH, sizeof(OVL_AUFS_WH) - 1);
+}

@@ -51,11 +51,11 @@ void ovl_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		get_stats(req, fs, size);
 		return;
 	}
-	if (fs->p->noxattrs == 2) {
+	if (fs->p->noxattrs) {
 		fuse_reply_err(req, ENOTSUP);
 		return;
 	}
-	if (fs->p->noxattrs || ovl_is_private_xattr(name)) {
+	if (ovl_is_private_xattr(name)) {
 		fuse_reply_err(req, ENODATA);
 		return;
 	}
@@ -99,10 +99,7 @@ void ovl_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 
 	ovl_stat_op(fs, OVL_OP_LISTXATTR);
 	if (fs->p->noxattrs) {
-		if (fs->p->noxattrs == 2)
-			fuse_reply_err(req, ENOTSUP);
-		else
-			reply_value(req, "", 0, size);
+		fuse_reply_err(req, ENOTSUP);
 		return;
 	}
 	/* the full list is needed to filter it, whatever size was asked */
@@ -130,7 +127,7 @@ static int do_setxattr(struct ovl_fs *fs, struct ovl_inode *inode,
 {
 	int fd, err = 0;
 
-	if (fs->p->noxattrs == 2)
+	if (fs->p->noxattrs)
 		return -ENOTSUP;
 	if (ovl_is_private_xattr(name))
 		return -EPERM;
