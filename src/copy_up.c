@@ -126,16 +126,55 @@ static int copy_meta(struct ovl_cu_ctx *c, int dst)
 	return 0;
 }
 
-/* Record the st_ino shown before the copy-up, so it survives remount. */
+/*
+ * Record where the copy came from: the st_ino shown before the copy-up, so
+ * it survives remount, and the origin's file handle in kernel format (a
+ * filesystem that cannot make handles gets none, as with the kernel).
+ */
 static int set_origin_ino(struct ovl_cu_ctx *c, int dst)
 {
+	unsigned char fb[OVL_FH_MAX];
 	char v[32];
 	int n = snprintf(v, sizeof(v), "%llu", (unsigned long long)c->inode->ino);
+	size_t len;
 
 	if (fsetxattr(dst, OVL_XNAME(c->fs, "overpass.ino"), v, n, 0) < 0 &&
 	    errno != ENOTSUP)
 		return -errno;
+	if (ovl_origin_fh(c->fs, c->inode->layer, c->inode->fd, fb, &len) == 0 &&
+	    fsetxattr(dst, OVL_XNAME(c->fs, "overlay.origin"), fb, len, 0) < 0 &&
+	    errno != ENOTSUP)
+		return -errno;
 	return 0;
+}
+
+/*
+ * A file with more links in its lower layer goes to workdir/index first,
+ * named by its origin handle, then is linked to its path: its other names,
+ * looked up later, find it there (kernel index=on).  Another name may have
+ * indexed it meanwhile; that copy wins and this one is dropped.
+ */
+static int link_indexed(struct ovl_cu_ctx *c, const char *proc)
+{
+	char name[2 * OVL_FH_MAX + 1];
+	int err, idx;
+
+	err = ovl_index_name(c->fs, c->inode->layer, c->inode->fd, name,
+			     sizeof(name));
+	if (err)
+		return err;
+	if (linkat(AT_FDCWD, proc, c->fs->index_fd, name, AT_SYMLINK_FOLLOW) < 0 &&
+	    errno != EEXIST)
+		return -errno;
+	if (linkat(c->fs->index_fd, name, c->updir, c->name, 0) < 0)
+		return -errno;
+	idx = ovl_openat_name(c->fs->index_fd, name, O_PATH);
+	if (idx < 0)
+		return idx;
+	err = ovl_index_set_nlink(c->fs, idx, (long)c->st.st_nlink);
+	close(idx);
+	c->inode->indexed = true;
+	return err;
 }
 
 static int build_regular(struct ovl_cu_ctx *c)
@@ -160,6 +199,8 @@ static int build_regular(struct ovl_cu_ctx *c)
 	if (err)
 		return err;
 	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", c->tmpfd);
+	if (ovl_index_wanted(c->fs, &c->st))
+		return link_indexed(c, proc);
 	if (linkat(AT_FDCWD, proc, c->updir, c->name, AT_SYMLINK_FOLLOW) < 0)
 		return -errno;
 	return 0;

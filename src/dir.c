@@ -291,6 +291,27 @@ static int clear_whiteouts(int dirfd)
  * Remove @name from @dir: delete the upper entry, or where a lower layer
  * still holds the name, put a whiteout in its place with one rename.
  */
+static int remove_entry(struct ovl_fs *fs, struct ovl_inode *dir,
+			const char *name, bool is_dir);
+
+/*
+ * A name of an indexed file is gone (@fd: its upper inode).  A name that
+ * was only lower leaves the upper link count as it was, so the merged count
+ * stored beside it drops; with no name left, the index entry goes too.
+ */
+static void index_unlinked(struct ovl_fs *fs, int fd, bool upper_had)
+{
+	struct stat st;
+
+	if (fstatat(fd, "", &st, AT_EMPTY_PATH) < 0)
+		return;
+	if (!upper_had)
+		ovl_index_adjust(fs, fd, -1);
+	if (fstatat(fd, "", &st, AT_EMPTY_PATH) == 0 && st.st_nlink > 0 &&
+	    ovl_index_nlink(fs, fd, &st) == 0)
+		ovl_index_cleanup(fs, fd);
+}
+
 static int do_remove(fuse_req_t req, struct ovl_inode *dir, const char *name,
 		     bool is_dir)
 {
@@ -298,24 +319,46 @@ static int do_remove(fuse_req_t req, struct ovl_inode *dir, const char *name,
 	struct ovl_inode *victim;
 	enum upper_state us = UPPER_NONE;
 	struct stat st;
-	char tmp[64] = "";
-	int updir, err;
-	bool need_whiteout;
+	int err, indexed = -1;
+	bool upper_had = false;
 
 	if (fs->p->read_only)
 		return -EROFS;
 	err = ovl_lookup_name(fs, dir, name, &victim);
 	if (err)
 		return err;
+	if (ovl_is_upper(fs, dir) &&
+	    upper_state(dir->dirs->d[0].fd, name, &us, &st) == 0)
+		upper_had = us == UPPER_ENTRY;
 	if (is_dir != S_ISDIR(victim->type))
 		err = is_dir ? -ENOTDIR : -EISDIR;
 	if (!err && is_dir)
 		err = ovl_dir_is_empty(fs, victim) ? 0 : -ENOTEMPTY;
+	if (!err && victim->indexed)
+		indexed = dup(victim->fd);
 	ovl_inode_forget(fs, victim, 1);
 	if (!err)
 		err = ovl_copy_up(fs, dir, false);
-	if (err)
-		return err;
+	if (!err)
+		err = remove_entry(fs, dir, name, is_dir);
+	if (indexed >= 0) {
+		if (!err)
+			index_unlinked(fs, indexed, upper_had);
+		close(indexed);
+	}
+	return err;
+}
+
+/* Remove @name, which exists in the merged view of @dir (copied up). */
+static int remove_entry(struct ovl_fs *fs, struct ovl_inode *dir,
+			const char *name, bool is_dir)
+{
+	enum upper_state us = UPPER_NONE;
+	struct stat st;
+	char tmp[64] = "";
+	int updir, err = 0;
+	bool need_whiteout;
+
 	updir = dir->dirs->d[0].fd;
 	err = upper_state(updir, name, &us, &st);
 	if (err)
@@ -454,6 +497,30 @@ static int prepare_dir_move(struct ovl_fs *fs, struct ovl_inode *d, bool samedir
 	return err;
 }
 
+/*
+ * @inode, shown at @name in @dir through the index, gets that name in the
+ * upper layer too (before a rename moves it): one more upper link, the
+ * same merged count.
+ */
+static int link_up(struct ovl_fs *fs, struct ovl_inode *dir, const char *name,
+		   struct ovl_inode *inode)
+{
+	enum upper_state us;
+	struct stat st;
+	char proc[64];
+	int updir = dir->dirs->d[0].fd, err;
+
+	if (!inode->indexed || S_ISDIR(inode->type))
+		return 0;
+	err = upper_state(updir, name, &us, &st);
+	if (err || us != UPPER_NONE)
+		return err;
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", inode->fd);
+	if (linkat(AT_FDCWD, proc, updir, name, AT_SYMLINK_FOLLOW) < 0)
+		return -errno;
+	return ovl_index_adjust(fs, inode->fd, -1);
+}
+
 static int do_rename(fuse_req_t req, struct ovl_inode *olddir, const char *oldname,
 		     struct ovl_inode *newdir, const char *newname, unsigned flags)
 {
@@ -484,6 +551,12 @@ static int do_rename(fuse_req_t req, struct ovl_inode *olddir, const char *oldna
 		err = ovl_copy_up(fs, dst, false);
 	if (!err)
 		err = ovl_copy_up(fs, newdir, false);
+	if (!err)
+		err = ovl_copy_up(fs, olddir, false);
+	if (!err)
+		err = link_up(fs, olddir, oldname, src);
+	if (!err && dst && (flags & RENAME_EXCHANGE))
+		err = link_up(fs, newdir, newname, dst);
 	if (!err && S_ISDIR(src->type))
 		err = prepare_dir_move(fs, src, samedir);
 	if (!err && dst && (flags & RENAME_EXCHANGE) && S_ISDIR(dst->type))

@@ -190,6 +190,8 @@ static struct ovl_inode *inode_new(struct ovl_fs *fs, struct ovl_found *f,
 	inode->fd = f->fd;
 	inode->dirs = f->dirs;
 	inode->merged = f->dirs && f->dirs->n > 1;
+	inode->indexed = f->indexed ||
+			 (f->layer == 0 && !f->dirs && f->st.st_nlink > 1);
 	inode->ino = f->ino ? f->ino : ovl_layer_map_ino(fs, f->layer, f->st.st_ino);
 	inode->origin_fd = -1;
 	inode->parent = parent;
@@ -392,6 +394,8 @@ int ovl_inode_stat(struct ovl_fs *fs, struct ovl_inode *inode, struct stat *st)
 	if (fstatat(inode->fd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
 		return -errno;
 	st->st_ino = inode->ino;
+	if (inode->indexed)
+		st->st_nlink = ovl_index_nlink(fs, inode->fd, st);
 	/* as kernel overlayfs: counting subdirectories across layers is not
 	 * worth it, and nlink 1 tells find(1) not to rely on it */
 	if (S_ISDIR(st->st_mode) && (inode->merged || fs->p->static_nlink))

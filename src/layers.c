@@ -16,6 +16,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -198,6 +199,31 @@ static int open_workdir(struct ovl_fs *fs)
 	return 0;
 }
 
+/*
+ * Each layer's filesystem UUID, which origin file handles carry
+ * (FS_IOC_GETFSUUID, Linux 6.5); zeros where there is none, as the
+ * kernel's own s_uuid then is.
+ */
+static void probe_uuids(struct ovl_fs *fs)
+{
+	struct {
+		unsigned char len;
+		unsigned char uuid[16];
+	} u;
+	const unsigned long getfsuuid = (2ul << 30) | (sizeof(u) << 16) |
+					(0x15 << 8);
+
+	for (int i = 0; i < fs->nlayers; i++) {
+		int fd = ovl_reopen(fs->layers[i].root_fd, O_RDONLY | O_DIRECTORY);
+
+		memset(&u, 0, sizeof(u));
+		if (fd >= 0 && ioctl(fd, getfsuuid, &u) == 0 && u.len == 16)
+			memcpy(fs->layers[i].uuid, u.uuid, 16);
+		if (fd >= 0)
+			close(fd);
+	}
+}
+
 /* Number the distinct filesystems and pick the st_ino high bits (xino). */
 static void setup_xino(struct ovl_fs *fs)
 {
@@ -304,6 +330,7 @@ int ovl_layers_open(struct ovl_fs *fs)
 		fs->any_stacked |= fs->layers[k].stacked;
 	setup_xino(fs);
 	probe_xattr_ns(fs);
+	probe_uuids(fs);
 	fs->has_xattrat = ovl_probe_xattrat(fs->layers[0].root_fd);
 	return 0;
 }

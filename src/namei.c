@@ -57,7 +57,7 @@ static uint64_t origin_ino(struct ovl_fs *fs, int fd)
 	unsigned long long ino;
 
 	if (n <= 0)
-		return 0;
+		return ovl_origin_fh_ino(fs, fd);
 	v[n] = '\0';
 	return ovl_parse_u64(v, &ino) ? 0 : ino;
 }
@@ -96,6 +96,40 @@ static int add_dir(struct lookup_ctx *c, int layer, int pathfd)
 }
 
 /*
+ * A lower file with several links may have been copied up through another
+ * of its names: then the index holds the copy, which this name shows too.
+ */
+static int found_indexed(struct lookup_ctx *c, int layer)
+{
+	struct stat st;
+	int idx = ovl_index_open(c->fs, layer, c->f->fd);
+
+	if (idx == -ENOENT)
+		return 0;
+	if (idx < 0)
+		return idx;
+	if (fstat(idx, &st) < 0) {
+		int err = -errno;
+
+		close(idx);
+		return err;
+	}
+	if ((st.st_mode & S_IFMT) != (c->f->st.st_mode & S_IFMT)) {
+		close(idx); /* a whiteout or a stale entry: not a copy */
+		return 0;
+	}
+	c->f->ino = origin_ino(c->fs, idx);
+	if (!c->f->ino) /* indexed by the kernel */
+		c->f->ino = ovl_layer_map_ino(c->fs, layer, c->f->st.st_ino);
+	close(c->f->fd);
+	c->f->fd = idx;
+	c->f->layer = 0;
+	c->f->st = st;
+	c->f->indexed = true;
+	return 0;
+}
+
+/*
  * Look at one layer.  Returns 1 to go on to lower layers, 0 to stop,
  * negative errno on error.
  */
@@ -125,6 +159,8 @@ static int lookup_layer(struct lookup_ctx *c, int layer, int dirfd)
 		c->f->st = st;
 		if (c->fs->upper && layer == 0)
 			c->f->ino = origin_ino(c->fs, fd);
+		else if (ovl_index_wanted(c->fs, &st))
+			return found_indexed(c, layer);
 		if (!S_ISDIR(st.st_mode))
 			return 0;
 	} else if (!S_ISDIR(st.st_mode)) {

@@ -8,6 +8,7 @@
 #include "ovl_types.h"
 #include "util.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 
 /* Private xattr prefixes: never shown to, nor settable by, mount users. */
@@ -57,6 +58,20 @@ const char *ovl_pt_reason_name(enum ovl_pt_reason r);
 char *ovl_stats_format(struct ovl_fs *fs);
 int ovl_stats_write_file(struct ovl_fs *fs, const char *path);
 
+/* index.c */
+#define OVL_FH_MAX (21 + MAX_HANDLE_SZ) /* largest origin handle */
+int ovl_origin_fh(struct ovl_fs *fs, int layer, int fd, unsigned char *fb,
+		  size_t *len);
+int ovl_index_name(struct ovl_fs *fs, int layer, int fd, char *name,
+		   size_t size);
+bool ovl_index_wanted(const struct ovl_fs *fs, const struct stat *st);
+int ovl_index_open(struct ovl_fs *fs, int layer, int lowerfd);
+nlink_t ovl_index_nlink(struct ovl_fs *fs, int fd, const struct stat *st);
+int ovl_index_set_nlink(struct ovl_fs *fs, int fd, long merged);
+int ovl_index_adjust(struct ovl_fs *fs, int fd, long d);
+int ovl_index_cleanup(struct ovl_fs *fs, int fd);
+uint64_t ovl_origin_fh_ino(struct ovl_fs *fs, int fd);
+
 /* inode.c: open handles */
 void ovl_handle_add(struct ovl_fs *fs, struct ovl_handle *h,
 		    void (*close)(struct ovl_fs *fs, struct ovl_handle *h));
@@ -69,6 +84,7 @@ struct ovl_found {
 	int fd;			/* O_PATH fd of it (ownership passes on) */
 	struct stat st;		/* its stat */
 	uint64_t ino;		/* st_ino to show, 0 = derive from st */
+	bool indexed;		/* found through workdir/index */
 	struct ovl_dirstack *dirs; /* directories: the merged stack (owned) */
 };
 int ovl_itable_init(struct ovl_fs *fs);

@@ -103,6 +103,8 @@ struct ovl_layer {
 	dev_t dev;		/* st_dev of the root */
 	unsigned fsid;		/* index of the distinct filesystem (xino bits) */
 	bool stacked;		/* lives on overlayfs or FUSE */
+	unsigned char uuid[16];	/* its filesystem's UUID, zeros if none (as
+				 * the kernel puts in origin file handles) */
 };
 
 /* The layers a directory merges, topmost first, stopping at an opaque one. */
@@ -133,6 +135,8 @@ struct ovl_inode {
 				 * directory the O_RDONLY fd dirs->d[0].fd */
 	struct ovl_dirstack *dirs; /* directories: merged layer stack */
 	bool merged;		/* directory with more than one layer */
+	bool indexed;		/* its upper file is in workdir/index (a lower
+				 * file with several links, copied up) */
 	int origin_fd;		/* after copy-up: the former topmost fd, or -1 */
 	struct ovl_dirstack *old_dirs; /* stack replaced by a copy-up, or NULL */
 

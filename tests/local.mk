@@ -13,4 +13,5 @@ TESTS += \
 	tests/010-merged-view.bats \
 	tests/020-readdir.bats \
 	tests/030-write.bats \
+	tests/070-hardlink.bats \
 	tests/080-passthrough.bats
