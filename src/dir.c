@@ -684,3 +684,71 @@ void ovl_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 		      newname, &inode);
 	ovl_reply_entry(req, inode, err);
 }
+
+/*
+ * O_TMPFILE: an unnamed file in the parent's upper directory (copied up
+ * first), as kernel overlayfs makes it; linkat() can name it later.
+ */
+static int do_tmpfile(fuse_req_t req, struct ovl_inode *dir, mode_t mode,
+		      struct fuse_file_info *fi, struct ovl_inode **out)
+{
+	struct ovl_fs *fs = ovl_fs_of(req);
+	struct ovl_found f = { .layer = 0 };
+	struct stat pst;
+	char proc[64];
+	int fd, err;
+
+	if (fs->p->read_only)
+		return -EROFS;
+	err = ovl_copy_up(fs, dir, false);
+	if (err)
+		return err;
+	fd = openat(dir->dirs->d[0].fd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC,
+		    mode & 07777);
+	if (fd < 0)
+		return -errno;
+	err = fstat(dir->dirs->d[0].fd, &pst) < 0 ? -errno : 0;
+	if (!err)
+		err = set_owner(fd, req, &pst);
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	f.fd = err ? -1 : open(proc, O_PATH | O_CLOEXEC);
+	if (!err && (f.fd < 0 || fstat(f.fd, &f.st) < 0))
+		err = -errno;
+	close(fd);
+	if (err) {
+		if (f.fd >= 0)
+			close(f.fd);
+		return err;
+	}
+	*out = ovl_inode_get_found(fs, &f, NULL, NULL);
+	if (!*out)
+		return -ENOMEM;
+	fi->flags &= ~(O_TMPFILE | O_CREAT | O_EXCL | O_TRUNC);
+	return 0;
+}
+
+void ovl_tmpfile(fuse_req_t req, fuse_ino_t parent, mode_t mode,
+		 struct fuse_file_info *fi)
+{
+	struct ovl_fs *fs = ovl_fs_of(req);
+	struct fuse_entry_param e;
+	struct ovl_inode *inode = NULL;
+	int err;
+
+	ovl_stat_op(fs, OVL_OP_TMPFILE);
+	err = do_tmpfile(req, ovl_inode_of(fs, parent), mode, fi, &inode);
+	if (err) {
+		fuse_reply_err(req, -err);
+		return;
+	}
+	err = ovl_fill_entry(fs, inode, &e);
+	if (!err)
+		err = ovl_open_inode(fs, req, inode, fi);
+	if (err) {
+		ovl_inode_forget(fs, inode, 1);
+		fuse_reply_err(req, -err);
+		return;
+	}
+	if (fuse_reply_create(req, &e, fi) == -ENOENT)
+		ovl_release_file(fs, req, fi);
+}

@@ -193,3 +193,24 @@ void ovl_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 	else
 		fuse_reply_lseek(req, r);
 }
+
+/*
+ * copy_file_range between two open files: the real files do it, so a
+ * filesystem that can share extents (or copy inside the server) does.
+ */
+void ovl_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
+			 struct fuse_file_info *fi_in, fuse_ino_t ino_out,
+			 off_t off_out, struct fuse_file_info *fi_out,
+			 size_t len, int flags)
+{
+	loff_t in = off_in, out = off_out;
+	ssize_t n;
+
+	ovl_stat_op(ovl_fs_of(req), OVL_OP_COPY_FILE_RANGE);
+	n = copy_file_range(file_of(fi_in)->fd, &in, file_of(fi_out)->fd, &out,
+			    len, (unsigned)flags);
+	if (n < 0)
+		fuse_reply_err(req, errno);
+	else
+		fuse_reply_write(req, (size_t)n);
+}

@@ -50,7 +50,7 @@ enum ovl_op {
 	OVL_OP_LISTXATTR, OVL_OP_REMOVEXATTR, OVL_OP_FLUSH, OVL_OP_OPENDIR,
 	OVL_OP_READDIR, OVL_OP_RELEASEDIR, OVL_OP_FSYNCDIR, OVL_OP_ACCESS,
 	OVL_OP_CREATE, OVL_OP_READDIRPLUS, OVL_OP_FALLOCATE, OVL_OP_LSEEK,
-	OVL_OP_COPY_FILE_RANGE, OVL_OP_INIT, OVL_OP_NR,
+	OVL_OP_COPY_FILE_RANGE, OVL_OP_INIT, OVL_OP_TMPFILE, OVL_OP_NR,
 };
 #define ovl_stat_op(fs, which) atomic_fetch_add(&(fs)->stats.op[(which)], 1)
 void ovl_stats_fallback(struct ovl_fs *fs, enum ovl_pt_reason why);
@@ -146,6 +146,8 @@ void ovl_unlink(fuse_req_t req, fuse_ino_t parent, const char *name);
 void ovl_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name);
 void ovl_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		fuse_ino_t newparent, const char *newname, unsigned int flags);
+void ovl_tmpfile(fuse_req_t req, fuse_ino_t parent, mode_t mode,
+		 struct fuse_file_info *fi);
 void ovl_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 	      const char *newname);
 
@@ -193,6 +195,10 @@ void ovl_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 	       struct fuse_file_info *fi);
 void ovl_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset,
 		   off_t length, struct fuse_file_info *fi);
+void ovl_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
+			 struct fuse_file_info *fi_in, fuse_ino_t ino_out,
+			 off_t off_out, struct fuse_file_info *fi_out,
+			 size_t len, int flags);
 void ovl_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 	       struct fuse_file_info *fi);
 

@@ -13,5 +13,6 @@ TESTS += \
 	tests/010-merged-view.bats \
 	tests/020-readdir.bats \
 	tests/030-write.bats \
+	tests/035-file-ops.bats \
 	tests/070-hardlink.bats \
 	tests/080-passthrough.bats
