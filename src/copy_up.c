@@ -36,6 +36,7 @@ struct ovl_cu_ctx {
 	char tmp[64];		/* temporary name in workdir, "" if none */
 	int tmpfd;		/* the object being built */
 	bool skip_data;		/* O_TRUNC: the data would be thrown away */
+	bool meta_only;		/* metacopy: metadata now, data when written */
 };
 
 /* A fresh name in workdir for an object being built. */
@@ -189,11 +190,14 @@ static int build_regular(struct ovl_cu_ctx *c)
 			  0600);
 	if (c->tmpfd < 0)
 		return -errno;
-	err = copy_data(c);
+	err = c->meta_only ? 0 : copy_data(c);
 	if (!err && !c->skip_data && ftruncate(c->tmpfd, c->st.st_size) < 0)
 		err = -errno;
 	if (!err)
 		err = copy_xattrs(c, c->tmpfd);
+	if (!err && c->meta_only &&
+	    fsetxattr(c->tmpfd, OVL_XNAME(c->fs, "overlay.metacopy"), "", 0, 0) < 0)
+		err = -errno;
 	if (!err)
 		err = copy_meta(c, c->tmpfd);
 	if (err)
@@ -292,6 +296,9 @@ static int switch_to_upper(struct ovl_cu_ctx *c)
 		inode->dirs = ds;
 		inode->merged = true;
 		inode->fd = dfd;
+	} else if (c->meta_only) {
+		inode->data_fd = inode->fd; /* the data stays below */
+		inode->fd = fd;
 	} else {
 		inode->origin_fd = inode->fd;
 		inode->fd = fd;
@@ -323,20 +330,73 @@ static int copy_up_locked(struct ovl_cu_ctx *c)
 	 * leave this inode to those readers, and let the next lookup find the
 	 * upper copy as a new inode.
 	 */
-	if (c->inode->backing_id) {
+	if (c->inode->backing_id && !c->meta_only) {
 		c->inode->superseded = true;
 		return -ESTALE;
 	}
 	return switch_to_upper(c);
 }
 
-int ovl_copy_up(struct ovl_fs *fs, struct ovl_inode *inode, bool skip_data)
+/*
+ * A metacopy file is written to: its data comes up into the upper file in
+ * place, and only then does overlay.metacopy go, so a crash leaves either
+ * the metacopy or the whole file.  When the lower data is some open's
+ * backing file, the kernel would hand it to the new open too: this inode
+ * is left to those readers and the next lookup makes a new one.
+ */
+static int fill_metacopy(struct ovl_cu_ctx *c)
+{
+	struct ovl_inode *inode = c->inode;
+	int err = 0;
+
+	if (fstatat(inode->fd, "", &c->st, AT_EMPTY_PATH) < 0)
+		return -errno;
+	c->tmpfd = ovl_reopen(inode->fd, O_WRONLY);
+	if (c->tmpfd < 0)
+		return c->tmpfd;
+	if (!c->skip_data) {
+		c->src = ovl_reopen(inode->data_fd, O_RDONLY);
+		if (c->src < 0)
+			return c->src;
+		err = copy_data(c);
+		if (!err && ftruncate(c->tmpfd, c->st.st_size) < 0)
+			err = -errno;
+	}
+	if (!err && fremovexattr(c->tmpfd, OVL_XNAME(c->fs, "overlay.metacopy")) < 0)
+		err = -errno;
+	if (err)
+		return err;
+	atomic_fetch_add(&c->fs->stats.copy_ups, 1);
+	if (inode->backing_id) {
+		inode->superseded = true;
+		ovl_inode_unhash(c->fs, inode);
+		return -ESTALE;
+	}
+	close(inode->data_fd);
+	inode->data_fd = -1;
+	return 0;
+}
+
+static int copy_up_inode(struct ovl_cu_ctx *c)
+{
+	if (c->inode->superseded)
+		return -ESTALE;
+	if (!ovl_is_upper(c->fs, c->inode))
+		return copy_up_locked(c);
+	if (c->inode->data_fd >= 0 && !c->meta_only)
+		return fill_metacopy(c);
+	return 0;
+}
+
+static int copy_up(struct ovl_fs *fs, struct ovl_inode *inode, bool skip_data,
+		   bool meta_only)
 {
 	struct ovl_cu_ctx c = { .fs = fs, .inode = inode, .src = -1,
-				.tmpfd = -1, .skip_data = skip_data };
+				.tmpfd = -1, .skip_data = skip_data,
+				.meta_only = meta_only };
 	int err;
 
-	if (ovl_is_upper(fs, inode))
+	if (ovl_is_upper(fs, inode) && (inode->data_fd < 0 || meta_only))
 		return 0;
 	if (!fs->upper || fs->p->read_only)
 		return -EROFS;
@@ -346,10 +406,7 @@ int ovl_copy_up(struct ovl_fs *fs, struct ovl_inode *inode, bool skip_data)
 	if (err)
 		return err;
 	pthread_mutex_lock(&inode->lock);
-	if (inode->superseded)
-		err = -ESTALE;
-	else
-		err = ovl_is_upper(fs, inode) ? 0 : copy_up_locked(&c);
+	err = copy_up_inode(&c);
 	pthread_mutex_unlock(&inode->lock);
 	if (c.src >= 0)
 		close(c.src);
@@ -360,4 +417,28 @@ int ovl_copy_up(struct ovl_fs *fs, struct ovl_inode *inode, bool skip_data)
 			unlinkat(fs->work_fd, c.tmp, AT_REMOVEDIR);
 	}
 	return err;
+}
+
+int ovl_copy_up(struct ovl_fs *fs, struct ovl_inode *inode, bool skip_data)
+{
+	return copy_up(fs, inode, skip_data, false);
+}
+
+/*
+ * Before a change of metadata only (chmod, chown, utimes, xattrs): with
+ * metacopy=on a regular file comes up without its data, as kernel
+ * overlayfs's metacopy does; a file with several links comes up whole, as
+ * the kernel's does with index=on.
+ */
+int ovl_copy_up_meta(struct ovl_fs *fs, struct ovl_inode *inode)
+{
+	struct stat st;
+	bool meta;
+
+	if (ovl_is_upper(fs, inode))
+		return 0;
+	meta = fs->p->metacopy && S_ISREG(inode->type) &&
+	       fstatat(inode->fd, "", &st, AT_EMPTY_PATH) == 0 &&
+	       st.st_nlink == 1 && st.st_size > 0;
+	return copy_up(fs, inode, false, meta);
 }

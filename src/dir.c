@@ -693,7 +693,7 @@ static int do_tmpfile(fuse_req_t req, struct ovl_inode *dir, mode_t mode,
 		      struct fuse_file_info *fi, struct ovl_inode **out)
 {
 	struct ovl_fs *fs = ovl_fs_of(req);
-	struct ovl_found f = { .layer = 0 };
+	struct ovl_found f = { .layer = 0, .data_fd = -1 };
 	struct stat pst;
 	char proc[64];
 	int fd, err;

@@ -66,7 +66,11 @@ int ovl_open_inode(struct ovl_fs *fs, fuse_req_t req, struct ovl_inode *inode,
 		if (err)
 			return err;
 	}
-	fd = ovl_reopen(inode->fd, fi->flags & ~(O_CREAT | O_EXCL | O_NOCTTY));
+	/* a metacopy file not written yet reads its lower data */
+	pthread_mutex_lock(&inode->lock);
+	fd = ovl_reopen(inode->data_fd >= 0 ? inode->data_fd : inode->fd,
+			fi->flags & ~(O_CREAT | O_EXCL | O_NOCTTY));
+	pthread_mutex_unlock(&inode->lock);
 	if (fd < 0)
 		return fd;
 	of = calloc(1, sizeof(*of));

@@ -84,6 +84,9 @@ void ovl_found_release(struct ovl_found *f)
 	if (f->fd >= 0 && !f->dirs)
 		close(f->fd);
 	f->fd = -1;
+	if (f->data_fd >= 0)
+		close(f->data_fd);
+	f->data_fd = -1;
 	ovl_dirstack_free(f->dirs);
 	f->dirs = NULL;
 }
@@ -94,6 +97,8 @@ static void inode_free(struct ovl_fs *fs, struct ovl_inode *inode)
 		close(inode->fd);
 	if (inode->origin_fd >= 0 && !inode->old_dirs)
 		close(inode->origin_fd);
+	if (inode->data_fd >= 0)
+		close(inode->data_fd);
 	ovl_dirstack_free(inode->dirs);
 	ovl_dirstack_free(inode->old_dirs);
 	free(inode->name);
@@ -194,8 +199,10 @@ static struct ovl_inode *inode_new(struct ovl_fs *fs, struct ovl_found *f,
 			 (f->layer == 0 && !f->dirs && f->st.st_nlink > 1);
 	inode->ino = f->ino ? f->ino : ovl_layer_map_ino(fs, f->layer, f->st.st_ino);
 	inode->origin_fd = -1;
+	inode->data_fd = f->data_fd;
 	inode->parent = parent;
 	f->fd = -1;
+	f->data_fd = -1;
 	f->dirs = NULL;
 	atomic_fetch_add(&fs->stats.inodes, 1);
 	return inode;
@@ -311,6 +318,15 @@ void ovl_inode_rekey(struct ovl_fs *fs, struct ovl_inode *inode, dev_t dev,
 	pthread_mutex_unlock(&fs->itable_lock);
 }
 
+/*
+ * Take a superseded @inode out of lookups: its key becomes one no real
+ * file has (device 0), so the next lookup of its file makes a new inode.
+ */
+void ovl_inode_unhash(struct ovl_fs *fs, struct ovl_inode *inode)
+{
+	ovl_inode_rekey(fs, inode, 0, (ino_t)(uintptr_t)inode);
+}
+
 void ovl_inode_forget(struct ovl_fs *fs, struct ovl_inode *inode, uint64_t n)
 {
 	pthread_mutex_lock(&fs->itable_lock);
@@ -394,6 +410,13 @@ int ovl_inode_stat(struct ovl_fs *fs, struct ovl_inode *inode, struct stat *st)
 	if (fstatat(inode->fd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
 		return -errno;
 	st->st_ino = inode->ino;
+	if (inode->data_fd >= 0) {
+		struct stat dst;
+
+		/* as the kernel: the blocks are the lower file's */
+		if (fstatat(inode->data_fd, "", &dst, AT_EMPTY_PATH) == 0)
+			st->st_blocks = dst.st_blocks;
+	}
 	if (inode->indexed)
 		st->st_nlink = ovl_index_nlink(fs, inode->fd, st);
 	/* as kernel overlayfs: counting subdirectories across layers is not
@@ -427,8 +450,10 @@ static int do_setattr(struct ovl_fs *fs, struct ovl_inode *inode,
 
 	if (fs->p->read_only)
 		return -EROFS;
-	err = ovl_copy_up(fs, inode, (to_set & FUSE_SET_ATTR_SIZE) &&
-					     attr->st_size == 0);
+	if (to_set & FUSE_SET_ATTR_SIZE)
+		err = ovl_copy_up(fs, inode, attr->st_size == 0);
+	else
+		err = ovl_copy_up_meta(fs, inode);
 	if (err)
 		return err;
 	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", inode->fd);

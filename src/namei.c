@@ -161,8 +161,18 @@ static int lookup_layer(struct lookup_ctx *c, int layer, int dirfd)
 			c->f->ino = origin_ino(c->fs, fd);
 		else if (ovl_index_wanted(c->fs, &st))
 			return found_indexed(c, layer);
+		/* a metacopy file's data is the same name further down */
+		if (c->fs->upper && layer == 0 && S_ISREG(st.st_mode) &&
+		    ovl_is_metacopy(c->fs, fd))
+			return 1;
 		if (!S_ISDIR(st.st_mode))
 			return 0;
+	} else if (!S_ISDIR(c->f->st.st_mode)) {
+		if (S_ISREG(st.st_mode))
+			c->f->data_fd = fd; /* the metacopy's data */
+		else
+			close(fd);
+		return 0;
 	} else if (!S_ISDIR(st.st_mode)) {
 		close(fd); /* a non-directory below a directory is hidden */
 		return 0;
@@ -198,7 +208,7 @@ static int lookup_found(struct ovl_fs *fs, struct ovl_inode *dir,
 	struct lookup_ctx c = { .fs = fs, .name = name, .f = f, .stack = stack };
 	int err;
 
-	*f = (struct ovl_found){ .fd = -1 };
+	*f = (struct ovl_found){ .fd = -1, .data_fd = -1 };
 	if (!dir->dirs)
 		return -ENOTDIR;
 	if (ovl_name_reserved(name))
@@ -281,7 +291,7 @@ void ovl_reply_entry(fuse_req_t req, struct ovl_inode *inode, int err)
 /* The root: every layer's root directory, merged. */
 int ovl_lookup_root(struct ovl_fs *fs)
 {
-	struct ovl_found f = { .fd = -1, .layer = 0 };
+	struct ovl_found f = { .fd = -1, .layer = 0, .data_fd = -1 };
 	int err = -ENOMEM;
 
 	f.dirs = calloc(1, sizeof(*f.dirs) + fs->nlayers * sizeof(f.dirs->d[0]));

@@ -85,6 +85,7 @@ struct ovl_found {
 	struct stat st;		/* its stat */
 	uint64_t ino;		/* st_ino to show, 0 = derive from st */
 	bool indexed;		/* found through workdir/index */
+	int data_fd;		/* metacopy upper file: its lower data, or -1 */
 	struct ovl_dirstack *dirs; /* directories: the merged stack (owned) */
 };
 int ovl_itable_init(struct ovl_fs *fs);
@@ -96,6 +97,7 @@ struct ovl_inode *ovl_inode_get_found(struct ovl_fs *fs, struct ovl_found *f,
 				      struct ovl_inode *parent, const char *name);
 void ovl_inode_moved(struct ovl_fs *fs, struct ovl_inode *inode,
 		     struct ovl_inode *newdir, const char *newname);
+void ovl_inode_unhash(struct ovl_fs *fs, struct ovl_inode *inode);
 void ovl_inode_rekey(struct ovl_fs *fs, struct ovl_inode *inode, dev_t dev,
 		     ino_t ino);
 void ovl_inode_forget(struct ovl_fs *fs, struct ovl_inode *inode, uint64_t n);
@@ -122,6 +124,7 @@ bool ovl_is_xwhiteout(struct ovl_fs *fs, int dirfd, const char *name,
 		      const struct stat *st);
 bool ovl_has_aufs_whiteout(int dirfd, const char *name);
 bool ovl_name_reserved(const char *name);
+bool ovl_is_metacopy(struct ovl_fs *fs, int fd);
 int ovl_dir_markers(struct ovl_fs *fs, int dirfd, bool *opaque,
 		    bool *xwhiteouts, char **redirect);
 int ovl_get_redirect(struct ovl_fs *fs, int dirfd, char **redirect);
@@ -131,6 +134,7 @@ bool ovl_is_private_xattr(const char *name);
 
 /* copy_up.c */
 int ovl_copy_up(struct ovl_fs *fs, struct ovl_inode *inode, bool skip_data);
+int ovl_copy_up_meta(struct ovl_fs *fs, struct ovl_inode *inode);
 void ovl_work_name(struct ovl_fs *fs, char *buf, size_t size);
 
 /* dir.c */

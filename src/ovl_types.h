@@ -74,6 +74,7 @@ struct ovl_params {
 	unsigned max_read;	/* max_read=: largest READ request, 0 = default */
 	enum ovl_atime atime;	/* last of atime/noatime/relatime/strictatime */
 	int diratime;		/* -1 nodiratime, 1 diratime, 0 not given */
+	bool metacopy;		/* metacopy=on: metadata-only copy-up */
 	int xino;		/* -1 auto, 0 off, 1 on */
 	bool ino32;		/* ino32_t: fold inode numbers into 32 bits */
 	bool static_nlink;	/* report st_nlink 1 for directories */
@@ -137,6 +138,9 @@ struct ovl_inode {
 	bool merged;		/* directory with more than one layer */
 	bool indexed;		/* its upper file is in workdir/index (a lower
 				 * file with several links, copied up) */
+	int data_fd;		/* metacopy: O_PATH fd of the lower file that
+				 * holds the data (fd holds only metadata), or
+				 * -1; guarded by lock */
 	int origin_fd;		/* after copy-up: the former topmost fd, or -1 */
 	struct ovl_dirstack *old_dirs; /* stack replaced by a copy-up, or NULL */
 

@@ -385,6 +385,14 @@ static int opt_redirect_dir(struct ovl_params *p, const char *val)
 	return 0;
 }
 
+static int opt_metacopy(struct ovl_params *p, const char *val)
+{
+	if (strcmp(val, "on") && strcmp(val, "off"))
+		return fail("metacopy", "expected on or off, got '%s'", val);
+	p->metacopy = !strcmp(val, "on");
+	return 0;
+}
+
 static int opt_ro(struct ovl_params *p, const char *val)
 {
 	p->read_only = true;
@@ -470,7 +478,7 @@ static const struct opt_desc opts[] = {
 	{ "group", OPT_IGNORE, 0, NULL },
 	{ "loop", OPT_IGNORE, 2, NULL },
 	{ "index", OPT_IGNORE, 1, NULL },
-	{ "metacopy", OPT_IGNORE, 1, NULL },
+	{ "metacopy", OPT_OURS, 1, opt_metacopy },
 	{ "userxattr", OPT_IGNORE, 0, NULL },
 };
 

@@ -178,3 +178,9 @@ bool ovl_name_reserved(const char *name)
 {
 	return !strncmp(name, OVL_AUFS_WH, sizeof(OVL_AUFS_WH) - 1);
 }
+
+/* An upper file holding only metadata; its data is in a lower layer. */
+bool ovl_is_metacopy(struct ovl_fs *fs, int fd)
+{
+	return ovl_fgetxattr(fd, OVL_XNAME(fs, "overlay.metacopy"), NULL, 0) >= 0;
+}

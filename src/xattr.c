@@ -133,7 +133,7 @@ static int do_setxattr(struct ovl_fs *fs, struct ovl_inode *inode,
 		return -EPERM;
 	if (fs->p->read_only)
 		return -EROFS;
-	err = ovl_copy_up(fs, inode, false);
+	err = ovl_copy_up_meta(fs, inode);
 	if (err)
 		return err;
 	/* devices and fifos are never opened; the kernel allows user.*

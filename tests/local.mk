@@ -15,4 +15,5 @@ TESTS += \
 	tests/030-write.bats \
 	tests/035-file-ops.bats \
 	tests/070-hardlink.bats \
+	tests/075-metacopy.bats \
 	tests/080-passthrough.bats
