@@ -198,6 +198,10 @@ static int build_regular(struct ovl_cu_ctx *c)
 	if (!err && c->meta_only &&
 	    fsetxattr(c->tmpfd, OVL_XNAME(c->fs, "overlay.metacopy"), "", 0, 0) < 0)
 		err = -errno;
+	/* as the kernel: the data is on disk before the name points at it,
+	 * so a crash cannot leave a named file with missing blocks */
+	if (!err && c->fs->p->fsync && !c->meta_only && fsync(c->tmpfd) < 0)
+		err = -errno;
 	if (!err)
 		err = copy_meta(c, c->tmpfd);
 	if (err)
@@ -360,6 +364,8 @@ static int fill_metacopy(struct ovl_cu_ctx *c)
 			return c->src;
 		err = copy_data(c);
 		if (!err && ftruncate(c->tmpfd, c->st.st_size) < 0)
+			err = -errno;
+		if (!err && c->fs->p->fsync && fsync(c->tmpfd) < 0)
 			err = -errno;
 	}
 	if (!err && fremovexattr(c->tmpfd, OVL_XNAME(c->fs, "overlay.metacopy")) < 0)
