@@ -13,6 +13,8 @@
 #include "overlay.h"
 
 #include <errno.h>
+#include <linux/limits.h>
+#include <stdlib.h>
 #include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -51,15 +53,100 @@ static bool lower_has_name(struct ovl_inode *dir, const char *name)
 	return false;
 }
 
-/* Owner of a new object: the caller, or the parent's group under setgid. */
+/* Owner of a new object: the caller, or the parent's group under setgid;
+ * ids as they go on disk (uidmapping=, gidmapping=). */
 static int set_owner(int fd, fuse_req_t req, const struct stat *pst)
 {
+	const struct ovl_params *p = ovl_fs_of(req)->p;
 	const struct fuse_ctx *ctx = fuse_req_ctx(req);
-	gid_t gid = (pst->st_mode & S_ISGID) ? pst->st_gid : ctx->gid;
+	uid_t uid = ovl_idmap_apply(p->uidmap, p->nuidmap, ctx->uid, true);
+	gid_t gid = (pst->st_mode & S_ISGID) ? pst->st_gid :
+		ovl_idmap_apply(p->gidmap, p->ngidmap, ctx->gid, true);
 
-	if (fchownat(fd, "", ctx->uid, gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
+	if (fchownat(fd, "", uid, gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
 		return -errno;
 	return 0;
+}
+
+/* ACLs a new object gets from its parent's default ACL. */
+struct ovl_new_acl {
+	char *access;		/* system.posix_acl_access value, or NULL */
+	ssize_t access_len;
+	char *dflt;		/* system.posix_acl_default (directories) */
+	ssize_t dflt_len;
+};
+
+static void new_acl_free(struct ovl_new_acl *a)
+{
+	free(a->access);
+	free(a->dflt);
+}
+
+/*
+ * The permissions of a new object, as the kernel gives them: the caller's
+ * umask applies unless the parent has a default ACL, which then masks the
+ * mode and becomes the object's own ACL (the mode arrives unmasked:
+ * FUSE_CAP_DONT_MASK).
+ */
+static int new_mode(fuse_req_t req, int updir, mode_t *mode,
+		    struct ovl_new_acl *a)
+{
+	struct ovl_fs *fs = ovl_fs_of(req);
+	ssize_t n = -ENODATA;
+	int r;
+
+	memset(a, 0, sizeof(*a));
+	if (!fs->p->noacl && !S_ISLNK(*mode)) {
+		char *v = malloc(XATTR_SIZE_MAX);
+
+		if (!v)
+			return -ENOMEM;
+		n = ovl_fgetxattr(updir, "system.posix_acl_default", v,
+				  XATTR_SIZE_MAX);
+		if (n > 0 && S_ISDIR(*mode)) {
+			a->dflt = malloc(n);
+			if (!a->dflt) {
+				free(v);
+				return -ENOMEM;
+			}
+			memcpy(a->dflt, v, n);
+			a->dflt_len = n;
+		}
+		r = n > 0 ? ovl_acl_create_masq(v, n, mode) : 0;
+		if (r == 1 && (S_ISREG(*mode) || S_ISDIR(*mode))) {
+			a->access = v;
+			a->access_len = n;
+		} else {
+			free(v);
+		}
+		if (r < 0) {
+			new_acl_free(a);
+			return r;
+		}
+	}
+	if (n <= 0 && !S_ISLNK(*mode))
+		*mode &= ~(mode_t)fuse_req_ctx(req)->umask;
+	return 0;
+}
+
+/* Put the inherited ACLs on @fd (O_PATH) of a new file or directory. */
+static int set_new_acl(int fd, mode_t mode, const struct ovl_new_acl *a)
+{
+	int rfd, err = 0;
+
+	if (!a->access && !a->dflt)
+		return 0;
+	rfd = ovl_reopen(fd, O_RDONLY | (S_ISDIR(mode) ? O_DIRECTORY : 0));
+	if (rfd < 0)
+		return rfd;
+	if (a->access && fsetxattr(rfd, "system.posix_acl_access", a->access,
+				   a->access_len, 0) < 0)
+		err = -errno;
+	if (!err && a->dflt && fsetxattr(rfd, "system.posix_acl_default",
+					 a->dflt, a->dflt_len, 0) < 0)
+		err = -errno;
+	close(rfd);
+	return err;
 }
 
 /* What to make. */
@@ -131,6 +218,8 @@ static int do_new(fuse_req_t req, struct ovl_inode *dir, const char *name,
 	char tmp[64] = "";
 	int updir, fd, err;
 	struct ovl_inode *exists;
+	struct ovl_new nn;
+	struct ovl_new_acl acl;
 
 	if (fs->p->read_only)
 		return -EROFS;
@@ -154,19 +243,31 @@ static int do_new(fuse_req_t req, struct ovl_inode *dir, const char *name,
 		return err;
 	if (us == UPPER_ENTRY)
 		return -EEXIST; /* hidden by nothing, yet not found: a race */
-	fd = make_in_work(fs, n, tmp, sizeof(tmp));
-	if (fd < 0)
+	nn = *n;
+	err = new_mode(req, updir, &nn.mode, &acl);
+	if (err)
+		return err;
+	if (S_ISDIR(nn.mode) && (pst.st_mode & S_ISGID))
+		nn.mode |= S_ISGID;
+	fd = make_in_work(fs, &nn, tmp, sizeof(tmp));
+	if (fd < 0) {
+		new_acl_free(&acl);
 		return fd;
+	}
 	err = set_owner(fd, req, &pst);
+	if (!err)
+		err = set_new_acl(fd, nn.mode, &acl);
+	new_acl_free(&acl);
 	/* as the kernel: a new directory in a merged parent is opaque, so
 	 * its lookups never go down the layers */
-	if (!err && S_ISDIR(n->mode) && (us == UPPER_WHITEOUT || dir->dirs->n > 1))
+	if (!err && S_ISDIR(nn.mode) && (us == UPPER_WHITEOUT || dir->dirs->n > 1))
 		err = set_opaque(fs, fd);
-	if (!err && S_ISDIR(n->mode) && (pst.st_mode & S_ISGID)) {
+	/* chown cleared setuid and setgid: set them again */
+	if (!err && (nn.mode & (S_ISUID | S_ISGID)) && !S_ISLNK(nn.mode)) {
 		char proc[64];
 
 		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
-		if (chmod(proc, (n->mode & 07777) | S_ISGID) < 0)
+		if (chmod(proc, nn.mode & 07777) < 0)
 			err = -errno;
 	}
 	close(fd);
@@ -703,6 +804,10 @@ static int do_tmpfile(fuse_req_t req, struct ovl_inode *dir, mode_t mode,
 	err = ovl_copy_up(fs, dir, false);
 	if (err)
 		return err;
+	/* made in its real parent, whose default ACL the kernel applies */
+	if (fs->p->noacl || ovl_fgetxattr(dir->dirs->d[0].fd,
+					  "system.posix_acl_default", NULL, 0) <= 0)
+		mode &= ~(mode_t)fuse_req_ctx(req)->umask;
 	fd = openat(dir->dirs->d[0].fd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC,
 		    mode & 07777);
 	if (fd < 0)

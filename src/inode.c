@@ -381,22 +381,8 @@ static void map_owner(struct ovl_fs *fs, struct stat *st)
 {
 	struct ovl_params *p = fs->p;
 
-	for (int i = 0; i < p->nuidmap; i++) {
-		struct ovl_idmap *m = &p->uidmap[i];
-
-		if (st->st_uid >= m->outer && st->st_uid - m->outer < m->count) {
-			st->st_uid = st->st_uid - m->outer + m->inner;
-			break;
-		}
-	}
-	for (int i = 0; i < p->ngidmap; i++) {
-		struct ovl_idmap *m = &p->gidmap[i];
-
-		if (st->st_gid >= m->outer && st->st_gid - m->outer < m->count) {
-			st->st_gid = st->st_gid - m->outer + m->inner;
-			break;
-		}
-	}
+	st->st_uid = ovl_idmap_apply(p->uidmap, p->nuidmap, st->st_uid, false);
+	st->st_gid = ovl_idmap_apply(p->gidmap, p->ngidmap, st->st_gid, false);
 	if (p->squash_to_root)
 		st->st_uid = st->st_gid = 0;
 	if (p->squash_uid >= 0)
@@ -464,8 +450,13 @@ static int do_setattr(struct ovl_fs *fs, struct ovl_inode *inode,
 			return -errno;
 	}
 	if (to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) {
-		uid_t u = (to_set & FUSE_SET_ATTR_UID) ? attr->st_uid : (uid_t)-1;
-		gid_t g = (to_set & FUSE_SET_ATTR_GID) ? attr->st_gid : (gid_t)-1;
+		struct ovl_params *p = fs->p;
+		uid_t u = (to_set & FUSE_SET_ATTR_UID) ?
+			ovl_idmap_apply(p->uidmap, p->nuidmap, attr->st_uid, true) :
+			(uid_t)-1;
+		gid_t g = (to_set & FUSE_SET_ATTR_GID) ?
+			ovl_idmap_apply(p->gidmap, p->ngidmap, attr->st_gid, true) :
+			(gid_t)-1;
 
 		if (fchownat(inode->fd, "", u, g,
 			     AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)

@@ -37,6 +37,11 @@ static void ovl_init(void *userdata, struct fuse_conn_info *conn)
 	fuse_set_feature_flag(conn, FUSE_CAP_ATOMIC_O_TRUNC);
 	fuse_set_feature_flag(conn, FUSE_CAP_DIRECT_IO_ALLOW_MMAP);
 	fuse_unset_feature_flag(conn, FUSE_CAP_WRITEBACK_CACHE);
+	/* modes arrive unmasked: new_mode() in dir.c applies the umask or
+	 * the parent's default ACL, as the kernel would */
+	fuse_set_feature_flag(conn, FUSE_CAP_DONT_MASK);
+	if (!fs->p->noacl)
+		fuse_set_feature_flag(conn, FUSE_CAP_POSIX_ACL);
 	conn->time_gran = 1;
 	if (fs->p->max_read)
 		conn->max_read = fs->p->max_read;
@@ -346,6 +351,7 @@ int main(int argc, char **argv)
 	enum ovl_action action;
 	int status;
 
+	umask(0); /* the modes we create with are final */
 	ovl_params_init(&p);
 	if (ovl_params_parse(&p, argc, argv, &action)) {
 		ovl_params_free(&p);

@@ -58,6 +58,14 @@ const char *ovl_pt_reason_name(enum ovl_pt_reason r);
 char *ovl_stats_format(struct ovl_fs *fs);
 int ovl_stats_write_file(struct ovl_fs *fs, const char *path);
 
+/* acl.c */
+#define OVL_OVERFLOW_ID 65534u	/* shown for ids outside the mappings */
+uint32_t ovl_idmap_apply(const struct ovl_idmap *m, int n, uint32_t id,
+			 bool to_disk);
+int ovl_acl_map_ids(const struct ovl_params *p, void *value, size_t len,
+		    bool to_disk);
+int ovl_acl_create_masq(void *acl, size_t len, mode_t *mode);
+
 /* index.c */
 #define OVL_FH_MAX (21 + MAX_HANDLE_SZ) /* largest origin handle */
 int ovl_origin_fh(struct ovl_fs *fs, int layer, int fd, unsigned char *fb,

@@ -38,6 +38,12 @@ static void get_stats(fuse_req_t req, struct ovl_fs *fs, size_t size)
 	free(text);
 }
 
+static bool is_acl(const char *name)
+{
+	return !strcmp(name, "system.posix_acl_access") ||
+	       !strcmp(name, "system.posix_acl_default");
+}
+
 void ovl_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		  size_t size)
 {
@@ -55,6 +61,10 @@ void ovl_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		fuse_reply_err(req, ENOTSUP);
 		return;
 	}
+	if (fs->p->noacl && is_acl(name)) {
+		fuse_reply_err(req, ENOTSUP);
+		return;
+	}
 	if (ovl_is_private_xattr(name)) {
 		fuse_reply_err(req, ENODATA);
 		return;
@@ -64,6 +74,9 @@ void ovl_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		return;
 	}
 	n = ovl_fgetxattr(inode->fd, name, buf, size);
+	if (n > 0 && size && is_acl(name) &&
+	    ovl_acl_map_ids(fs->p, buf, (size_t)n, false) < 0)
+		n = -EIO;
 	if (n < 0)
 		fuse_reply_err(req, (int)-n);
 	else if (size == 0)
@@ -125,9 +138,10 @@ static int do_setxattr(struct ovl_fs *fs, struct ovl_inode *inode,
 		       const char *name, const char *value, size_t size,
 		       int flags, bool remove)
 {
+	char *mapped = NULL;
 	int fd, err = 0;
 
-	if (fs->p->noxattrs)
+	if (fs->p->noxattrs || (fs->p->noacl && is_acl(name)))
 		return -ENOTSUP;
 	if (ovl_is_private_xattr(name))
 		return -EPERM;
@@ -146,9 +160,21 @@ static int do_setxattr(struct ovl_fs *fs, struct ovl_inode *inode,
 		return -EPERM;
 	if (fd < 0)
 		return S_ISDIR(inode->type) ? -errno : fd;
-	if ((remove ? fremovexattr(fd, name) :
-		      fsetxattr(fd, name, value, size, flags)) < 0)
+	if (!remove && is_acl(name) && (fs->p->nuidmap || fs->p->ngidmap)) {
+		/* the ids in an ACL go on disk as the owner's do */
+		mapped = malloc(size ? size : 1);
+		if (!mapped) {
+			close(fd);
+			return -ENOMEM;
+		}
+		memcpy(mapped, value, size);
+		err = ovl_acl_map_ids(fs->p, mapped, size, true);
+		value = mapped;
+	}
+	if (!err && (remove ? fremovexattr(fd, name) :
+			      fsetxattr(fd, name, value, size, flags)) < 0)
 		err = -errno;
+	free(mapped);
 	close(fd);
 	return err;
 }

@@ -14,6 +14,7 @@ TESTS += \
 	tests/020-readdir.bats \
 	tests/030-write.bats \
 	tests/035-file-ops.bats \
+	tests/060-owner-acl.bats \
 	tests/070-hardlink.bats \
 	tests/075-metacopy.bats \
 	tests/080-passthrough.bats

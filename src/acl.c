@@ -1,0 +1,159 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * Owners and POSIX ACLs between the mount's view and the disk: the
+ * uidmapping=/gidmapping= translation of ids (fuse-overlayfs's meaning: a
+ * range "inner:outer:count" shows on-disk id outer+i as inner+i), the same
+ * translation inside system.posix_acl_* values, and the access ACL a new
+ * object inherits from its parent's default ACL (the kernel's
+ * posix_acl_create), since overpass builds new objects in workdir where
+ * the parent's default ACL cannot act.
+ *
+ * ACL values are the kernel's xattr format: a little-endian u32 version
+ * (2), then entries of u16 tag, u16 perm, u32 id.
+ */
+#include "config.h"
+
+#include "overlay.h"
+
+#include <endian.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ACL_VERSION 2
+#define ACL_HEADER 4
+#define ACL_ENTRY 8
+#define TAG_USER_OBJ 0x01
+#define TAG_USER 0x02
+#define TAG_GROUP_OBJ 0x04
+#define TAG_GROUP 0x08
+#define TAG_MASK 0x10
+#define TAG_OTHER 0x20
+
+uint32_t ovl_idmap_apply(const struct ovl_idmap *m, int n, uint32_t id,
+			 bool to_disk)
+{
+	if (n == 0)
+		return id;
+	for (int i = 0; i < n; i++) {
+		uint32_t from = to_disk ? m[i].inner : m[i].outer;
+		uint32_t to = to_disk ? m[i].outer : m[i].inner;
+
+		if (id >= from && id - from < m[i].count)
+			return to + (id - from);
+	}
+	return OVL_OVERFLOW_ID;
+}
+
+static bool acl_valid(const void *value, size_t len)
+{
+	uint32_t version;
+
+	if (len < ACL_HEADER || (len - ACL_HEADER) % ACL_ENTRY)
+		return false;
+	memcpy(&version, value, sizeof(version));
+	return le32toh(version) == ACL_VERSION;
+}
+
+static uint16_t entry_tag(const unsigned char *e)
+{
+	uint16_t v;
+
+	memcpy(&v, e, sizeof(v));
+	return le16toh(v);
+}
+
+static uint16_t entry_perm(const unsigned char *e)
+{
+	uint16_t v;
+
+	memcpy(&v, e + 2, sizeof(v));
+	return le16toh(v);
+}
+
+static void entry_set_perm(unsigned char *e, uint16_t perm)
+{
+	uint16_t v = htole16(perm);
+
+	memcpy(e + 2, &v, sizeof(v));
+}
+
+int ovl_acl_map_ids(const struct ovl_params *p, void *value, size_t len,
+		    bool to_disk)
+{
+	unsigned char *e = value;
+
+	if (!p->nuidmap && !p->ngidmap)
+		return 0;
+	if (!acl_valid(value, len))
+		return -EINVAL;
+	for (size_t off = ACL_HEADER; off < len; off += ACL_ENTRY) {
+		uint16_t tag = entry_tag(e + off);
+		uint32_t id;
+
+		if (tag != TAG_USER && tag != TAG_GROUP)
+			continue;
+		memcpy(&id, e + off + 4, sizeof(id));
+		id = le32toh(id);
+		id = tag == TAG_USER ?
+			ovl_idmap_apply(p->uidmap, p->nuidmap, id, to_disk) :
+			ovl_idmap_apply(p->gidmap, p->ngidmap, id, to_disk);
+		id = htole32(id);
+		memcpy(e + off + 4, &id, sizeof(id));
+	}
+	return 0;
+}
+
+/*
+ * posix_acl_create: mask the default ACL @acl (modified in place) by the
+ * requested @mode and the mode by it.  Returns 1 when the result needs an
+ * access ACL (it has named entries or a mask), 0 when the mode says it
+ * all, -EINVAL for a malformed value.
+ */
+int ovl_acl_create_masq(void *acl, size_t len, mode_t *mode)
+{
+	unsigned char *e = acl, *group_obj = NULL, *mask = NULL;
+	mode_t m = *mode & 0777;
+	int not_equiv = 0;
+
+	if (!acl_valid(acl, len))
+		return -EINVAL;
+	for (size_t off = ACL_HEADER; off < len; off += ACL_ENTRY) {
+		unsigned char *pa = e + off;
+		uint16_t perm = entry_perm(pa);
+
+		switch (entry_tag(pa)) {
+		case TAG_USER_OBJ:
+			perm &= (m >> 6) & 7;
+			entry_set_perm(pa, perm);
+			m &= (mode_t)(perm << 6) | ~(mode_t)0700;
+			break;
+		case TAG_USER:
+		case TAG_GROUP:
+			not_equiv = 1;
+			break;
+		case TAG_GROUP_OBJ:
+			group_obj = pa;
+			break;
+		case TAG_OTHER:
+			perm &= m & 7;
+			entry_set_perm(pa, perm);
+			m &= perm | ~(mode_t)07;
+			break;
+		case TAG_MASK:
+			mask = pa;
+			not_equiv = 1;
+			break;
+		default:
+			return -EINVAL;
+		}
+	}
+	if (!mask)
+		mask = group_obj;
+	if (!mask)
+		return -EINVAL;
+	entry_set_perm(mask, entry_perm(mask) & ((m >> 3) & 7));
+	m &= (mode_t)(entry_perm(mask) << 3) | ~(mode_t)070;
+	*mode = (*mode & ~(mode_t)0777) | m;
+	return not_equiv;
+}
