@@ -32,6 +32,9 @@ int ovl_itable_init(struct ovl_fs *fs)
 	if (!fs->itable)
 		return -ENOMEM;
 	fs->handles.prev = fs->handles.next = &fs->handles;
+	fs->reclaim_soft = (size_t)-1;
+	if (pthread_cond_init(&fs->reclaim_cond, NULL))
+		return -ENOMEM;
 	if (pthread_mutex_init(&fs->handles_lock, NULL))
 		return -ENOMEM;
 	return pthread_mutex_init(&fs->itable_lock, NULL) ? -ENOMEM : 0;
@@ -121,6 +124,7 @@ void ovl_itable_destroy(struct ovl_fs *fs)
 	fs->itable = NULL;
 	pthread_mutex_destroy(&fs->itable_lock);
 	pthread_mutex_destroy(&fs->handles_lock);
+	pthread_cond_destroy(&fs->reclaim_cond);
 }
 
 /* Double the bucket array; called with itable_lock held. */
@@ -234,10 +238,14 @@ struct ovl_inode *ovl_inode_get_found(struct ovl_fs *fs, struct ovl_found *f,
 			inode->hnext = fs->itable[h];
 			fs->itable[h] = inode;
 			fs->itable_count++;
+			if (fs->itable_count > fs->reclaim_soft)
+				pthread_cond_signal(&fs->reclaim_cond);
 		}
 	}
-	if (inode)
+	if (inode) {
 		inode->nlookup++;
+		ovl_inode_lru_touch(fs, inode);
+	}
 	pthread_mutex_unlock(&fs->itable_lock);
 	ovl_found_release(f);
 	return inode;
@@ -266,11 +274,39 @@ fuse_ino_t ovl_nodeid(struct ovl_fs *fs, struct ovl_inode *inode)
 
 /* Free @inode once neither count keeps it, then its parent likewise;
  * called with itable_lock held. */
+/* The LRU list of reclaim.c; itable_lock held. */
+static void lru_del(struct ovl_fs *fs, struct ovl_inode *inode)
+{
+	if (inode->lru_prev)
+		inode->lru_prev->lru_next = inode->lru_next;
+	else if (fs->lru_head == inode)
+		fs->lru_head = inode->lru_next;
+	if (inode->lru_next)
+		inode->lru_next->lru_prev = inode->lru_prev;
+	else if (fs->lru_tail == inode)
+		fs->lru_tail = inode->lru_prev;
+	inode->lru_prev = inode->lru_next = NULL;
+}
+
+void ovl_inode_lru_touch(struct ovl_fs *fs, struct ovl_inode *inode)
+{
+	if (fs->lru_tail == inode)
+		return;
+	lru_del(fs, inode);
+	inode->lru_prev = fs->lru_tail;
+	if (fs->lru_tail)
+		fs->lru_tail->lru_next = inode;
+	else
+		fs->lru_head = inode;
+	fs->lru_tail = inode;
+}
+
 static void maybe_free_locked(struct ovl_fs *fs, struct ovl_inode *inode)
 {
 	while (inode && !inode->nlookup && !inode->nref) {
 		struct ovl_inode *parent = inode->parent;
 
+		lru_del(fs, inode);
 		itable_remove(fs, inode);
 		inode_free(fs, inode);
 		if (parent)

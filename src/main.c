@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -119,11 +120,31 @@ static int show_stats(const char *mnt)
 }
 
 /* So many open files never run the daemon out of fds. */
+/*
+ * Every cached inode holds an fd: allow as many as the kernel lets a
+ * process have (fs.nr_open) when we may raise the hard limit, else up to
+ * the hard limit.
+ */
 static void raise_nofile(void)
 {
 	struct rlimit rl;
+	unsigned long nr_open = 0;
+	FILE *f = fopen("/proc/sys/fs/nr_open", "re");
 
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+	if (f) {
+		if (fscanf(f, "%lu", &nr_open) != 1)
+			nr_open = 0;
+		fclose(f);
+	}
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return;
+	if (nr_open > rl.rlim_max) {
+		struct rlimit want = { nr_open, nr_open };
+
+		if (setrlimit(RLIMIT_NOFILE, &want) == 0)
+			return;
+	}
+	if (rl.rlim_cur < rl.rlim_max) {
 		rl.rlim_cur = rl.rlim_max;
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}
@@ -324,7 +345,10 @@ static int do_mount(struct ovl_fs *fs)
 	if (!fs->p->foreground)
 		stdio_to_null();
 	tell_parent(fs, 0);
+	if (ovl_reclaim_start(fs) < 0)
+		ovl_log("cannot start the reclaim thread: open files are not bounded");
 	ret = run_loop(fs);
+	ovl_reclaim_stop(fs);
 	if (ret < 0 && ret != -ENODEV)
 		status = EXIT_MOUNT;
 out_unmount:

@@ -80,6 +80,12 @@ int ovl_index_adjust(struct ovl_fs *fs, int fd, long d);
 int ovl_index_cleanup(struct ovl_fs *fs, int fd);
 uint64_t ovl_origin_fh_ino(struct ovl_fs *fs, int fd);
 
+/* reclaim.c */
+int ovl_reclaim_start(struct ovl_fs *fs);
+void ovl_reclaim_stop(struct ovl_fs *fs);
+bool ovl_reclaim_pressure(struct ovl_fs *fs);
+void ovl_reclaim_wait(struct ovl_fs *fs);
+
 /* inode.c: open handles */
 void ovl_handle_add(struct ovl_fs *fs, struct ovl_handle *h,
 		    void (*close)(struct ovl_fs *fs, struct ovl_handle *h));
@@ -105,6 +111,7 @@ struct ovl_inode *ovl_inode_get_found(struct ovl_fs *fs, struct ovl_found *f,
 				      struct ovl_inode *parent, const char *name);
 void ovl_inode_moved(struct ovl_fs *fs, struct ovl_inode *inode,
 		     struct ovl_inode *newdir, const char *newname);
+void ovl_inode_lru_touch(struct ovl_fs *fs, struct ovl_inode *inode);
 void ovl_inode_unhash(struct ovl_fs *fs, struct ovl_inode *inode);
 void ovl_inode_rekey(struct ovl_fs *fs, struct ovl_inode *inode, dev_t dev,
 		     ino_t ino);

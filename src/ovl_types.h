@@ -152,6 +152,8 @@ struct ovl_inode {
 	uint64_t nref;		/* our own references (open files, children);
 				 * itable_lock */
 	struct ovl_inode *hnext; /* hash chain; itable_lock */
+	struct ovl_inode *lru_prev; /* least recently looked up first, for */
+	struct ovl_inode *lru_next; /* reclaim.c; itable_lock */
 
 	pthread_mutex_t lock;	/* copy-up and the fields below */
 	int backing_id;		/* passthrough backing id, 0 if none */
@@ -198,6 +200,8 @@ struct ovl_stats {
 	atomic_uint_fast64_t fb_reason[OVL_PT_NR]; /* fallbacks by reason */
 	atomic_uint_fast64_t inodes;	/* overlay inodes alive */
 	atomic_uint_fast64_t copy_ups;	/* copy-ups done */
+	atomic_uint_fast64_t reclaimed;	/* entries the kernel was asked to
+					 * forget to bound our fds */
 };
 
 /* The mounted filesystem. */
@@ -226,6 +230,16 @@ struct ovl_fs {
 	struct ovl_inode **itable; /* hash buckets */
 	size_t itable_size;	/* number of buckets (power of two) */
 	size_t itable_count;	/* inodes in the table */
+	struct ovl_inode *lru_head; /* oldest looked-up inode; itable_lock */
+	struct ovl_inode *lru_tail; /* newest */
+
+	pthread_cond_t reclaim_cond; /* wakes the reclaim thread (with
+				 * itable_lock) */
+	pthread_t reclaim_thread; /* asks the kernel to forget old entries */
+	bool reclaim_running;	/* the thread was started */
+	bool reclaim_stop;	/* tells it to end; itable_lock */
+	size_t reclaim_soft;	/* itable_count above which it checks fds */
+	long fd_limit;		/* RLIMIT_NOFILE soft limit at start */
 
 	pthread_mutex_t handles_lock; /* guards the handles list */
 	struct ovl_handle handles; /* head of the open files and dirs list */

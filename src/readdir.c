@@ -275,6 +275,10 @@ void ovl_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	}
 	err = dirh_build(fs, inode, &d);
+	for (int i = 0; i < 10 && (err == -EMFILE || err == -ENFILE); i++) {
+		ovl_reclaim_wait(fs);
+		err = dirh_build(fs, inode, &d);
+	}
 	if (err) {
 		fuse_reply_err(req, -err);
 		return;
@@ -327,6 +331,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	char *buf = malloc(size), *p = buf;
 	size_t rem = size;
 	int err = 0;
+	bool pressure;
 
 	if (!buf) {
 		fuse_reply_err(req, ENOMEM);
@@ -340,6 +345,8 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		return;
 	}
 	d->read = true;
+	/* short of fds: names only, the kernel looks up what it uses */
+	pressure = plus && ovl_reclaim_pressure(fs);
 	for (off_t o = off; !err; o++) {
 		struct fuse_entry_param e = { 0 };
 		struct ovl_inode *child = NULL;
@@ -361,7 +368,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		} else {
 			break;
 		}
-		if (plus && o >= 2) {
+		if (plus && o >= 2 && !pressure) {
 			int r = ovl_lookup_name(fs, dir, name, &child);
 
 			if (r == -ENOENT)

@@ -86,6 +86,7 @@ char *ovl_stats_format(struct ovl_fs *fs)
 				(unsigned long long)n);
 	}
 	fprintf(f, "copy_ups %llu\n", (unsigned long long)atomic_load(&s->copy_ups));
+	fprintf(f, "reclaimed %llu\n", (unsigned long long)atomic_load(&s->reclaimed));
 	fprintf(f, "inodes %llu\n", (unsigned long long)atomic_load(&s->inodes));
 	if (fclose(f)) {
 		free(buf);

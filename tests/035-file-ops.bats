@@ -17,8 +17,8 @@ load helpers.bash
 	run_cmd 0 diff -u "$T/kernel.out" "$T/ovp.out"
 	grep -q "^tmpfile: mode=0o100640 nlink0=0 nlink=1 data=b'anonymous'" "$T/ovp.out"
 	# the daemon answered them itself (no fallback in the kernel or libc)
-	assert_ge "$(stat_value "$MNT" requests.TMPFILE)" 2
-	assert_ge "$(stat_value "$MNT" requests.COPY_FILE_RANGE)" 2
+	assert_ge 2 "$(stat_value "$MNT" requests.TMPFILE)" "TMPFILE requests"
+	assert_ge 2 "$(stat_value "$MNT" requests.COPY_FILE_RANGE)" "COPY_FILE_RANGE requests"
 	ovp_umount
 	kovl_umount
 	assert_equal anonymous "$(cat "$UPPER/sub/named")"

@@ -17,4 +17,5 @@ TESTS += \
 	tests/060-owner-acl.bats \
 	tests/070-hardlink.bats \
 	tests/075-metacopy.bats \
-	tests/080-passthrough.bats
+	tests/080-passthrough.bats \
+	tests/095-limits.bats

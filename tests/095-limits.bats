@@ -1,0 +1,51 @@
+#!/usr/bin/env bats
+# SPDX-License-Identifier: GPL-2.0-or-later
+# Bounded resources: a tree with many more files than the daemon may hold
+# fds for can be walked, stat'ed and read; the daemon's fds stay bounded.
+
+load helpers.bash
+
+@test "walking 8,000 files with RLIMIT_NOFILE 2048: no error, fds bounded" {
+	need_ovp
+	need_cmd prlimit
+	python3 - "$LOWER" <<'PY'
+import os, sys
+for d in range(40):
+    os.makedirs(f"{sys.argv[1]}/d{d}")
+    for f in range(200):
+        with open(f"{sys.argv[1]}/d{d}/f{f}", "w") as fh:
+            fh.write(f"{d}/{f}\n")
+PY
+	echo "\$ prlimit --nofile=2048:2048 $OVERPASS -o lowerdir=$LOWER,upperdir=$UPPER,workdir=$WORK $MNT"
+	prlimit --nofile=2048:2048 "$OVERPASS" -o "lowerdir=$LOWER,upperdir=$UPPER,workdir=$WORK" \
+		"$MNT" </dev/null 3>&-
+	OVP_PID=$(daemon_pid "$MNT")
+	OVP_PIDS+=("$OVP_PID")
+	OVP_PID_OF[$MNT]=$OVP_PID
+	# stat every file, then read every file, then stat them again
+	run_cmd 0 python3 - "$MNT" <<'PY'
+import os, sys
+m = sys.argv[1]
+n = bad = 0
+for rnd in range(2):
+    for r, ds, fs in os.walk(m):
+        for f in fs:
+            p = os.path.join(r, f)
+            os.lstat(p)
+            if rnd == 1:
+                with open(p) as fh:
+                    d, _, rest = fh.read().partition("/")
+                    bad += p != os.path.join(m, "d" + d, "f" + rest.strip())
+            n += 1
+print(n, bad)
+PY
+	assert_equal "16000 0" "$output"
+	local fds
+	fds=$(ls "/proc/$OVP_PID/fd" | wc -l)
+	[ "$fds" -lt 2048 ] || { echo "# daemon holds $fds fds" >&2; false; }
+	assert_ge 1 "$(stat_value "$MNT" reclaimed)" "entries reclaimed"
+	echo more >>"$MNT/d0/f0"
+	ovp_umount
+	assert_equal "0/0
+more" "$(cat "$UPPER/d0/f0")"
+}
