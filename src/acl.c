@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/xattr.h>
 
 #define ACL_VERSION 2
 #define ACL_HEADER 4
@@ -156,4 +157,64 @@ int ovl_acl_create_masq(void *acl, size_t len, mode_t *mode)
 	m &= (mode_t)(entry_perm(mask) << 3) | ~(mode_t)070;
 	*mode = (*mode & ~(mode_t)0777) | m;
 	return not_equiv;
+}
+
+/*
+ * "uid:gid:mode" (mode in octal, file type bits ignored) into @st; 0 or
+ * -EINVAL.
+ */
+int ovl_override_parse(const char *v, size_t len, struct stat *st)
+{
+	char buf[64], *end;
+	unsigned long uid, gid, mode;
+
+	if (len == 0 || len >= sizeof(buf))
+		return -EINVAL;
+	memcpy(buf, v, len);
+	buf[len] = '\0';
+	uid = strtoul(buf, &end, 10);
+	if (*end != ':' || end == buf)
+		return -EINVAL;
+	gid = strtoul(end + 1, &end, 10);
+	if (*end != ':')
+		return -EINVAL;
+	mode = strtoul(end + 1, &end, 8);
+	if (*end || uid > 0xffffffffUL || gid > 0xffffffffUL)
+		return -EINVAL;
+	st->st_uid = (uid_t)uid;
+	st->st_gid = (gid_t)gid;
+	st->st_mode = (st->st_mode & S_IFMT) | (mode & 07777);
+	return 0;
+}
+
+/* Owner and mode of a file or directory of @layer kept in an xattr. */
+void ovl_override_stat(struct ovl_fs *fs, int layer, int fd, struct stat *st)
+{
+	const char *name = fs->layers[layer].override;
+	char v[64];
+	ssize_t n;
+
+	if (!name || !(S_ISREG(st->st_mode) || S_ISDIR(st->st_mode)))
+		return;
+	n = ovl_fgetxattr(fd, name, v, sizeof(v));
+	if (n > 0)
+		ovl_override_parse(v, (size_t)n, st);
+}
+
+/* xattr_permissions: record owner and mode on @fd (O_PATH) of the upper. */
+int ovl_override_set(struct ovl_fs *fs, int fd, uid_t uid, gid_t gid,
+		     mode_t mode)
+{
+	char v[64];
+	int n = snprintf(v, sizeof(v), "%u:%u:%o", (unsigned)uid,
+			 (unsigned)gid, (unsigned)(mode & 07777));
+	int rfd = ovl_reopen(fd, O_RDONLY | (S_ISDIR(mode) ? O_DIRECTORY : 0));
+	int err = 0;
+
+	if (rfd < 0)
+		return rfd;
+	if (fsetxattr(rfd, fs->upper->override, v, (size_t)n, 0) < 0)
+		err = -errno;
+	close(rfd);
+	return err;
 }

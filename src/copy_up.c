@@ -81,7 +81,9 @@ static int copy_data(struct ovl_cu_ctx *c)
  * system.posix_acl_* values, before chmod sets the matching mask. */
 static int xattr_filter(const char *name, struct error_context *ctx)
 {
-	return !ovl_is_private_xattr(name);
+	/* a recorded owner and mode (xattr_permissions) travels along */
+	return !ovl_is_private_xattr(name) || !strcmp(name, OVL_OVERRIDE_USER) ||
+	       !strcmp(name, OVL_OVERRIDE_PRIVILEGED);
 }
 
 static int chmod_any(int fd, mode_t mode)

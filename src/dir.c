@@ -62,7 +62,14 @@ static int set_owner(int fd, fuse_req_t req, const struct stat *pst)
 	uid_t uid = ovl_idmap_apply(p->uidmap, p->nuidmap, ctx->uid, true);
 	gid_t gid = (pst->st_mode & S_ISGID) ? pst->st_gid :
 		ovl_idmap_apply(p->gidmap, p->ngidmap, ctx->gid, true);
+	struct stat st;
 
+	if (fstatat(fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
+		return -errno;
+	/* xattr_permissions: the owner goes in the override xattr */
+	if (ovl_fs_of(req)->upper->override &&
+	    (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode)))
+		return ovl_override_set(ovl_fs_of(req), fd, uid, gid, st.st_mode);
 	if (fchownat(fd, "", uid, gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
 		return -errno;
 	return 0;

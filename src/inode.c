@@ -431,6 +431,7 @@ int ovl_inode_stat(struct ovl_fs *fs, struct ovl_inode *inode, struct stat *st)
 {
 	if (fstatat(inode->fd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
 		return -errno;
+	ovl_override_stat(fs, inode->layer, inode->fd, st);
 	st->st_ino = inode->ino;
 	if (inode->data_fd >= 0) {
 		struct stat dst;
@@ -463,6 +464,29 @@ void ovl_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_attr(req, &st, fs->p->timeout);
 }
 
+/*
+ * xattr_permissions: chmod and chown of a file or directory change the
+ * owner and mode recorded in the upper's override xattr, not the real ones
+ * (a rootless daemon cannot give files other owners).
+ */
+static int setattr_override(struct ovl_fs *fs, struct ovl_inode *inode,
+			    const struct stat *attr, int to_set)
+{
+	struct ovl_params *p = fs->p;
+	struct stat st;
+
+	if (fstatat(inode->fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
+		return -errno;
+	ovl_override_stat(fs, 0, inode->fd, &st);
+	if (to_set & FUSE_SET_ATTR_MODE)
+		st.st_mode = (st.st_mode & S_IFMT) | (attr->st_mode & 07777);
+	if (to_set & FUSE_SET_ATTR_UID)
+		st.st_uid = ovl_idmap_apply(p->uidmap, p->nuidmap, attr->st_uid, true);
+	if (to_set & FUSE_SET_ATTR_GID)
+		st.st_gid = ovl_idmap_apply(p->gidmap, p->ngidmap, attr->st_gid, true);
+	return ovl_override_set(fs, inode->fd, st.st_uid, st.st_gid, st.st_mode);
+}
+
 static int do_setattr(struct ovl_fs *fs, struct ovl_inode *inode,
 		      struct stat *attr, int to_set, struct fuse_file_info *fi)
 {
@@ -479,6 +503,14 @@ static int do_setattr(struct ovl_fs *fs, struct ovl_inode *inode,
 	if (err)
 		return err;
 	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", inode->fd);
+	if ((to_set & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) &&
+	    fs->upper && fs->upper->override &&
+	    (S_ISREG(inode->type) || S_ISDIR(inode->type))) {
+		err = setattr_override(fs, inode, attr, to_set);
+		if (err)
+			return err;
+		to_set &= ~(FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID);
+	}
 	if (to_set & FUSE_SET_ATTR_MODE) {
 		if (S_ISLNK(inode->type))
 			return -EOPNOTSUPP;

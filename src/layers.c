@@ -224,6 +224,46 @@ static void probe_uuids(struct ovl_fs *fs)
 	}
 }
 
+/*
+ * Which layers keep owners and modes in an xattr (fuse-overlayfs's
+ * override_stat, marked on the layer root; containers-storage makes such
+ * layers), and the upper too under xattr_permissions=1|2.
+ */
+/* Mark the upper root, so the layer reads the same when used as a lower. */
+static void mark_override_root(struct ovl_fs *fs, struct ovl_layer *l)
+{
+	struct stat st;
+
+	if (ovl_fgetxattr(l->root_fd, l->override, NULL, 0) >= 0 ||
+	    fstat(l->root_fd, &st) < 0)
+		return;
+	if (ovl_override_set(fs, l->root_fd, st.st_uid, st.st_gid, st.st_mode))
+		ovl_log("upperdir %s: cannot mark it for xattr_permissions", l->path);
+}
+
+static void probe_overrides(struct ovl_fs *fs)
+{
+	static const char *const names[] = { OVL_OVERRIDE_PRIVILEGED,
+					     OVL_OVERRIDE_CONTAINERS,
+					     OVL_OVERRIDE_USER };
+
+	for (int i = 0; i < fs->nlayers; i++) {
+		struct ovl_layer *l = &fs->layers[i];
+
+		for (size_t k = 0; k < sizeof(names) / sizeof(names[0]); k++) {
+			if (ovl_fgetxattr(l->root_fd, names[k], NULL, 0) >= 0) {
+				l->override = names[k];
+				break;
+			}
+		}
+		if (l->is_upper && fs->p->xattr_permissions) {
+			l->override = fs->p->xattr_permissions == 1 ?
+				OVL_OVERRIDE_PRIVILEGED : OVL_OVERRIDE_USER;
+			mark_override_root(fs, l);
+		}
+	}
+}
+
 /* Number the distinct filesystems and pick the st_ino high bits (xino). */
 static void setup_xino(struct ovl_fs *fs)
 {
@@ -328,10 +368,11 @@ int ovl_layers_open(struct ovl_fs *fs)
 		return err;
 	for (int k = 0; k < n; k++)
 		fs->any_stacked |= fs->layers[k].stacked;
+	fs->has_xattrat = ovl_probe_xattrat(fs->layers[0].root_fd);
 	setup_xino(fs);
 	probe_xattr_ns(fs);
 	probe_uuids(fs);
-	fs->has_xattrat = ovl_probe_xattrat(fs->layers[0].root_fd);
+	probe_overrides(fs);
 	return 0;
 }
 

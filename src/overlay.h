@@ -65,6 +65,13 @@ uint32_t ovl_idmap_apply(const struct ovl_idmap *m, int n, uint32_t id,
 int ovl_acl_map_ids(const struct ovl_params *p, void *value, size_t len,
 		    bool to_disk);
 int ovl_acl_create_masq(void *acl, size_t len, mode_t *mode);
+#define OVL_OVERRIDE_PRIVILEGED "security.fuseoverlayfs.override_stat"
+#define OVL_OVERRIDE_CONTAINERS "user.containers.override_stat"
+#define OVL_OVERRIDE_USER "user.fuseoverlayfs.override_stat"
+int ovl_override_parse(const char *v, size_t len, struct stat *st);
+void ovl_override_stat(struct ovl_fs *fs, int layer, int fd, struct stat *st);
+int ovl_override_set(struct ovl_fs *fs, int fd, uid_t uid, gid_t gid,
+		     mode_t mode);
 
 /* index.c */
 #define OVL_FH_MAX (21 + MAX_HANDLE_SZ) /* largest origin handle */

@@ -106,6 +106,9 @@ struct ovl_layer {
 	bool stacked;		/* lives on overlayfs or FUSE */
 	unsigned char uuid[16];	/* its filesystem's UUID, zeros if none (as
 				 * the kernel puts in origin file handles) */
+	const char *override;	/* xattr holding "uid:gid:mode" of its files
+				 * and directories (fuse-overlayfs
+				 * override_stat), or NULL */
 };
 
 /* The layers a directory merges, topmost first, stopping at an opaque one. */

@@ -166,7 +166,8 @@ bool ovl_is_private_xattr(const char *name)
 	       !strncmp(name, OVL_XATTR_USER, sizeof(OVL_XATTR_USER) - 1) ||
 	       !strncmp(name, "trusted.overpass.", 17) ||
 	       !strncmp(name, "user.overpass.", 14) ||
-	       !strncmp(name, "user.fuseoverlayfs.", 19);
+	       !strncmp(name, "user.fuseoverlayfs.", 19) ||
+	       !strncmp(name, "security.fuseoverlayfs.", 23);
 }
 
 /*

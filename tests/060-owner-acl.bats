@@ -98,3 +98,23 @@ modes() {
 	assert_contains "group:100008:r--" "$(getfacl -cn "$UPPER/new")"
 	assert_equal "100000:100001" "$(stat -c %u:%g "$LOWER/mapped")" "the lower file"
 }
+
+@test "xattr_permissions=2: owner and mode live in user.fuseoverlayfs.override_stat" {
+	need_ovp
+	echo a >"$LOWER/f"
+	ovp_mount "lowerdir=$LOWER" "upperdir=$UPPER" "workdir=$WORK" xattr_permissions=2
+	run_cmd 0 chown 123:456 "$MNT/f"
+	run_cmd 0 chmod 4710 "$MNT/f"
+	mkdir "$MNT/d"
+	assert_equal "123:456 4710" "$(stat -c '%u:%g %a' "$MNT/f")"
+	run_cmd 1 getfattr -n user.fuseoverlayfs.override_stat "$MNT/f" # private
+	ovp_umount
+	# the real file keeps its owner; the xattr has the new one
+	assert_equal "0:0 644" "$(stat -c '%u:%g %a' "$UPPER/f")"
+	assert_equal "123:456:4710" "$(getfattr --only-values -n user.fuseoverlayfs.override_stat "$UPPER/f")"
+	getfattr -n user.fuseoverlayfs.override_stat "$UPPER/d" >/dev/null
+	# the upper, used as a lower layer later, shows the same owners
+	ovp_mount -m "$KMNT" "lowerdir=$UPPER:$LOWER"
+	assert_equal "123:456 4710" "$(stat -c '%u:%g %a' "$KMNT/f")"
+	ovp_umount "$KMNT"
+}
