@@ -32,6 +32,11 @@ setup() {
 }
 
 teardown() {
+	ovp_teardown
+}
+
+# The default teardown, for test files that define their own.
+ovp_teardown() {
 	local leaks="" m p i fd
 	# a stand-in for an installed overpass (001-mount.bats)
 	if [ -n "${OVP_TMP_LINK:-}" ]; then

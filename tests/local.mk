@@ -18,4 +18,5 @@ TESTS += \
 	tests/070-hardlink.bats \
 	tests/075-metacopy.bats \
 	tests/080-passthrough.bats \
-	tests/095-limits.bats
+	tests/095-limits.bats \
+	tests/100-podman.bats
