@@ -17,10 +17,12 @@
 #include <limits.h>
 #include <linux/fs.h>
 #include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
+#include <unistd.h>
 
 struct ovl_cu_ctx;
 static int set_origin_ino(struct ovl_cu_ctx *c, int dst);
@@ -48,6 +50,41 @@ void ovl_work_name(struct ovl_fs *fs, char *buf, size_t size)
 		 (unsigned long long)atomic_fetch_add(&counter, 1));
 }
 
+/*
+ * Copy up to @len bytes at @pos from @src to the same offset of @dst:
+ * copy_file_range, which shares extents where the filesystem can; between
+ * two filesystems it may refuse (EXDEV), and then pread and pwrite do it.
+ */
+static ssize_t copy_range(int src, int dst, off_t pos, size_t len)
+{
+	static const size_t chunk = 1 << 20;
+	loff_t in = pos, out = pos;
+	ssize_t n, w;
+	char *buf;
+
+	n = copy_file_range(src, &in, dst, &out, len, 0);
+	if (n >= 0)
+		return n;
+	if (errno != EXDEV && errno != EINVAL && errno != EOPNOTSUPP &&
+	    errno != ENOSYS)
+		return -errno;
+	buf = malloc(chunk);
+	if (!buf)
+		return -ENOMEM;
+	n = pread(src, buf, len < chunk ? len : chunk, pos);
+	if (n < 0)
+		n = -errno;
+	for (ssize_t done = 0; n > 0 && done < n; done += w) {
+		w = pwrite(dst, buf + done, (size_t)(n - done), pos + done);
+		if (w <= 0) {
+			n = w < 0 ? -errno : -EIO;
+			break;
+		}
+	}
+	free(buf);
+	return n;
+}
+
 static int copy_data(struct ovl_cu_ctx *c)
 {
 	off_t pos = 0, end, size = c->st.st_size;
@@ -64,11 +101,10 @@ static int copy_data(struct ovl_cu_ctx *c)
 		if (end < 0)
 			return -errno;
 		while (pos < end) {
-			loff_t in = pos, out = pos;
-			ssize_t n = copy_file_range(c->src, &in, c->tmpfd, &out,
-						    end - pos, 0);
+			ssize_t n = copy_range(c->src, c->tmpfd, pos, end - pos);
+
 			if (n < 0)
-				return -errno;
+				return (int)n;
 			if (n == 0)
 				return -EIO;
 			pos += n;

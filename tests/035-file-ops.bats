@@ -24,3 +24,22 @@ load helpers.bash
 	assert_equal anonymous "$(cat "$UPPER/sub/named")"
 	assert_equal "" "$(ls -A "$WORK/work")" "workdir/work"
 }
+
+@test "copy-up from a lower on another filesystem (copy_file_range refuses): data and holes kept" {
+	need_ovp
+	tmpfs_mount "$T/tmp"
+	mkdir "$T/tmp/upper" "$T/tmp/work"
+	head -c 3000000 /dev/urandom >"$LOWER/f"
+	truncate -s 64M "$LOWER/sparse"
+	printf end | dd of="$LOWER/sparse" bs=1 seek=$((64 * 1048576 - 3)) conv=notrunc status=none
+	ovp_mount "lowerdir=$LOWER" "upperdir=$T/tmp/upper" "workdir=$T/tmp/work"
+	echo x >>"$MNT/f"
+	echo y >>"$MNT/sparse"
+	run_cmd 0 cmp -n 3000000 "$LOWER/f" "$MNT/f"
+	assert_equal 3000002 "$(stat -c %s "$T/tmp/upper/f")"
+	run_cmd 0 cmp -n $((64 * 1048576)) "$LOWER/sparse" "$T/tmp/upper/sparse"
+	[ "$(stat -c %b "$T/tmp/upper/sparse")" -lt 1024 ] ||
+		{ echo "# the sparse copy has $(stat -c %b "$T/tmp/upper/sparse") blocks" >&2; false; }
+	ovp_umount
+	run_cmd 0 umount "$T/tmp"
+}

@@ -19,4 +19,5 @@ TESTS += \
 	tests/075-metacopy.bats \
 	tests/080-passthrough.bats \
 	tests/095-limits.bats \
-	tests/100-podman.bats
+	tests/100-podman.bats \
+	tests/110-reliability.bats
