@@ -332,7 +332,7 @@ void ovl_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 
 	ovl_stat_op(fs, OVL_OP_LOOKUP);
 	err = ovl_lookup_name(fs, ovl_inode_of(fs, parent), name, &inode);
-	for (int i = 0; i < 10 && (err == -EMFILE || err == -ENFILE); i++) {
+	for (int i = 0; i < 40 && (err == -EMFILE || err == -ENFILE); i++) {
 		ovl_reclaim_wait(fs);
 		err = ovl_lookup_name(fs, ovl_inode_of(fs, parent), name, &inode);
 	}

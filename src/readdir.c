@@ -275,7 +275,7 @@ void ovl_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	}
 	err = dirh_build(fs, inode, &d);
-	for (int i = 0; i < 10 && (err == -EMFILE || err == -ENFILE); i++) {
+	for (int i = 0; i < 40 && (err == -EMFILE || err == -ENFILE); i++) {
 		ovl_reclaim_wait(fs);
 		err = dirh_build(fs, inode, &d);
 	}

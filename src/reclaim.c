@@ -15,27 +15,37 @@
 
 #include "overlay.h"
 
-#include <dirent.h>
+#include <fcntl.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 #define RECLAIM_BATCH 1024	/* entries invalidated per pass at most */
 
-/* Open fds of this process. */
-static long count_fds(void)
+/*
+ * Open fds of this process, read through @dirfd, /proc/self/fd opened at
+ * start: when every fd is taken, opening it would fail just when the count
+ * matters.  Unknown counts as full.
+ */
+static long count_fds(struct ovl_fs *fs, int dirfd)
 {
-	DIR *d = opendir("/proc/self/fd");
-	long n = 0;
+	char buf[8192] __attribute__((aligned(8)));
+	long n = 0, r;
 
-	if (!d)
-		return -1;
-	while (readdir(d))
-		n++;
-	closedir(d);
-	return n - 3; /* ".", ".." and the directory itself */
+	if (dirfd < 0 || lseek(dirfd, 0, SEEK_SET) < 0)
+		return fs->fd_limit;
+	while ((r = getdents_raw(dirfd, buf, sizeof(buf))) > 0) {
+		for (long off = 0; off < r;) {
+			struct ovl_linux_dirent64 *de = (void *)(buf + off);
+
+			off += de->d_reclen;
+			n += de->d_name[0] != '.';
+		}
+	}
+	return r < 0 ? fs->fd_limit : n;
 }
 
 /* One entry to invalidate: its parent pinned (nref) while we do it. */
@@ -44,27 +54,41 @@ struct victim {
 	char *name;
 };
 
-/* Pick up to @want least recently used entries; itable_lock held. */
+/* Whether @i may be picked: the kernel has it under a name we know. */
+static bool pickable(struct ovl_fs *fs, struct ovl_inode *i)
+{
+	return i != fs->root && i->parent && i->name && i->nlookup &&
+	       !i->superseded;
+}
+
+/*
+ * Pick up to @want least recently used entries; itable_lock held.
+ * Directories first: the kernel drops a directory's cached children with
+ * it, so one invalidation frees many fds; then files.
+ */
 static size_t pick(struct ovl_fs *fs, struct victim *v, size_t want)
 {
-	struct ovl_inode *i = fs->lru_head;
-	size_t n = 0, seen = 0, total = fs->itable_count;
+	size_t n = 0;
 
-	while (i && n < want && seen++ < total) {
-		struct ovl_inode *next = i->lru_next;
+	for (int pass = 0; pass < 2 && n < want; pass++) {
+		struct ovl_inode *i = fs->lru_head;
+		size_t seen = 0, total = fs->itable_count;
 
-		if (i != fs->root && i->parent && i->name && i->nlookup &&
-		    !i->superseded) {
-			v[n].name = strdup(i->name);
-			if (v[n].name) {
-				v[n].parent = i->parent;
-				i->parent->nref++;
-				n++;
+		while (i && n < want && seen++ < total) {
+			struct ovl_inode *next = i->lru_next;
+
+			if (pickable(fs, i) && (pass == 1) != S_ISDIR(i->type)) {
+				v[n].name = strdup(i->name);
+				if (v[n].name) {
+					v[n].parent = i->parent;
+					i->parent->nref++;
+					n++;
+				}
+				/* next rounds look further */
+				ovl_inode_lru_touch(fs, i);
 			}
-			/* next passes look further */
-			ovl_inode_lru_touch(fs, i);
+			i = next;
 		}
-		i = next;
 	}
 	return n;
 }
@@ -87,11 +111,15 @@ static void invalidate(struct ovl_fs *fs, struct victim *v, size_t n)
 static void *reclaim_main(void *arg)
 {
 	struct ovl_fs *fs = arg;
-	long high = fs->fd_limit * 60 / 100, low = fs->fd_limit * 45 / 100;
+	long high = fs->fd_limit / 2, low = fs->fd_limit * 35 / 100;
 	struct victim *v = calloc(RECLAIM_BATCH, sizeof(*v));
+	int fdir = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
-	if (!v)
+	if (!v) {
+		if (fdir >= 0)
+			close(fdir);
 		return NULL;
+	}
 	pthread_mutex_lock(&fs->itable_lock);
 	while (!fs->reclaim_stop) {
 		long fds;
@@ -102,12 +130,14 @@ static void *reclaim_main(void *arg)
 			continue;
 		}
 		pthread_mutex_unlock(&fs->itable_lock);
-		fds = count_fds();
+		fds = count_fds(fs, fdir);
 		pthread_mutex_lock(&fs->itable_lock);
 		if (fds > high) {
 			size_t want = (size_t)(fds - low);
 
 			n = pick(fs, v, want < RECLAIM_BATCH ? want : RECLAIM_BATCH);
+			ovl_debug("reclaim: %ld fds, %zu inodes: %zu to forget",
+				  fds, fs->itable_count, n);
 		} else {
 			/* look again once this many more inodes came */
 			fs->reclaim_soft = fs->itable_count + (size_t)(high - fds) / 4 + 1;
@@ -122,6 +152,8 @@ static void *reclaim_main(void *arg)
 		pthread_mutex_lock(&fs->itable_lock);
 	}
 	pthread_mutex_unlock(&fs->itable_lock);
+	if (fdir >= 0)
+		close(fdir);
 	free(v);
 	return NULL;
 }
@@ -134,9 +166,9 @@ int ovl_reclaim_start(struct ovl_fs *fs)
 	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
 		return -errno;
 	fs->fd_limit = rl.rlim_cur == RLIM_INFINITY ? 1L << 20 : (long)rl.rlim_cur;
-	/* inodes hold one fd or more: start counting at a third of the limit */
+	/* inodes hold one fd or more: start counting at a quarter of it */
 	pthread_mutex_lock(&fs->itable_lock);
-	fs->reclaim_soft = (size_t)fs->fd_limit / 3;
+	fs->reclaim_soft = (size_t)fs->fd_limit / 4;
 	fs->reclaim_stop = false;
 	pthread_mutex_unlock(&fs->itable_lock);
 	err = pthread_create(&fs->reclaim_thread, NULL, reclaim_main, fs);
@@ -161,7 +193,7 @@ void ovl_reclaim_stop(struct ovl_fs *fs)
 /* Under fd pressure: readdirplus then lists names without looking them up. */
 bool ovl_reclaim_pressure(struct ovl_fs *fs)
 {
-	return fs->fd_limit && fs->itable_count > (size_t)fs->fd_limit / 2;
+	return fs->fd_limit && fs->itable_count > (size_t)fs->fd_limit * 2 / 5;
 }
 
 /*

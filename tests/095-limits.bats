@@ -5,7 +5,7 @@
 
 load helpers.bash
 
-@test "walking 8,000 files with RLIMIT_NOFILE 2048: no error, fds bounded" {
+@test "walking 8,000 files with RLIMIT_NOFILE 1024: no error, fds bounded" {
 	need_ovp
 	need_cmd prlimit
 	python3 - "$LOWER" <<'PY'
@@ -16,8 +16,8 @@ for d in range(40):
         with open(f"{sys.argv[1]}/d{d}/f{f}", "w") as fh:
             fh.write(f"{d}/{f}\n")
 PY
-	echo "\$ prlimit --nofile=2048:2048 $OVERPASS -o lowerdir=$LOWER,upperdir=$UPPER,workdir=$WORK $MNT"
-	prlimit --nofile=2048:2048 "$OVERPASS" -o "lowerdir=$LOWER,upperdir=$UPPER,workdir=$WORK" \
+	echo "\$ prlimit --nofile=1024:1024 $OVERPASS -o lowerdir=$LOWER,upperdir=$UPPER,workdir=$WORK $MNT"
+	prlimit --nofile=1024:1024 "$OVERPASS" -o "lowerdir=$LOWER,upperdir=$UPPER,workdir=$WORK" \
 		"$MNT" </dev/null 3>&-
 	OVP_PID=$(daemon_pid "$MNT")
 	OVP_PIDS+=("$OVP_PID")
@@ -42,7 +42,7 @@ PY
 	assert_equal "16000 0" "$output"
 	local fds
 	fds=$(ls "/proc/$OVP_PID/fd" | wc -l)
-	[ "$fds" -lt 2048 ] || { echo "# daemon holds $fds fds" >&2; false; }
+	[ "$fds" -lt 1024 ] || { echo "# daemon holds $fds fds" >&2; false; }
 	assert_ge 1 "$(stat_value "$MNT" reclaimed)" "entries reclaimed"
 	echo more >>"$MNT/d0/f0"
 	ovp_umount
