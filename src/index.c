@@ -90,19 +90,33 @@ int ovl_index_open(struct ovl_fs *fs, int layer, int lowerfd)
 /* The merged link count stored on an indexed upper inode, or -ENODATA. */
 static int nlink_delta(struct ovl_fs *fs, int fd, long *delta)
 {
-	char v[32], *end;
+	char v[32];
 	ssize_t n = ovl_fgetxattr(fd, OVL_XNAME(fs, "overlay.nlink"), v,
 				  sizeof(v) - 1);
 
 	if (n < 0)
 		return (int)n;
-	v[n] = '\0';
-	/* "L" counts relative to the lower inode: not written by the
-	 * kernel for regular copy-ups, and we do not keep the lower here */
-	if (n < 3 || v[0] != 'U' || (v[1] != '+' && v[1] != '-'))
+	return ovl_nlink_parse(v, (size_t)n, delta);
+}
+
+/*
+ * An overlay.nlink value, "U+N" or "U-N": the merged link count relative
+ * to the upper inode's.  ("L" values, relative to the lower inode, are not
+ * written by the kernel for copied-up files and are refused.)
+ */
+int ovl_nlink_parse(const char *v, size_t n, long *delta)
+{
+	char buf[32], *end;
+
+	if (n < 3 || n >= sizeof(buf) || v[0] != 'U' || (v[1] != '+' && v[1] != '-'))
 		return -EINVAL;
-	*delta = strtol(v + 1, &end, 10);
-	return *end ? -EINVAL : 0;
+	memcpy(buf, v, n);
+	buf[n] = '\0';
+	if (buf[2] < '0' || buf[2] > '9')
+		return -EINVAL;
+	errno = 0;
+	*delta = strtol(buf + 1, &end, 10);
+	return *end || errno ? -EINVAL : 0;
 }
 
 /*

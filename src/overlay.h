@@ -86,6 +86,7 @@ int ovl_index_set_nlink(struct ovl_fs *fs, int fd, long merged);
 int ovl_index_adjust(struct ovl_fs *fs, int fd, long d);
 int ovl_index_cleanup(struct ovl_fs *fs, int fd);
 uint64_t ovl_origin_fh_ino(struct ovl_fs *fs, int fd);
+int ovl_nlink_parse(const char *v, size_t n, long *delta);
 
 /* reclaim.c */
 int ovl_reclaim_start(struct ovl_fs *fs);
@@ -146,6 +147,7 @@ bool ovl_is_xwhiteout(struct ovl_fs *fs, int dirfd, const char *name,
 		      const struct stat *st);
 bool ovl_has_aufs_whiteout(int dirfd, const char *name);
 bool ovl_name_reserved(const char *name);
+int ovl_redirect_check(const char *buf, size_t n);
 bool ovl_is_metacopy(struct ovl_fs *fs, int fd);
 int ovl_dir_markers(struct ovl_fs *fs, int dirfd, bool *opaque,
 		    bool *xwhiteouts, char **redirect);

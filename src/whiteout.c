@@ -116,7 +116,7 @@ int ovl_get_redirect(struct ovl_fs *fs, int dirfd, char **redirect)
 {
 	char buf[PATH_MAX];
 	ssize_t n;
-	int err = -EINVAL;
+	int err;
 
 	*redirect = NULL;
 	n = ovl_fgetxattr(dirfd, OVL_XATTR_TRUSTED "redirect", buf,
@@ -129,35 +129,44 @@ int ovl_get_redirect(struct ovl_fs *fs, int dirfd, char **redirect)
 	if (n < 0)
 		return (int)n;
 	buf[n] = '\0';
-	if (n == 0 || strlen(buf) != (size_t)n)
-		goto invalid;
-	if (buf[0] != '/') {
-		if (strchr(buf, '/'))
-			goto invalid;
-		if (!strcmp(buf, ".") || !strcmp(buf, ".."))
-			goto refused;
-	} else {
-		for (char *c = buf + 1;;) {
-			char *e = strchrnul(c, '/');
-			size_t len = e - c;
-
-			if (len == 0)
-				goto invalid;
-			if ((len == 1 && c[0] == '.') ||
-			    (len == 2 && c[0] == '.' && c[1] == '.'))
-				goto refused;
-			if (!*e)
-				break;
-			c = e + 1;
-		}
+	err = ovl_redirect_check(buf, (size_t)n);
+	if (err) {
+		ovl_log("refusing redirect \"%.*s\"", (int)n, buf);
+		return err;
 	}
 	*redirect = strdup(buf);
 	return *redirect ? 0 : -ENOMEM;
-refused:
-	err = -EACCES;
-invalid:
-	ovl_log("refusing redirect \"%.*s\"", (int)n, buf);
-	return err;
+}
+
+/*
+ * The value of a redirect xattr, @n bytes at @buf (NUL-terminated): 0 when
+ * kernel overlayfs would follow it, -EINVAL when malformed, -EACCES for a
+ * "." or ".." component.
+ */
+int ovl_redirect_check(const char *buf, size_t n)
+{
+	if (n == 0 || strlen(buf) != n)
+		return -EINVAL;
+	if (buf[0] != '/') {
+		if (strchr(buf, '/'))
+			return -EINVAL;
+		if (!strcmp(buf, ".") || !strcmp(buf, ".."))
+			return -EACCES;
+		return 0;
+	}
+	for (const char *c = buf + 1;;) {
+		const char *e = strchrnul(c, '/');
+		size_t len = (size_t)(e - c);
+
+		if (len == 0)
+			return -EINVAL;
+		if ((len == 1 && c[0] == '.') ||
+		    (len == 2 && c[0] == '.' && c[1] == '.'))
+			return -EACCES;
+		if (!*e)
+			return 0;
+		c = e + 1;
+	}
 }
 
 bool ovl_is_private_xattr(const char *name)

@@ -20,4 +20,5 @@ TESTS += \
 	tests/080-passthrough.bats \
 	tests/095-limits.bats \
 	tests/100-podman.bats \
-	tests/110-reliability.bats
+	tests/110-reliability.bats \
+	tests/120-fuzz.bats
