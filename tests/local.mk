@@ -21,4 +21,5 @@ TESTS += \
 	tests/095-limits.bats \
 	tests/100-podman.bats \
 	tests/110-reliability.bats \
+	tests/115-stress.bats \
 	tests/120-fuzz.bats
