@@ -29,7 +29,7 @@ packages=(
 	fuse3 bats util-linux procps psmisc
 	meson ninja-build dpkg-dev devscripts udev
 	fio fuse-overlayfs python3 e2fsprogs
-	podman runc crun uidmap busybox-static clang stress-ng
+	podman runc crun uidmap busybox-static clang stress-ng inotify-tools
 )
 
 have_all_packages() {

@@ -655,6 +655,6 @@ void ovl_statfs(fuse_req_t req, fuse_ino_t ino)
 		fuse_reply_err(req, errno);
 		return;
 	}
-	sv.f_namemax = NAME_MAX;
+	sv.f_namemax = fs->namelen;
 	fuse_reply_statfs(req, &sv);
 }

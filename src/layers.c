@@ -264,6 +264,21 @@ static void probe_overrides(struct ovl_fs *fs)
 	}
 }
 
+/* The longest name any layer takes, as kernel overlayfs computes it. */
+static void probe_namelen(struct ovl_fs *fs)
+{
+	fs->namelen = 0;
+	for (int i = 0; i < fs->nlayers; i++) {
+		struct statfs sf;
+
+		if (fstatfs(fs->layers[i].root_fd, &sf) == 0 &&
+		    (size_t)sf.f_namelen > fs->namelen)
+			fs->namelen = (size_t)sf.f_namelen;
+	}
+	if (!fs->namelen)
+		fs->namelen = NAME_MAX;
+}
+
 /* Number the distinct filesystems and pick the st_ino high bits (xino). */
 static void setup_xino(struct ovl_fs *fs)
 {
@@ -373,6 +388,7 @@ int ovl_layers_open(struct ovl_fs *fs)
 	probe_xattr_ns(fs);
 	probe_uuids(fs);
 	probe_overrides(fs);
+	probe_namelen(fs);
 	return 0;
 }
 

@@ -139,6 +139,10 @@ static int lookup_layer(struct lookup_ctx *c, int layer, int dirfd)
 	int fd, err;
 
 	fd = open_in_layer(c, dirfd, &st);
+	/* a redirect leading through a symlink or out of the layer stops
+	 * there, as the kernel's lookup stops at a non-directory */
+	if (c->abs && (fd == -EXDEV || fd == -ELOOP))
+		return 0;
 	if (fd == -ENOENT || fd == -ENOTDIR || fd == -ENAMETOOLONG) {
 		if (!c->abs && ovl_has_aufs_whiteout(dirfd, c->name))
 			return 0;
@@ -211,6 +215,8 @@ static int lookup_found(struct ovl_fs *fs, struct ovl_inode *dir,
 	*f = (struct ovl_found){ .fd = -1, .data_fd = -1 };
 	if (!dir->dirs)
 		return -ENOTDIR;
+	if (strlen(name) > fs->namelen)
+		return -ENAMETOOLONG;
 	if (ovl_name_reserved(name))
 		return -ENOENT;
 	err = lookup_walk(&c, dir->dirs);

@@ -222,6 +222,8 @@ struct ovl_fs {
 	bool has_xattrat;	/* kernel has getxattrat() on O_PATH fds */
 	bool has_openat2;	/* kernel has openat2() */
 	bool any_stacked;	/* a layer lives on overlayfs or FUSE */
+	size_t namelen;		/* longest name the layers take (the largest
+				 * f_namelen, as kernel overlayfs) */
 
 	enum ovl_pt_reason pt_reason; /* OVL_PT_OK when passthrough may be used */
 	bool passthrough;	/* negotiated at INIT */
