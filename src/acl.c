@@ -2,11 +2,11 @@
 /*
  * Owners and POSIX ACLs between the mount's view and the disk: the
  * uidmapping=/gidmapping= translation of ids (fuse-overlayfs's meaning: a
- * range "inner:outer:count" shows on-disk id outer+i as inner+i), the same
- * translation inside system.posix_acl_* values, and the access ACL a new
- * object inherits from its parent's default ACL (the kernel's
- * posix_acl_create), since overpass builds new objects in workdir where
- * the parent's default ACL cannot act.
+ * range "disk:shown:count" shows on-disk id disk+i as shown+i), the same
+ * translation inside system.posix_acl_* values and of the root id of a
+ * version 3 file capability, and the access ACL a new object inherits from
+ * its parent's default ACL (the kernel's posix_acl_create), since overpass
+ * builds new objects in workdir where the parent's default ACL cannot act.
  *
  * ACL values are the kernel's xattr format: a little-endian u32 version
  * (2), then entries of u16 tag, u16 perm, u32 id.
@@ -102,6 +102,34 @@ int ovl_acl_map_ids(const struct ovl_params *p, void *value, size_t len,
 		id = htole32(id);
 		memcpy(e + off + 4, &id, sizeof(id));
 	}
+	return 0;
+}
+
+/*
+ * A version 3 file capability (security.capability, struct
+ * vfs_ns_cap_data: u32 magic_etc, two u32 pairs, u32 rootid) holds the
+ * root id of the user namespace it is good in, mapped as an owner is;
+ * versions 1 and 2 hold no id.  0, or -EINVAL for a malformed value.
+ */
+int ovl_fcap_map_rootid(const struct ovl_params *p, void *value, size_t len,
+			bool to_disk)
+{
+	const uint32_t rev3 = 0x03000000, rev_mask = 0xff000000;
+	unsigned char *v = value;
+	uint32_t magic, id;
+
+	if (!p->nuidmap)
+		return 0;
+	if (len < sizeof(magic))
+		return -EINVAL;
+	memcpy(&magic, v, sizeof(magic));
+	if ((le32toh(magic) & rev_mask) != rev3)
+		return 0;
+	if (len != 24)
+		return -EINVAL;
+	memcpy(&id, v + 20, sizeof(id));
+	id = htole32(ovl_idmap_apply(p->uidmap, p->nuidmap, le32toh(id), to_disk));
+	memcpy(v + 20, &id, sizeof(id));
 	return 0;
 }
 

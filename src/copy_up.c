@@ -134,8 +134,12 @@ static int chmod_any(int fd, mode_t mode)
 	return chmod(proc, mode) < 0 ? -errno : 0;
 }
 
-/* xattrs and ACLs, then owner, mode and times (data first: a data write
- * clears security.capability, chown clears setuid). */
+/*
+ * Data, owner, xattrs and ACLs, then mode and times, in that order: a data
+ * write and a chown each clear security.capability, and chown clears
+ * setuid (the kernel's own copy-up changes the owner without those side
+ * effects).
+ */
 static int copy_xattrs(struct ovl_cu_ctx *c, int dst)
 {
 	if (c->src < 0)
@@ -146,14 +150,36 @@ static int copy_xattrs(struct ovl_cu_ctx *c, int dst)
 	return set_origin_ino(c, dst);
 }
 
+/*
+ * The copy gets the source's owner.  Under xattr_permissions a file or
+ * directory records it in the upper's override xattr instead (a rootless
+ * daemon cannot give files away), and with a squash option, or for other
+ * types under xattr_permissions, a chown the daemon may not do is skipped:
+ * fuse-overlayfs does both.
+ */
+static int copy_owner(struct ovl_cu_ctx *c, int dst)
+{
+	const struct ovl_layer *up = c->fs->upper;
+	struct stat st = c->st;
+
+	if (up->override && (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode))) {
+		ovl_override_stat(c->fs, c->inode->layer, c->inode->fd, &st);
+		return ovl_override_set(c->fs, dst, st.st_uid, st.st_gid,
+					st.st_mode);
+	}
+	if (fchownat(dst, "", st.st_uid, st.st_gid,
+		     AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0 &&
+	    !up->override && !ovl_squashing(c->fs->p))
+		return -errno;
+	return 0;
+}
+
+/* Mode and times, last. */
 static int copy_meta(struct ovl_cu_ctx *c, int dst)
 {
 	const struct timespec ts[2] = { c->st.st_atim, c->st.st_mtim };
 	int err;
 
-	if (fchownat(dst, "", c->st.st_uid, c->st.st_gid,
-		     AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
-		return -errno;
 	if (!S_ISLNK(c->st.st_mode)) {
 		err = chmod_any(dst, c->st.st_mode & 07777);
 		if (err)
@@ -232,6 +258,8 @@ static int build_regular(struct ovl_cu_ctx *c)
 	if (!err && !c->skip_data && ftruncate(c->tmpfd, c->st.st_size) < 0)
 		err = -errno;
 	if (!err)
+		err = copy_owner(c, c->tmpfd);
+	if (!err)
 		err = copy_xattrs(c, c->tmpfd);
 	if (!err && c->meta_only &&
 	    fsetxattr(c->tmpfd, OVL_XNAME(c->fs, "overlay.metacopy"), "", 0, 0) < 0)
@@ -282,6 +310,9 @@ static int build_other(struct ovl_cu_ctx *c)
 	c->tmpfd = openat(fs_work, c->tmp, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 	if (c->tmpfd < 0)
 		return -errno;
+	err = copy_owner(c, c->tmpfd);
+	if (err)
+		return err;
 	if (type == S_IFDIR) {
 		int dfd = ovl_reopen(c->tmpfd, O_RDONLY | O_DIRECTORY);
 
@@ -389,6 +420,8 @@ static int copy_up_locked(struct ovl_cu_ctx *c)
 static int fill_metacopy(struct ovl_cu_ctx *c)
 {
 	struct ovl_inode *inode = c->inode;
+	char cap[64];		/* a vfs_ns_cap_data is 24 bytes */
+	ssize_t caplen;
 	int err = 0;
 
 	if (fstatat(inode->fd, "", &c->st, AT_EMPTY_PATH) < 0)
@@ -396,6 +429,8 @@ static int fill_metacopy(struct ovl_cu_ctx *c)
 	c->tmpfd = ovl_reopen(inode->fd, O_WRONLY);
 	if (c->tmpfd < 0)
 		return c->tmpfd;
+	/* writing the data clears a file capability: put it back after */
+	caplen = fgetxattr(c->tmpfd, "security.capability", cap, sizeof(cap));
 	if (!c->skip_data) {
 		c->src = ovl_reopen(inode->data_fd, O_RDONLY);
 		if (c->src < 0)
@@ -406,6 +441,9 @@ static int fill_metacopy(struct ovl_cu_ctx *c)
 		if (!err && c->fs->p->fsync && fsync(c->tmpfd) < 0)
 			err = -errno;
 	}
+	if (!err && caplen > 0 &&
+	    fsetxattr(c->tmpfd, "security.capability", cap, (size_t)caplen, 0) < 0)
+		err = -errno;
 	if (!err && fremovexattr(c->tmpfd, OVL_XNAME(c->fs, "overlay.metacopy")) < 0)
 		err = -errno;
 	if (err)

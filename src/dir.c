@@ -54,7 +54,8 @@ static bool lower_has_name(struct ovl_inode *dir, const char *name)
 }
 
 /* Owner of a new object: the caller, or the parent's group under setgid;
- * ids as they go on disk (uidmapping=, gidmapping=). */
+ * ids as they go on disk (uidmapping=, gidmapping=).  With a squash option
+ * a chown the daemon may not do is skipped, as fuse-overlayfs does. */
 static int set_owner(int fd, fuse_req_t req, const struct stat *pst)
 {
 	const struct ovl_params *p = ovl_fs_of(req)->p;
@@ -70,7 +71,8 @@ static int set_owner(int fd, fuse_req_t req, const struct stat *pst)
 	if (ovl_fs_of(req)->upper->override &&
 	    (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode)))
 		return ovl_override_set(ovl_fs_of(req), fd, uid, gid, st.st_mode);
-	if (fchownat(fd, "", uid, gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
+	if (fchownat(fd, "", uid, gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0 &&
+	    !ovl_squashing(p))
 		return -errno;
 	return 0;
 }

@@ -526,8 +526,11 @@ static int do_setattr(struct ovl_fs *fs, struct ovl_inode *inode,
 			ovl_idmap_apply(p->gidmap, p->ngidmap, attr->st_gid, true) :
 			(gid_t)-1;
 
+		/* squash options: a chown the daemon may not do is skipped
+		 * (what stat shows does not change), as fuse-overlayfs */
 		if (fchownat(inode->fd, "", u, g,
-			     AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
+			     AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0 &&
+		    !ovl_squashing(p))
 			return -errno;
 	}
 	if (to_set & FUSE_SET_ATTR_SIZE) {

@@ -72,6 +72,15 @@ int ovl_override_parse(const char *v, size_t len, struct stat *st);
 void ovl_override_stat(struct ovl_fs *fs, int layer, int fd, struct stat *st);
 int ovl_override_set(struct ovl_fs *fs, int fd, uid_t uid, gid_t gid,
 		     mode_t mode);
+int ovl_fcap_map_rootid(const struct ovl_params *p, void *value, size_t len,
+			bool to_disk);
+
+/* A squash option is given: owners shown are not the real ones, and a
+ * chown the daemon may not do is skipped (fuse-overlayfs). */
+static inline bool ovl_squashing(const struct ovl_params *p)
+{
+	return p->squash_to_root || p->squash_uid >= 0 || p->squash_gid >= 0;
+}
 
 /* index.c */
 #define OVL_FH_MAX (21 + MAX_HANDLE_SZ) /* largest origin handle */

@@ -305,7 +305,13 @@ static int opt_squash_to_gid(struct ovl_params *p, const char *val)
 	return parse_id("squash_to_gid", val, &p->squash_gid);
 }
 
-/* "inner:outer:count[:inner:outer:count...]", as fuse-overlayfs. */
+/*
+ * "disk:shown:count[:disk:shown:count...]", as fuse-overlayfs reads it:
+ * the on-disk id disk+i shows through the mount as shown+i.
+ * containers-storage writes its ContainerID:HostID:Size here (layers hold
+ * the container's ids, the mount shows the host's, the container's user
+ * namespace maps them back).
+ */
 int ovl_idmap_parse(const char *opt, const char *val, struct ovl_idmap **out,
 		    int *nout)
 {
@@ -328,8 +334,8 @@ int ovl_idmap_parse(const char *opt, const char *val, struct ovl_idmap **out,
 	}
 	for (int i = 0; i < n; i++) {
 		unsigned long long x;
-		uint32_t *f = i % 3 == 0 ? &m[i / 3].inner :
-			      i % 3 == 1 ? &m[i / 3].outer : &m[i / 3].count;
+		uint32_t *f = i % 3 == 0 ? &m[i / 3].outer :
+			      i % 3 == 1 ? &m[i / 3].inner : &m[i / 3].count;
 
 		if (ovl_parse_u64(v[i], &x) || x > 0xffffffffULL ||
 		    (i % 3 == 2 && x == 0)) {

@@ -44,6 +44,20 @@ static bool is_acl(const char *name)
 	       !strcmp(name, "system.posix_acl_default");
 }
 
+#define FCAP_XATTR "security.capability"
+
+/* Ids in an xattr value between the disk and the mount's view: POSIX ACL
+ * entries and a file capability's root id (uidmapping=, gidmapping=). */
+static int map_value_ids(const struct ovl_params *p, const char *name,
+			 void *value, size_t len, bool to_disk)
+{
+	if (is_acl(name))
+		return ovl_acl_map_ids(p, value, len, to_disk);
+	if (!strcmp(name, FCAP_XATTR))
+		return ovl_fcap_map_rootid(p, value, len, to_disk);
+	return 0;
+}
+
 void ovl_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		  size_t size)
 {
@@ -74,8 +88,7 @@ void ovl_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		return;
 	}
 	n = ovl_fgetxattr(inode->fd, name, buf, size);
-	if (n > 0 && size && is_acl(name) &&
-	    ovl_acl_map_ids(fs->p, buf, (size_t)n, false) < 0)
+	if (n > 0 && size && map_value_ids(fs->p, name, buf, (size_t)n, false) < 0)
 		n = -EIO;
 	if (n < 0)
 		fuse_reply_err(req, (int)-n);
@@ -160,15 +173,17 @@ static int do_setxattr(struct ovl_fs *fs, struct ovl_inode *inode,
 		return -EPERM;
 	if (fd < 0)
 		return S_ISDIR(inode->type) ? -errno : fd;
-	if (!remove && is_acl(name) && (fs->p->nuidmap || fs->p->ngidmap)) {
-		/* the ids in an ACL go on disk as the owner's do */
+	if (!remove && (is_acl(name) || !strcmp(name, FCAP_XATTR)) &&
+	    (fs->p->nuidmap || fs->p->ngidmap)) {
+		/* the ids in an ACL or a file capability go on disk as the
+		 * owner's do */
 		mapped = malloc(size ? size : 1);
 		if (!mapped) {
 			close(fd);
 			return -ENOMEM;
 		}
 		memcpy(mapped, value, size);
-		err = ovl_acl_map_ids(fs->p, mapped, size, true);
+		err = map_value_ids(fs->p, name, mapped, size, true);
 		value = mapped;
 	}
 	if (!err && (remove ? fremovexattr(fd, name) :

@@ -72,31 +72,83 @@ modes() {
 	run_cmd 1 getfattr -n system.posix_acl_access "$UPPER/f"
 }
 
-@test "uidmapping and gidmapping translate stat, chown, create and ACL ids" {
+# fuse-overlayfs as the oracle for options kernel overlayfs lacks:
+# fovl_mount OPT... mounts it on $T/fmerged over $LOWER, $T/fupper, $T/fwork.
+fovl_mount() {
+	mkdir -p "$T/fupper" "$T/fwork" "$T/fmerged"
+	local opts
+	opts=$(IFS=,; echo "lowerdir=$LOWER,upperdir=$T/fupper,workdir=$T/fwork,$*")
+	run_cmd 0 fuse-overlayfs -o "$opts" "$T/fmerged" </dev/null
+}
+
+fovl_umount() {
+	run_cmd 0 fusermount3 -u "$T/fmerged"
+	local p
+	for p in $(pgrep -f -- "$(re_escape "$T/fmerged")"); do wait_gone "$p" 10; done
+}
+
+# owners DIR: "name uid:gid" of every entry, for comparing mounts
+owners() {
+	(cd "$1" && find . -mindepth 1 -not -name '.wh.*' | sort |
+		xargs -r stat -c '%n %u:%g')
+}
+
+# The same owner changes through a mount mapped with 0:100000:65536.
+mapping_ops() {
+	chown 100005:100006 "$1/mapped"
+	chown 7:8 "$1/unmappable"
+	touch "$1/byroot"
+	# a caller whose id is in the mapping (cd: the test's directories
+	# above the mount are not searchable for it)
+	(cd "$1" && setpriv --reuid=100003 --regid=100004 --clear-groups \
+		sh -c 'touch new && mkdir newdir')
+}
+
+@test "uidmapping and gidmapping: on-disk id D+i shows as S+i for D:S:N, as fuse-overlayfs" {
 	need_ovp
-	need_cmd setfacl
+	need_cmd setfacl setpriv
 	echo x >"$LOWER/mapped"
-	chown 100000:100001 "$LOWER/mapped"
+	chown 0:1 "$LOWER/mapped"
 	echo y >"$LOWER/outside"
-	chown 5000:5000 "$LOWER/outside"
+	chown 100000:100000 "$LOWER/outside"
+	echo z >"$LOWER/unmappable"
+	chown 2:2 "$LOWER/unmappable"
+	chown 3:4 "$UPPER"
 	ovp_mount "lowerdir=$LOWER" "upperdir=$UPPER" "workdir=$WORK" \
 		uidmapping=0:100000:65536 gidmapping=0:100000:65536
-	assert_equal "0:1" "$(stat -c %u:%g "$MNT/mapped")" "mapped ids"
+	assert_equal "100000:100001" "$(stat -c %u:%g "$MNT/mapped")" "mapped ids"
 	assert_equal "65534:65534" "$(stat -c %u:%g "$MNT/outside")" "ids outside the mapping"
-	run_cmd 0 chown 5:6 "$MNT/mapped"
-	assert_equal "5:6" "$(stat -c %u:%g "$MNT/mapped")"
-	touch "$MNT/new"
-	mkdir "$MNT/newdir"
-	assert_equal "0:0 0:0" "$(stat -c %u:%g "$MNT/new" "$MNT/newdir" | xargs)"
-	run_cmd 0 setfacl -m u:7:r,g:8:r "$MNT/new"
-	assert_contains "user:7:r--" "$(getfacl -cn "$MNT/new")"
-	assert_contains "group:8:r--" "$(getfacl -cn "$MNT/new")"
+	assert_equal "100003:100004" "$(stat -c %u:%g "$MNT")" "the root"
+	mapping_ops "$MNT"
+	assert_equal "100005:100006" "$(stat -c %u:%g "$MNT/mapped")"
+	assert_equal "100003:100004 100003:100004" \
+		"$(stat -c %u:%g "$MNT/new" "$MNT/newdir" | xargs)" "new objects"
+	# ids with no place on disk are written as the overflow id
+	assert_equal "165534:165534 165534:165534" \
+		"$(stat -c %u:%g "$MNT/unmappable" "$MNT/byroot" | xargs)"
+	run_cmd 0 setfacl -m u:100007:r,g:100008:r "$MNT/new"
+	assert_contains "user:100007:r--" "$(getfacl -cn "$MNT/new")"
+	assert_contains "group:100008:r--" "$(getfacl -cn "$MNT/new")"
+	owners "$MNT" >"$T/ovp-view"
 	ovp_umount
-	assert_equal "100005:100006" "$(stat -c %u:%g "$UPPER/mapped")" "on disk"
-	assert_equal "100000:100000 100000:100000" "$(stat -c %u:%g "$UPPER/new" "$UPPER/newdir" | xargs)"
-	assert_contains "user:100007:r--" "$(getfacl -cn "$UPPER/new")"
-	assert_contains "group:100008:r--" "$(getfacl -cn "$UPPER/new")"
-	assert_equal "100000:100001" "$(stat -c %u:%g "$LOWER/mapped")" "the lower file"
+	assert_equal "5:6" "$(stat -c %u:%g "$UPPER/mapped")" "on disk"
+	assert_equal "3:4 3:4" "$(stat -c %u:%g "$UPPER/new" "$UPPER/newdir" | xargs)"
+	assert_equal "65534:65534" "$(stat -c %u:%g "$UPPER/byroot")"
+	assert_contains "user:7:r--" "$(getfacl -cn "$UPPER/new")"
+	assert_contains "group:8:r--" "$(getfacl -cn "$UPPER/new")"
+	assert_equal "0:1" "$(stat -c %u:%g "$LOWER/mapped")" "the lower file"
+	owners "$UPPER" >"$T/ovp-disk"
+	# fuse-overlayfs, given the same option and changes, agrees
+	command -v fuse-overlayfs >/dev/null || skip "no fuse-overlayfs to compare with"
+	mkdir "$T/fupper"
+	chown 3:4 "$T/fupper"
+	fovl_mount uidmapping=0:100000:65536 gidmapping=0:100000:65536
+	mapping_ops "$T/fmerged"
+	owners "$T/fmerged" >"$T/fovl-view"
+	fovl_umount
+	owners "$T/fupper" >"$T/fovl-disk"
+	assert_files_equal "$T/fovl-view" "$T/ovp-view" "merged view"
+	assert_files_equal "$T/fovl-disk" "$T/ovp-disk" "upper layer"
 }
 
 @test "xattr_permissions=2: owner and mode live in user.fuseoverlayfs.override_stat" {
@@ -117,4 +169,71 @@ modes() {
 	ovp_mount -m "$KMNT" "lowerdir=$UPPER:$LOWER"
 	assert_equal "123:456 4710" "$(stat -c '%u:%g %a' "$KMNT/f")"
 	ovp_umount "$KMNT"
+}
+
+# fcap FILE [ROOTID]: print a file's capability as "vVERSION rootid=ID",
+# or with ROOTID set a version 3 capability (cap_net_raw+ep) for it.
+fcap() {
+	python3 - "$@" <<'PY'
+import os, struct, sys
+f = sys.argv[1]
+if len(sys.argv) > 2:
+    os.setxattr(f, "security.capability",
+                struct.pack("<6I", 0x03000001, 1 << 13, 0, 0, 0, int(sys.argv[2])))
+    sys.exit(0)
+v = os.getxattr(f, "security.capability")
+magic = struct.unpack_from("<I", v)[0]
+print("v%d" % (magic >> 24) + (" rootid=%d" % struct.unpack_from("<I", v, 20) if len(v) == 24 else ""))
+PY
+}
+
+@test "copy-up keeps file capabilities, also metacopy's data copy-up, as kernel overlayfs" {
+	need_ovp
+	need_kovl
+	need_cmd setcap getcap
+	cp /bin/true "$LOWER/ping"
+	cp /bin/true "$LOWER/meta"
+	cp /bin/true "$LOWER/moved"
+	run_cmd 0 setcap cap_net_raw+ep "$LOWER/ping" cap_net_raw+ep "$LOWER/meta" \
+		cap_net_raw+ep "$LOWER/moved"
+	ovp_mount "lowerdir=$LOWER" "upperdir=$UPPER" "workdir=$WORK" metacopy=on
+	kovl_mount "lowerdir=$LOWER" "upperdir=$KUPPER" "workdir=$KWORK" metacopy=on
+	local m
+	for m in "$MNT" "$KMNT"; do
+		chmod 711 "$m/ping" "$m/meta"
+		echo >>"$m/ping"
+		# data copy-up of the metacopy file, without writing
+		python3 -c 'import os, sys; os.close(os.open(sys.argv[1], os.O_WRONLY))' "$m/meta"
+		mv "$m/moved" "$m/renamed" # a whole copy-up
+	done
+	assert_equal "$(cd "$KMNT" && getcap meta renamed)" "$(cd "$MNT" && getcap meta renamed)" \
+		"merged view"
+	assert_equal "meta cap_net_raw=ep
+renamed cap_net_raw=ep" "$(cd "$UPPER" && getcap meta renamed)" "upper layer"
+	# a write drops the capability (the kernel does it, in both layers)
+	assert_equal "" "$(cd "$MNT" && getcap ping)$(cd "$KMNT" && getcap ping)"
+	ovp_umount
+	kovl_umount
+}
+
+@test "uidmapping maps the root id of a version 3 file capability both ways" {
+	need_ovp
+	need_cmd setcap
+	cp /bin/true "$LOWER/v3"
+	fcap "$LOWER/v3" 5
+	cp /bin/true "$LOWER/far"
+	fcap "$LOWER/far" 70000
+	cp /bin/true "$LOWER/v2"
+	run_cmd 0 setcap cap_net_raw+ep "$LOWER/v2"
+	ovp_mount "lowerdir=$LOWER" "upperdir=$UPPER" "workdir=$WORK" \
+		uidmapping=0:100000:65536 gidmapping=0:100000:65536
+	assert_equal "v3 rootid=100005" "$(fcap "$MNT/v3")" "disk 5 shows as 100005"
+	assert_equal "v3 rootid=65534" "$(fcap "$MNT/far")" "an unmapped root id"
+	assert_equal "v2" "$(fcap "$MNT/v2")" "version 2 carries no id"
+	cp /bin/true "$MNT/new"
+	fcap "$MNT/new" 100007
+	assert_equal "v3 rootid=100007" "$(fcap "$MNT/new")"
+	ovp_umount
+	assert_equal "v3 rootid=7" "$(fcap "$UPPER/new")" "on disk"
+	assert_equal "v3 rootid=5" "$(fcap "$LOWER/v3")" "the lower file"
 }

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * Unit tests of id mapping and ACL arithmetic (acl.c), as TAP.
+ * Unit tests of id mapping, ACL and file capability arithmetic (acl.c), as
+ * TAP.
  */
 #include "config.h"
 
@@ -88,6 +89,24 @@ static void test_acl_map(void)
 	ok(ovl_acl_map_ids(&p, b, n - 3, true) < 0, "a truncated value is refused");
 }
 
+static void test_fcap_map(void)
+{
+	struct ovl_idmap u = { .inner = 100000, .outer = 0, .count = 65536 };
+	struct ovl_params p = { .uidmap = &u, .nuidmap = 1 };
+	uint32_t v3[6] = { htole32(0x03000001), htole32(1 << 13), 0, 0, 0,
+			   htole32(5) };
+	uint32_t v2[5] = { htole32(0x02000001), htole32(1 << 13), 0, 0, 0 };
+
+	ok(ovl_fcap_map_rootid(&p, v3, sizeof(v3), false) == 0 &&
+	   le32toh(v3[5]) == 100005, "v3 root id 5 on disk shows as 100005");
+	ok(ovl_fcap_map_rootid(&p, v3, sizeof(v3), true) == 0 &&
+	   le32toh(v3[5]) == 5, "and goes back to disk as 5");
+	ok(ovl_fcap_map_rootid(&p, v2, sizeof(v2), false) == 0 &&
+	   le32toh(v2[1]) == 1 << 13, "v2 carries no id: unchanged");
+	ok(ovl_fcap_map_rootid(&p, v3, sizeof(v3) - 4, false) < 0,
+	   "a short v3 value is refused");
+}
+
 static void test_create_masq(void)
 {
 	/* default ACL u::rwx u:1000:rwx g::r-x m::rwx o::r-x, mode 0666 */
@@ -111,6 +130,7 @@ int main(void)
 {
 	test_idmap();
 	test_acl_map();
+	test_fcap_map();
 	test_create_masq();
 	printf("1..%d\n", ntest);
 	return nfail ? 1 : 0;

@@ -118,7 +118,7 @@ static void test_compat(void)
 		      "defaults,nofail /m",
 		  &a);
 	ok(r == 0, "every fuse-overlayfs option accepted");
-	ok(p.nuidmap == 2 && p.uidmap[1].inner == 10 && p.uidmap[1].outer == 2000 &&
+	ok(p.nuidmap == 2 && p.uidmap[1].outer == 10 && p.uidmap[1].inner == 2000 &&
 	   p.uidmap[1].count == 5, "uidmapping ranges");
 	ok(p.timeout == 2.5 && !p.threaded && !p.fsync && p.noxattrs == 1 &&
 	   p.passthrough == OVL_PASSTHROUGH_OFF && p.xattr_permissions == 2,
