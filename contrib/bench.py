@@ -1,0 +1,1175 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Benchmark overpass against kernel overlayfs and fuse-overlayfs.
+
+One run mounts the same deterministic layers with each system and measures
+every workload on each of them back to back, repetition after repetition
+(the order of the systems rotates between repetitions), each repetition on
+a fresh mount with an empty upper layer.  It prints a table of medians and
+ratios and writes every measured value to a CSV file.
+
+Groups of workloads (--only takes group or workload names):
+  data       sequential read warm and cold, 4k random read (fio, 1 and 4
+             jobs), sequential write with fsync, mmap read, and the copy-up
+             of a 1 GiB lower file (open O_APPEND, write 1 byte, close)
+  namespace  stat of a 20,000-file tree spread over two lower layers,
+             listing a 10,000-entry directory, create+write and remove of
+             10,000 small files, tar and untar of the tree, chmod -R of the
+             lower tree, renaming 1,000 lower files, a compile-like mix
+  rootless   the data workloads with every system inside `unshare -Urm`,
+             so FUSE passthrough is unavailable
+  memory     the daemon's resident memory after stat-walking a 1,000,000
+             inode tree and after the kernel forgets it (drop_caches=2)
+
+Needs root (mounts, drop_caches), fio, util-linux; fuse-overlayfs is
+skipped with a note when it is not installed.  Layers are generated once
+and cached under --workdir.  Only mounts and processes this script started
+are ever unmounted or signalled.  contrib/bench.sh builds overpass and runs
+this script; doc/performance.md describes the method and a run's figures.
+"""
+
+import argparse
+import atexit
+import csv
+import io
+import json
+import mmap
+import os
+import random
+import re
+import shutil
+import signal
+import stat
+import statistics
+import subprocess
+import sys
+import tarfile
+import time
+import zlib
+
+# Bump when the generated layers change, so cached ones are rebuilt.
+LAYER_FORMAT = 1
+
+SCALES = {
+    "full": dict(
+        data_bytes=1 << 30,  # the large file: reads, mmap, copy-up
+        write_bytes=1 << 30,  # sequential write
+        groups=20,  # tree/gGG/dDD: groups x dirs leaf directories
+        dirs=50,
+        files=20,  # names per leaf directory, split over two layers
+        bigdir=10000,  # entries of bigdir/, split over two layers
+        creates=10000,  # files created and removed
+        renames=1000,  # lower files renamed (one per leaf directory)
+        units=500,  # compile-mix translation units
+        list_reps=20,  # listings of bigdir/ per measurement
+        fio_runtime=5,  # seconds per random-read run
+        mem_dirs=1000,  # memory tree: mem_dirs x mem_files inodes
+        mem_files=1000,
+    ),
+    "small": dict(
+        data_bytes=10 << 20,
+        write_bytes=10 << 20,
+        groups=2,
+        dirs=5,
+        files=20,
+        bigdir=100,
+        creates=100,
+        renames=10,
+        units=5,
+        list_reps=20,
+        fio_runtime=1,
+        mem_dirs=100,
+        mem_files=100,
+    ),
+}
+
+MIB = 1 << 20
+WORKER_PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
+
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+def die(msg):
+    log(f"bench.py: error: {msg}")
+    sys.exit(1)
+
+
+# ---------------------------------------------------------------------------
+# Layers: generated once per scale, cached under the workdir with a stamp.
+
+
+def tree_dirs(sc):
+    return [f"tree/g{g:02d}/d{d:02d}" for g in range(sc["groups"]) for d in range(sc["dirs"])]
+
+
+def tree_file_layers(i, nfiles):
+    """Which layers hold name number i: the bottom holds the first 60%,
+    the top the last 60%, so the middle 20% of names are shadowed."""
+    layers = []
+    if i >= nfiles * 2 // 5:
+        layers.append("top")
+    if i < nfiles * 3 // 5:
+        layers.append("bottom")
+    return layers
+
+
+def file_content(rel, layer):
+    size = 64 + zlib.crc32(rel.encode()) % 4032
+    line = f"{layer} {rel}\n".encode()
+    return (line * (size // len(line) + 1))[:size]
+
+
+def write_file(path, data, mode=0o644):
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+    finally:
+        os.close(fd)
+
+
+def data_chunk(i):
+    """1 MiB chunk i of the large file: random bytes, numbered."""
+    if not hasattr(data_chunk, "base"):
+        data_chunk.base = bytearray(random.Random(1).randbytes(MIB))
+    data_chunk.base[:8] = i.to_bytes(8, "little")
+    return data_chunk.base
+
+
+def read_stamp(path):
+    try:
+        with open(path) as f:
+            return f.read()
+    except FileNotFoundError:
+        return None
+
+
+def make_layers(root, sc):
+    """top/ and bottom/ lower layers plus tree.tar (the merged tree)."""
+    top, bottom = f"{root}/top", f"{root}/bottom"
+    for d in tree_dirs(sc):
+        os.makedirs(f"{top}/{d}")
+        os.makedirs(f"{bottom}/{d}")
+        for i in range(sc["files"]):
+            rel = f"{d}/f{i:02d}"
+            for layer in tree_file_layers(i, sc["files"]):
+                write_file(f"{root}/{layer}/{rel}", file_content(rel, layer))
+    for layer in ("top", "bottom"):
+        os.makedirs(f"{root}/{layer}/bigdir")
+    half = sc["bigdir"] // 2
+    for i in range(sc["bigdir"]):
+        layer = bottom if i < half else top
+        os.mknod(f"{layer}/bigdir/e{i:05d}", 0o100644)
+    os.makedirs(f"{bottom}/data")
+    fd = os.open(f"{bottom}/data/big.bin", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        for i in range(sc["data_bytes"] // MIB):
+            os.write(fd, data_chunk(i))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    # the merged view of tree/, for the untar workload
+    with tarfile.open(f"{root}/tree.tar", "w", format=tarfile.GNU_FORMAT) as tar:
+        seen = set()
+        for d in tree_dirs(sc):
+            parts = d.split("/")
+            for n in range(1, len(parts) + 1):
+                p = "/".join(parts[:n])
+                if p not in seen:
+                    seen.add(p)
+                    tar.addfile(tar_info(p, tarfile.DIRTYPE, 0o755, 0))
+            for i in range(sc["files"]):
+                rel = f"{d}/f{i:02d}"
+                data = file_content(rel, tree_file_layers(i, sc["files"])[0])
+                tar.addfile(tar_info(rel, tarfile.REGTYPE, 0o644, len(data)), io.BytesIO(data))
+
+
+def tar_info(name, kind, mode, size):
+    ti = tarfile.TarInfo(name)
+    ti.type = kind
+    ti.mode = mode
+    ti.size = size
+    ti.mtime = 1700000000
+    ti.uname = ti.gname = "root"
+    return ti
+
+
+def make_mem_tree(root, sc):
+    """mem_dirs directories of mem_files empty files, all distinct inodes."""
+    lower = f"{root}/lower"
+    os.makedirs(lower)
+    for d in range(sc["mem_dirs"]):
+        path = f"{lower}/d{d:04d}"
+        os.mkdir(path)
+        dfd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            for i in range(sc["mem_files"]):
+                os.mknod(f"f{i:04d}", 0o100644, dir_fd=dfd)
+        finally:
+            os.close(dfd)
+
+
+def cached(root, what, params, build):
+    """Build root with build(root) unless its stamp matches params."""
+    stamp = json.dumps(dict(format=LAYER_FORMAT, what=what, **params), sort_keys=True)
+    if read_stamp(f"{root}/.stamp") == stamp:
+        return False
+    if os.path.exists(root):
+        shutil.rmtree(root)
+    os.makedirs(root)
+    t0 = time.monotonic()
+    log(f"generating {what} in {root} ...")
+    build(root)
+    os.sync()
+    with open(f"{root}/.stamp", "w") as f:
+        f.write(stamp)
+    log(f"generated {what} in {time.monotonic() - t0:.1f} s")
+    return True
+
+
+# ---------------------------------------------------------------------------
+# Workloads.  Each takes a context dict (mount point, layer paths, scale),
+# does its untimed set-up, times its operation with time.monotonic and
+# returns (value, extra).  They run in this process, or for the rootless
+# group in a worker process started inside the user namespace.
+
+
+def read_all(path, bufsize=MIB):
+    buf = bytearray(bufsize)
+    fd = os.open(path, os.O_RDONLY)
+    total = 0
+    try:
+        while True:
+            n = os.readv(fd, [buf])
+            if n == 0:
+                return total
+            total += n
+    finally:
+        os.close(fd)
+
+
+def read_small(path):
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        chunks = []
+        while True:
+            b = os.read(fd, 4096)
+            if not b:
+                return b"".join(chunks)
+            chunks.append(b)
+    finally:
+        os.close(fd)
+
+
+def big_file(ctx):
+    return f"{ctx['mnt']}/data/big.bin"
+
+
+def wl_seqread(ctx, warm):
+    path = big_file(ctx)
+    if warm:
+        read_all(path)
+    t0 = time.monotonic()
+    n = read_all(path)
+    dt = time.monotonic() - t0
+    if n != ctx["scale"]["data_bytes"]:
+        raise RuntimeError(f"read {n} bytes of {path}")
+    return n / MIB / dt, {}
+
+
+def wl_randread(ctx, jobs):
+    path = big_file(ctx)
+    read_all(path)
+    cmd = [
+        "fio", "--name=randread", f"--filename={path}", "--readonly",
+        "--rw=randread", "--bs=4k", "--ioengine=psync", "--invalidate=0",
+        "--fadvise_hint=0", "--disk_util=0", "--time_based=1",
+        f"--runtime={ctx['scale']['fio_runtime']}",
+        f"--size={ctx['scale']['data_bytes']}", f"--numjobs={jobs}",
+        "--group_reporting=1", "--output-format=json",
+    ]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    res = json.loads(out[out.index("{"):])
+    return float(res["jobs"][0]["read"]["iops"]), {}
+
+
+def wl_seqwrite(ctx):
+    size = ctx["scale"]["write_bytes"]
+    chunk = bytes(data_chunk(7))
+    path = f"{ctx['mnt']}/seqwrite.bin"
+    os.sync()
+    t0 = time.monotonic()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        for _ in range(size // MIB):
+            view = memoryview(chunk)
+            while view:
+                view = view[os.write(fd, view):]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    dt = time.monotonic() - t0
+    return size / MIB / dt, {}
+
+
+def wl_mmap(ctx):
+    path = big_file(ctx)
+    read_all(path)
+    size = ctx["scale"]["data_bytes"]
+    buf = bytearray(MIB)
+    t0 = time.monotonic()
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        mm = mmap.mmap(fd, 0, prot=mmap.PROT_READ)
+        dst, src = memoryview(buf), memoryview(mm)
+        for off in range(0, size, MIB):
+            n = min(MIB, size - off)
+            dst[:n] = src[off:off + n]
+        dst.release()
+        src.release()
+        mm.close()
+    finally:
+        os.close(fd)
+    dt = time.monotonic() - t0
+    return size / MIB / dt, {}
+
+
+def wl_append(ctx):
+    """Copy-up latency of a large lower file: open O_APPEND, 1 byte, close.
+    The lower file is in the page cache (read from the layer directly)."""
+    lower = f"{ctx['lower_bottom']}/data/big.bin"
+    path = big_file(ctx)
+    read_all(lower)
+    size = os.stat(lower).st_size
+    os.sync()
+    t0 = time.monotonic()
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+    os.write(fd, b"x")
+    os.close(fd)
+    dt = time.monotonic() - t0
+    if os.stat(lower).st_size != size:
+        raise RuntimeError(f"the LOWER file {lower} changed size: written through")
+    if os.stat(path).st_size != size + 1:
+        raise RuntimeError(f"{path} has size {os.stat(path).st_size}, not {size + 1}")
+    return dt, {}
+
+
+def walk_stat(top):
+    n = 0
+    stack = [top]
+    while stack:
+        d = stack.pop()
+        with os.scandir(d) as it:
+            for e in it:
+                st = os.lstat(e.path)
+                n += 1
+                if stat.S_ISDIR(st.st_mode):
+                    stack.append(e.path)
+    return n
+
+
+def tree_entries(sc):
+    ndirs = sc["groups"] * sc["dirs"]
+    return sc["groups"] + ndirs + ndirs * sc["files"]
+
+
+def wl_stat_tree(ctx):
+    t0 = time.monotonic()
+    n = walk_stat(f"{ctx['mnt']}/tree")
+    dt = time.monotonic() - t0
+    if n != tree_entries(ctx["scale"]):
+        raise RuntimeError(f"walked {n} entries, expected {tree_entries(ctx['scale'])}")
+    return dt, {"entries": n}
+
+
+def wl_list_dir(ctx):
+    path = f"{ctx['mnt']}/bigdir"
+    want = ctx["scale"]["bigdir"]
+    t0 = time.monotonic()
+    for _ in range(ctx["scale"]["list_reps"]):
+        with os.scandir(path) as it:
+            n = sum(1 for _ in it)
+        if n != want:
+            raise RuntimeError(f"listed {n} entries of {path}, expected {want}")
+    return time.monotonic() - t0, {}
+
+
+def wl_create_remove(ctx):
+    d = f"{ctx['mnt']}/created"
+    data = b"c" * 1024
+    names = [f"{d}/n{i:05d}" for i in range(ctx["scale"]["creates"])]
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
+    t0 = time.monotonic()
+    os.mkdir(d)
+    for p in names:
+        fd = os.open(p, flags, 0o644)
+        os.write(fd, data)
+        os.close(fd)
+    for p in names:
+        os.unlink(p)
+    os.rmdir(d)
+    return time.monotonic() - t0, {}
+
+
+def wl_tar(ctx):
+    t0 = time.monotonic()
+    # through a pipe: GNU tar skips reading file data when writing /dev/null
+    p = subprocess.Popen(["tar", "-C", ctx["mnt"], "-cf", "-", "tree"], stdout=subprocess.PIPE)
+    total = 0
+    while True:
+        b = p.stdout.read(MIB)
+        if not b:
+            break
+        total += len(b)
+    if p.wait() != 0:
+        raise RuntimeError(f"tar exited {p.returncode}")
+    return time.monotonic() - t0, {"bytes": total}
+
+
+def wl_untar(ctx):
+    d = f"{ctx['mnt']}/untar"
+    t0 = time.monotonic()
+    os.mkdir(d)
+    subprocess.run(["tar", "-C", d, "-xf", ctx["tar"]], check=True)
+    return time.monotonic() - t0, {}
+
+
+def wl_chmod(ctx):
+    t0 = time.monotonic()
+    subprocess.run(["chmod", "-R", "g+w", f"{ctx['mnt']}/tree"], check=True)
+    return time.monotonic() - t0, {}
+
+
+def wl_rename(ctx):
+    mnt = ctx["mnt"]
+    paths = [f"{mnt}/{d}/f00" for d in tree_dirs(ctx["scale"])[: ctx["scale"]["renames"]]]
+    t0 = time.monotonic()
+    for p in paths:
+        os.rename(p, p + ".renamed")
+    return time.monotonic() - t0, {}
+
+
+def wl_compile(ctx):
+    """make + cc, roughly: read a source, look headers up along an include
+    path where the first two directories lack them, read them, write an
+    object through a temporary name, stat it; then read all objects and
+    write the program."""
+    mnt, sc = ctx["mnt"], ctx["scale"]
+    dirs = [f"{mnt}/{d}" for d in tree_dirs(sc)]
+    nd, nf = len(dirs), sc["files"]
+    path_misses = [f"{mnt}/tree/include", f"{mnt}/tree/g00/sys"]
+    obj = f"{mnt}/obj"
+    out = bytes(data_chunk(3)[:8192])
+    wflags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+    t0 = time.monotonic()
+    os.mkdir(obj)
+    targets = []
+    for u in range(sc["units"]):
+        read_small(f"{dirs[u % nd]}/f{u % nf:02d}")
+        for h in range(12):
+            name = f"f{(u * 3 + h) % nf:02d}"
+            for cand in path_misses + [dirs[(u * 7 + h * 13) % nd]]:
+                try:
+                    os.stat(f"{cand}/{name}")
+                except FileNotFoundError:
+                    continue
+                read_small(f"{cand}/{name}")
+                break
+            else:
+                raise RuntimeError(f"header {name} not found")
+        target = f"{obj}/u{u:05d}.o"
+        try:
+            os.stat(target)
+        except FileNotFoundError:
+            pass
+        fd = os.open(target + ".tmp", wflags, 0o644)
+        os.write(fd, out[:4096])
+        os.write(fd, out[4096:])
+        os.close(fd)
+        os.rename(target + ".tmp", target)
+        os.stat(target)
+        targets.append(target)
+    fd = os.open(f"{obj}/a.out", wflags, 0o644)
+    for t in targets:
+        os.write(fd, read_small(t))
+    os.close(fd)
+    os.chmod(f"{obj}/a.out", 0o755)
+    return time.monotonic() - t0, {}
+
+
+class Workload:
+    def __init__(self, name, group, unit, better, fn, drop=None, desc=""):
+        self.name = name
+        self.group = group
+        self.unit = unit
+        self.better = better  # "higher" or "lower"
+        self.fn = fn
+        self.drop = drop  # drop_caches level written just before it runs
+        self.desc = desc
+
+
+DATA = [
+    Workload("seqread-warm", "data", "MiB/s", "higher", lambda c: wl_seqread(c, True),
+             desc="read the 1 GiB lower file, 1 MiB reads, after reading it once"),
+    Workload("seqread-cold", "data", "MiB/s", "higher", lambda c: wl_seqread(c, False), drop=3,
+             desc="the same after sync; echo 3 >/proc/sys/vm/drop_caches"),
+    Workload("randread-4k-1job", "data", "IOPS", "higher", lambda c: wl_randread(c, 1),
+             desc="fio 4k randread, psync, invalidate=0, warm, time-based"),
+    Workload("randread-4k-4jobs", "data", "IOPS", "higher", lambda c: wl_randread(c, 4),
+             desc="the same with 4 jobs"),
+    Workload("seqwrite-fsync", "data", "MiB/s", "higher", wl_seqwrite,
+             desc="write a new 1 GiB file, 1 MiB writes, fsync, close"),
+    Workload("mmap-read", "data", "MiB/s", "higher", wl_mmap,
+             desc="mmap the 1 GiB lower file and copy it out 1 MiB at a time, warm"),
+    Workload("append-copyup", "data", "s", "lower", wl_append,
+             desc="open the 1 GiB lower file O_APPEND, write 1 byte, close (copy-up)"),
+]
+NAMESPACE = [
+    Workload("stat-tree", "namespace", "s", "lower", wl_stat_tree,
+             desc="lstat every entry of tree/ (20,000 files, 1,020 dirs, 2 layers)"),
+    Workload("list-bigdir", "namespace", "s", "lower", wl_list_dir,
+             desc="list bigdir/ (10,000 entries over 2 layers) 20 times"),
+    Workload("create-remove", "namespace", "s", "lower", wl_create_remove,
+             desc="create and write 1 KiB to 10,000 files, then remove them"),
+    Workload("tar-tree", "namespace", "s", "lower", wl_tar,
+             desc="tar -cf - tree (read through a pipe)"),
+    Workload("untar-tree", "namespace", "s", "lower", wl_untar,
+             desc="tar -xf of the merged tree into a new directory"),
+    Workload("chmod-R", "namespace", "s", "lower", wl_chmod,
+             desc="chmod -R g+w tree (copy-up of every lower file and dir)"),
+    Workload("rename-1000", "namespace", "s", "lower", wl_rename,
+             desc="rename 1,000 lower files (one per directory)"),
+    Workload("compile-mix", "namespace", "s", "lower", wl_compile,
+             desc="500 units: include-path misses, small reads, object writes, link"),
+]
+ROOTLESS = [
+    Workload("rootless-" + w.name, "rootless", w.unit, w.better, w.fn, w.drop, w.desc)
+    for w in DATA
+]
+MEMORY_ROWS = [
+    ("mem-walk", "s", "lower"),
+    ("mem-rss-start", "MiB", "lower"),
+    ("mem-rss-walked", "MiB", "lower"),
+    ("mem-rss-forgot", "MiB", "lower"),
+    ("mem-bytes/inode", "B", "lower"),
+]
+WORKER_FNS = {w.name: w.fn for w in DATA + NAMESPACE}
+GROUPS = ["data", "namespace", "rootless", "memory"]
+
+
+def worker_main(name, ctx_json):
+    value, extra = WORKER_FNS[name](json.loads(ctx_json))
+    print(json.dumps({"value": value, "extra": extra}))
+
+
+# ---------------------------------------------------------------------------
+# Mounts.  Every mount and process started here is registered in ACTIVE and
+# taken down by cleanup(), also on exceptions and signals.
+
+ACTIVE = []
+
+# Run by `unshare -Urm sh -c NS_SETUP ns-setup NSROOT WORKDIR CMD...`: a new
+# root holding only /usr, /etc, /opt, a few devices, /proc and the workdir,
+# and the inherited mounts detached, so that this namespace never keeps
+# someone else's FUSE mount (and daemon) alive after they unmount it.
+NS_SETUP = r"""
+set -e
+R=$1 W=$2
+shift 2
+mount -t tmpfs -o mode=0755 nsroot "$R"
+for d in usr etc opt; do
+	[ -d "/$d" ] || continue
+	mkdir "$R/$d"
+	mount --bind "/$d" "$R/$d"
+done
+for l in bin sbin lib lib32 lib64 libx32; do
+	[ -L "/$l" ] && ln -s "$(readlink "/$l")" "$R/$l"
+done
+mkdir -p "$R/dev" "$R/proc" "$R/.old" "$R$W"
+mkdir -m 1777 "$R/tmp"
+for n in fuse null zero full random urandom; do
+	touch "$R/dev/$n"
+	mount --bind "/dev/$n" "$R/dev/$n"
+done
+mount --rbind /proc "$R/proc"
+mount --bind "$W" "$R$W"
+cd "$R"
+pivot_root . .old
+cd /
+umount -l /.old
+rmdir /.old
+exec "$@"
+"""
+
+_OCTAL = re.compile(r"\\([0-7]{3})")
+
+
+def mount_points(pid="self"):
+    try:
+        with open(f"/proc/{pid}/mountinfo") as f:
+            return [_OCTAL.sub(lambda m: chr(int(m.group(1), 8)), line.split()[4]) for line in f]
+    except (FileNotFoundError, ProcessLookupError):
+        return []
+
+
+def vm_rss(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError(f"no VmRSS for pid {pid}")
+
+
+def drop_caches(level):
+    os.sync()
+    with open("/proc/sys/vm/drop_caches", "w") as f:
+        f.write(f"{level}\n")
+
+
+def run_quiet(cmd, **kw):
+    return subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True, **kw)
+
+
+class Mount:
+    """One mount of a set of lower layers by one system, with a fresh upper."""
+
+    def __init__(self, bench, system, lowers, rootless):
+        self.bench = bench
+        self.system = system
+        self.rootless = rootless
+        tag = system + ("-rootless" if rootless else "")
+        run = f"{bench.workdir}/run"
+        self.mnt = f"{run}/mnt-{tag}"
+        self.upper = f"{run}/upper-{tag}"
+        self.work = f"{run}/work-{tag}"
+        self.lowers = lowers
+        self.log_path = f"{bench.workdir}/logs/{tag}.log"
+        self.proc = None  # daemon, or for rootless kernel the ns holder
+        self.mounted = False
+
+    def options(self):
+        o = f"lowerdir={':'.join(self.lowers)},upperdir={self.upper},workdir={self.work}"
+        if self.system == "kernel":
+            o += ",userxattr" if self.rootless else ",redirect_dir=on,index=on"
+        return o
+
+    def start(self):
+        for d in (self.upper, self.work):
+            if os.path.exists(d):
+                shutil.rmtree(d)
+            os.makedirs(d)
+        os.makedirs(self.mnt, exist_ok=True)
+        if self.mnt in mount_points():
+            raise RuntimeError(f"{self.mnt} is already a mount point")
+        ACTIVE.append(self)
+        opts = self.options()
+        if self.system == "kernel" and not self.rootless:
+            r = run_quiet(["mount", "-t", "overlay", "overlay", "-o", opts, self.mnt])
+            if r.returncode != 0:
+                raise RuntimeError(f"mount -t overlay: {r.stderr.strip()}")
+            self.mounted = True
+            return
+        if self.system == "kernel":
+            cmd = ["/bin/sh", "-c", 'mount -t overlay overlay -o "$1" "$2" && exec sleep infinity',
+                   "holder", opts, self.mnt]
+        else:
+            cmd = [self.bench.program(self.system, self.rootless), "-f", "-o", opts, self.mnt]
+        if self.rootless:
+            cmd = ["unshare", "-Urm", "/bin/sh", "-c", NS_SETUP, "ns-setup",
+                   self.bench.nsroot, self.bench.workdir] + cmd
+        with open(self.log_path, "a") as logf:
+            logf.write(f"--- {time.strftime('%F %T')} {' '.join(cmd[-5:])}\n")
+            logf.flush()
+            self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=logf,
+                                         stderr=logf, start_new_session=True)
+        pid = self.proc.pid if self.rootless else "self"
+        deadline = time.monotonic() + 30
+        while self.mnt not in mount_points(pid):
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.system} exited {self.proc.returncode} before "
+                                   f"mounting; see {self.log_path}:\n{self.log_tail()}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{self.system} did not mount {self.mnt} within 30 s")
+            time.sleep(0.01)
+        self.mounted = True
+
+    def log_tail(self):
+        try:
+            with open(self.log_path) as f:
+                return "".join(f.readlines()[-10:])
+        except OSError:
+            return ""
+
+    def nsenter(self):
+        return ["nsenter", "-t", str(self.proc.pid), "-U", "-m", "-r", "-w", "--"]
+
+    def run(self, name, ctx):
+        ctx = dict(ctx, mnt=self.mnt)
+        if not self.rootless:
+            return WORKER_FNS[name](ctx)
+        cmd = self.nsenter() + [WORKER_PYTHON, self.bench.worker_script, "--worker", name,
+                                json.dumps(ctx)]
+        r = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True)
+        if r.returncode != 0:
+            raise RuntimeError(f"worker {name} exited {r.returncode}: {r.stderr.strip()[-2000:]}")
+        res = json.loads(r.stdout.strip().splitlines()[-1])
+        return res["value"], res["extra"]
+
+    def overpass_stats(self):
+        if self.system != "overpass":
+            return {}
+        cmd = [self.bench.program("overpass", self.rootless), "--stats", self.mnt]
+        if self.rootless:
+            cmd = self.nsenter() + cmd
+        r = run_quiet(cmd)
+        stats = {}
+        for line in r.stdout.splitlines():
+            f = line.split()
+            if len(f) == 2:
+                stats[f[0]] = f[1]
+        return stats
+
+    def rss(self):
+        return vm_rss(self.proc.pid)
+
+    def stop(self):
+        """Unmount by path, wait for our daemon; signal only our own pid."""
+        try:
+            if self.mounted:
+                self._unmount()
+            if self.proc is not None:
+                self._reap()
+        finally:
+            self.mounted = False
+            if self in ACTIVE:
+                ACTIVE.remove(self)
+        for d in (self.upper, self.work):
+            shutil.rmtree(d, ignore_errors=True)
+
+    def _unmount(self):
+        if self.rootless and self.system == "kernel":
+            return  # goes away with the namespace when the holder ends
+        if self.rootless:
+            cmd = self.nsenter() + ["umount", self.mnt]
+        elif self.system == "kernel":
+            cmd = ["umount", self.mnt]
+        else:
+            cmd = ["fusermount3", "-u", self.mnt]
+        for _ in range(20):
+            r = run_quiet(cmd)
+            if r.returncode == 0:
+                return
+            if self.rootless and (self.proc.poll() is not None):
+                return
+            time.sleep(0.25)
+        log(f"note: {' '.join(cmd)} kept failing ({r.stderr.strip()}); detaching it lazily")
+        if self.rootless:
+            run_quiet(self.nsenter() + ["umount", "-l", self.mnt])
+        else:
+            run_quiet(["umount", "-l", self.mnt])
+
+    def _reap(self):
+        p = self.proc
+        if self.rootless and self.system == "kernel" and p.poll() is None:
+            p.terminate()
+        try:
+            p.wait(timeout=30)
+            return
+        except subprocess.TimeoutExpired:
+            pass
+        # e.g. a copy of the mount in someone else's mount namespace keeps
+        # the FUSE connection alive after our unmount
+        log(f"note: {self.system} (pid {p.pid}) still running 30 s after unmount; SIGTERM")
+        p.terminate()
+        try:
+            p.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+
+def cleanup():
+    for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(s, signal.SIG_IGN)
+    for m in list(reversed(ACTIVE)):
+        try:
+            m.stop()
+        except Exception as e:  # keep cleaning the others
+            log(f"cleanup of {m.mnt}: {e}")
+    for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(s, signal.SIG_DFL)
+
+
+def on_signal(signum, frame):
+    raise SystemExit(128 + signum)
+
+
+# ---------------------------------------------------------------------------
+# The run.
+
+
+def goodness(a, b, better):
+    """How many times better a is than b: >= 1 means at least as good."""
+    if a is None or b is None or a <= 0 or b <= 0:
+        return None
+    return a / b if better == "higher" else b / a
+
+
+def fmt(v):
+    if v is None:
+        return "-"
+    if v >= 100:
+        return f"{v:.0f}"
+    if v >= 10:
+        return f"{v:.1f}"
+    if v >= 1:
+        return f"{v:.2f}"
+    return f"{v:.3g}"
+
+
+def fmt_ratio(r):
+    return "-" if r is None else f"{r:.2f}"
+
+
+class Bench:
+    def __init__(self, args):
+        self.args = args
+        self.workdir = os.path.abspath(args.workdir)
+        self.sc = SCALES["small" if args.small else "full"]
+        self.scale_name = "small" if args.small else "full"
+        self.nsroot = f"{self.workdir}/nsroot"
+        self.worker_script = f"{self.workdir}/bin/bench.py"
+        self.results = {}  # (workload, system) -> [values]
+        self.rows = []  # (workload, group, unit, better)
+        self.notes = []
+        self.csv_rows = []
+        self.systems = []
+        self.fuse_overlayfs = shutil.which("fuse-overlayfs")
+
+    def program(self, system, rootless):
+        if system == "overpass":
+            return f"{self.workdir}/bin/overpass" if rootless else self.overpass
+        return self.fuse_overlayfs
+
+    def note(self, msg):
+        log(f"note: {msg}")
+        self.notes.append(msg)
+
+    def setup(self):
+        a = self.args
+        self.overpass = os.path.abspath(a.overpass)
+        if not os.access(self.overpass, os.X_OK):
+            die(f"no overpass binary at {self.overpass} (build it: contrib/build.sh, or --overpass)")
+        for s in a.systems.split(","):
+            if s not in ("overpass", "kernel", "fuse-overlayfs"):
+                die(f"unknown system {s!r}")
+            if s == "fuse-overlayfs" and not self.fuse_overlayfs:
+                self.note("fuse-overlayfs is not installed: skipped "
+                          "(bash contrib/setup-deps.sh installs it)")
+                continue
+            self.systems.append(s)
+        if not shutil.which("fio"):
+            die("fio is not installed (bash contrib/setup-deps.sh installs it)")
+        names = {w.name for w in DATA + NAMESPACE + ROOTLESS} | set(GROUPS)
+        self.only = set(a.only.split(",")) if a.only else set(GROUPS)
+        unknown = self.only - names
+        if unknown:
+            die(f"unknown workload(s) {', '.join(sorted(unknown))}; known: "
+                f"{', '.join(GROUPS + [w.name for w in DATA + NAMESPACE + ROOTLESS])}")
+        os.makedirs(self.workdir, exist_ok=True)
+        for d in ("run", "logs", "bin", "nsroot"):
+            os.makedirs(f"{self.workdir}/{d}", exist_ok=True)
+        stale = [m for m in mount_points() if m == self.workdir or m.startswith(self.workdir + "/")]
+        if stale:
+            die(f"mounts left under {self.workdir} (from an interrupted run?): {', '.join(stale)}; "
+                "unmount them first")
+        # the rootless namespace sees only the workdir: copies of both there
+        shutil.copy2(self.overpass, f"{self.workdir}/bin/overpass")
+        shutil.copy2(os.path.abspath(__file__), self.worker_script)
+        self.layers = f"{self.workdir}/layers-{self.scale_name}"
+        self.mem = f"{self.workdir}/mem-{self.scale_name}"
+        sc = self.sc
+        cached(self.layers, "layers", sc, lambda root: make_layers(root, sc))
+        if "memory" in self.only:
+            cached(self.mem, "memory tree",
+                   dict(dirs=sc["mem_dirs"], files=sc["mem_files"]),
+                   lambda root: make_mem_tree(root, sc))
+
+    def selected(self, w):
+        return w.group in self.only or w.name in self.only
+
+    def ctx(self):
+        return {
+            "lower_top": f"{self.layers}/top",
+            "lower_bottom": f"{self.layers}/bottom",
+            "tar": f"{self.layers}/tree.tar",
+            "scale": self.sc,
+        }
+
+    def order(self, rep):
+        k = rep % len(self.systems)
+        return self.systems[k:] + self.systems[:k]
+
+    def record(self, wname, system, rep, value, unit):
+        self.results.setdefault((wname, system), []).append(value)
+        self.csv_rows.append([wname, system, unit, rep + 1, f"{value:.6g}"])
+
+    def run_workload(self, w):
+        rootless = w.group == "rootless"
+        base = w.name[len("rootless-"):] if rootless else w.name
+        self.rows.append((w.name, w.group, w.unit, w.better))
+        lowers = [f"{self.layers}/top", f"{self.layers}/bottom"]
+        for rep in range(self.args.reps):
+            for system in self.order(rep):
+                m = Mount(self, system, lowers, rootless)
+                try:
+                    m.start()
+                    if w.drop:
+                        drop_caches(w.drop)
+                    value, extra = m.run(base, self.ctx())
+                    if rep == 0 and w.group != "namespace":
+                        st = m.overpass_stats()
+                        if st:
+                            self.notes.append(
+                                f"overpass {w.name}: passthrough.active={st.get('passthrough.active')}"
+                                f" ({st.get('passthrough.reason')}), requests.READ="
+                                f"{st.get('requests.READ')} WRITE={st.get('requests.WRITE')}"
+                                f" passthrough.opens={st.get('passthrough.opens')}"
+                                f" fallback.opens={st.get('fallback.opens')}")
+                except (Exception, subprocess.SubprocessError) as e:
+                    self.note(f"{w.name} on {system}{' (rootless)' if rootless else ''} "
+                              f"rep {rep + 1} failed: {e}")
+                    continue
+                finally:
+                    m.stop()
+                self.record(w.name, system, rep, value, w.unit)
+                log(f"  {w.name:27} rep {rep + 1}/{self.args.reps} {system:15} {fmt(value)} {w.unit}")
+
+    def run_memory(self):
+        sc = self.sc
+        n_expected = sc["mem_dirs"] * (sc["mem_files"] + 1)
+        for name, unit, better in MEMORY_ROWS:
+            self.rows.append((name, "memory", unit, better))
+        lower = f"{self.mem}/lower"
+        for rep in range(self.args.mem_reps):
+            for system in self.order(rep):
+                walk_stat(lower)  # the lower layer's dentries and inodes cached, untimed
+                m = Mount(self, system, [lower], False)
+                try:
+                    m.start()
+                    daemon = m.proc is not None
+                    rss0 = m.rss() if daemon else None
+                    t0 = time.monotonic()
+                    n = walk_stat(m.mnt)
+                    walk = time.monotonic() - t0
+                    if n != n_expected:
+                        raise RuntimeError(f"walked {n} entries, expected {n_expected}")
+                    rss1 = m.rss() if daemon else None
+                    st1 = m.overpass_stats()
+                    drop_caches(2)
+                    time.sleep(1)
+                    rss2 = m.rss() if daemon else None
+                    st2 = m.overpass_stats()
+                except (Exception, subprocess.SubprocessError) as e:
+                    self.note(f"memory on {system} rep {rep + 1} failed: {e}")
+                    continue
+                finally:
+                    m.stop()
+                self.record("mem-walk", system, rep, walk, "s")
+                log(f"  {'mem-walk':27} rep {rep + 1}/{self.args.mem_reps} {system:15} "
+                    f"{fmt(walk)} s for {n} entries")
+                if daemon:
+                    self.record("mem-rss-start", system, rep, rss0 / MIB, "MiB")
+                    self.record("mem-rss-walked", system, rep, rss1 / MIB, "MiB")
+                    self.record("mem-rss-forgot", system, rep, rss2 / MIB, "MiB")
+                    self.record("mem-bytes/inode", system, rep, (rss1 - rss0) / n, "B")
+                    log(f"  memory {system}: RSS {rss0 / MIB:.1f} -> {rss1 / MIB:.1f} MiB "
+                        f"after the walk, {rss2 / MIB:.1f} MiB after drop_caches=2; "
+                        f"{(rss1 - rss0) / n:.0f} B per inode")
+                if st1 and rep == 0:
+                    self.notes.append(
+                        f"overpass memory: {n} entries walked; stats inodes={st1.get('inodes')} "
+                        f"reclaimed={st1.get('reclaimed')} after the walk, inodes="
+                        f"{st2.get('inodes')} reclaimed={st2.get('reclaimed')} after drop_caches=2")
+
+    def table(self):
+        sysnames = self.systems
+        short = {"overpass": "op", "kernel": "k", "fuse-overlayfs": "fo"}
+        ratio_cols = [(s, "kernel") for s in sysnames if s != "kernel" and "kernel" in sysnames]
+        if "overpass" in sysnames and "fuse-overlayfs" in sysnames:
+            ratio_cols.append(("overpass", "fuse-overlayfs"))
+        head = f"{'workload':27} {'unit':6}" + "".join(f"{s:>15}" for s in sysnames)
+        head += "".join(f"{short[a] + '/' + short[b]:>8}" for a, b in ratio_cols) + f"{'spread':>8}"
+        lines = [head, "-" * len(head)]
+        group = None
+        medians = {}
+        for name, grp, unit, better in self.rows:
+            if grp != group:
+                group = grp
+                lines.append(f"[{grp}]")
+            meds = {}
+            spread = 0.0
+            for s in sysnames:
+                vals = self.results.get((name, s))
+                if vals:
+                    meds[s] = statistics.median(vals)
+                    if meds[s] > 0:
+                        spread = max(spread, (max(vals) - min(vals)) / meds[s])
+            medians[name] = meds
+            line = f"{name:27} {unit:6}" + "".join(f"{fmt(meds.get(s)):>15}" for s in sysnames)
+            line += "".join(f"{fmt_ratio(goodness(meds.get(a), meds.get(b), better)):>8}"
+                            for a, b in ratio_cols)
+            line += f"{spread * 100:7.0f}%"
+            lines.append(line)
+        return lines, medians
+
+    def targets(self, medians):
+        out = []
+
+        def check(label, names, a, b, limit):
+            worst = None
+            for n in names:
+                meds = medians.get(n, {})
+                better = next(r[3] for r in self.rows if r[0] == n)
+                g = goodness(meds.get(a), meds.get(b), better)
+                if g is not None and (worst is None or g < worst[0]):
+                    worst = (g, n)
+            if worst is None:
+                out.append(f"  {label}: not measured")
+            else:
+                verdict = "met" if worst[0] >= limit else "NOT met"
+                out.append(f"  {label}: {verdict} (worst {worst[1]}: {worst[0]:.2f}, need >= {limit:.2f})")
+
+        names = [r[0] for r in self.rows]
+        data = [w.name for w in DATA if w.name in names and w.name != "append-copyup"]
+        ns = [w.name for w in NAMESPACE if w.name in names]
+        rl = [w.name for w in ROOTLESS if w.name in names]
+        check("data with passthrough >= 0.95 x kernel", data, "overpass", "kernel", 0.95)
+        if "append-copyup" in names:
+            check("copy-up of 1 GiB <= 1.1 x kernel time", ["append-copyup"], "overpass", "kernel",
+                  1 / 1.1)
+        check("namespace >= 2 x fuse-overlayfs", ns, "overpass", "fuse-overlayfs", 2)
+        check("namespace >= 0.5 x kernel", ns, "overpass", "kernel", 0.5)
+        check("rootless data >= 1.5 x fuse-overlayfs", rl, "overpass", "fuse-overlayfs", 1.5)
+        for s in ("overpass", "fuse-overlayfs"):
+            v = medians.get("mem-bytes/inode", {}).get(s)
+            if v is not None:
+                out.append(f"  memory, {s}: {v:.0f} bytes per cached inode")
+        return out
+
+    def header(self, t_start_load):
+        sc = self.sc
+        top = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        git = run_quiet(["git", "-C", top, "describe", "--always", "--dirty"]).stdout.strip()
+        changed = run_quiet(["git", "-C", top, "diff", "--name-only", "HEAD", "--", "src"]).stdout.split()
+        if changed:
+            git += f" (uncommitted changes to {', '.join(changed)})"
+        fo = run_quiet([self.fuse_overlayfs, "--version"]).stdout.splitlines() if self.fuse_overlayfs else []
+        fo_ver = next((l for l in fo if l.startswith("fuse-overlayfs")), "-")
+        mem_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / (1 << 30)
+        root_fs = next((l.split(" - ")[1].split()[0] for l in open("/proc/self/mountinfo")
+                        if l.split()[4] == "/"), "?")
+        return [
+            f"overpass benchmark, {time.strftime('%Y-%m-%d %H:%M:%S %Z')}",
+            f"host: Linux {os.uname().release}, {os.cpu_count()} CPUs, {mem_gib:.1f} GiB RAM, "
+            f"layers on {root_fs} ({self.workdir})",
+            f"load at start: {t_start_load}",
+            f"overpass {git} ({self.overpass}); {fo_ver}; kernel overlayfs with "
+            "redirect_dir=on,index=on (rootless: userxattr)",
+            f"scale {self.scale_name}: {sc['data_bytes'] // MIB} MiB data file, "
+            f"{tree_entries(sc)}-entry tree, {sc['bigdir']}-entry dir, "
+            f"{sc['mem_dirs'] * (sc['mem_files'] + 1)}-inode memory tree; "
+            f"{self.args.reps} reps (memory {self.args.mem_reps}), median shown",
+            "ratios a/b: how many times better a is than b -- throughput_a/throughput_b for MiB/s",
+            "  and IOPS, time_b/time_a for s, size_b/size_a for memory: >= 1 means a is at least",
+            "  as good as b.  op = overpass, k = kernel overlayfs, fo = fuse-overlayfs.",
+            "spread: the largest (max - min)/median over the systems of that row.",
+            "[rootless]: every system inside unshare -Urm (no FUSE passthrough); k there is kernel",
+            "  overlayfs mounted inside that user namespace.",
+        ]
+
+    def main(self):
+        t_start = time.monotonic()
+        load = run_quiet(["uptime"]).stdout.strip()
+        log(f"uptime: {load}")
+        self.setup()
+        log(f"systems: {', '.join(self.systems)}; {self.args.reps} reps; scale {self.scale_name}")
+        for w in DATA + NAMESPACE + ROOTLESS:
+            if self.selected(w):
+                log(f"[{w.group}] {w.name}: {w.desc} (load {os.getloadavg()[0]:.2f})")
+                self.run_workload(w)
+        if "memory" in self.only:
+            log(f"[memory] walk {self.sc['mem_dirs'] * (self.sc['mem_files'] + 1)} inodes "
+                f"(load {os.getloadavg()[0]:.2f})")
+            self.run_memory()
+        lines, medians = self.table()
+        elapsed = time.monotonic() - t_start
+        out = self.header(load) + [""] + lines + ["", "targets (overpass):"] + self.targets(medians)
+        if self.notes:
+            out += ["", "notes:"] + [f"  {n}" for n in self.notes]
+        out += ["", f"load at end: {run_quiet(['uptime']).stdout.strip()}",
+                f"run time: {elapsed / 60:.1f} min"]
+        text = "\n".join(out) + "\n"
+        print(text, end="", flush=True)
+        csv_path = os.path.abspath(self.args.csv or f"{self.workdir}/bench.csv")
+        with open(csv_path, "w", newline="") as f:
+            wr = csv.writer(f)
+            wr.writerow(["workload", "system", "unit", "rep", "value"])
+            wr.writerows(self.csv_rows)
+            for name, _, unit, _ in self.rows:
+                for s, v in medians.get(name, {}).items():
+                    wr.writerow([name, s, unit, "median", f"{v:.6g}"])
+        with open(os.path.splitext(csv_path)[0] + ".txt", "w") as f:
+            f.write(text)
+        log(f"wrote {csv_path} and {os.path.splitext(csv_path)[0]}.txt")
+
+
+def parse_args(argv):
+    here = os.path.dirname(os.path.abspath(__file__))
+    p = argparse.ArgumentParser(
+        description="Benchmark overpass against kernel overlayfs and fuse-overlayfs.",
+        epilog=f"groups: {', '.join(GROUPS)}; workloads: "
+        + ", ".join(w.name for w in DATA + NAMESPACE + ROOTLESS))
+    p.add_argument("--only", metavar="WORKLOAD[,...]",
+                   help="run only these workloads or groups (default: all)")
+    p.add_argument("--systems", default="overpass,kernel,fuse-overlayfs",
+                   help="systems to compare (default: %(default)s)")
+    p.add_argument("--overpass", default=os.path.join(here, "..", "_build-bench", "src", "overpass"),
+                   help="the overpass binary (default: _build-bench/src/overpass)")
+    p.add_argument("--reps", type=int, default=3, help="repetitions per workload (default 3)")
+    p.add_argument("--mem-reps", type=int, default=1,
+                   help="repetitions of the memory walk (default 1)")
+    p.add_argument("--small", action="store_true", help="everything ~100x smaller, to try it out")
+    p.add_argument("--workdir", default="/var/tmp/overpass-bench",
+                   help="layers (cached), uppers, mounts, logs; on a disk (default %(default)s)")
+    p.add_argument("--csv", help="CSV output (default WORKDIR/bench.csv; the table goes next to it"
+                   " as .txt)")
+    p.add_argument("--worker", nargs=2, metavar=("NAME", "CTX"), help=argparse.SUPPRESS)
+    a = p.parse_args(argv)
+    if a.reps < 1 or a.mem_reps < 1:
+        p.error("--reps and --mem-reps must be >= 1")
+    return a
+
+
+def main(argv):
+    args = parse_args(argv)
+    if args.worker:
+        worker_main(*args.worker)
+        return 0
+    if os.geteuid() != 0:
+        die("run as root: it mounts, and drops the page cache (contrib/bench.sh uses sudo)")
+    for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(s, on_signal)
+    atexit.register(cleanup)
+    try:
+        Bench(args).main()
+    finally:
+        cleanup()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
