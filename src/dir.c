@@ -6,7 +6,8 @@
  * mode, and for a directory over a whiteout the opaque marker) and then
  * renamed or linked into place, so it appears whole or not at all.  A name
  * that a lower layer still holds is removed by putting a whiteout (char
- * device 0/0) in its place with one rename.
+ * device 0/0) in its place with one rename; on an upper that refuses those
+ * (overlayfs), a ".wh.NAME" file beside it hides the lower name instead.
  */
 #include "config.h"
 
@@ -51,6 +52,54 @@ static bool lower_has_name(struct ovl_inode *dir, const char *name)
 		    !ovl_is_whiteout_st(&st))
 			return true;
 	return false;
+}
+
+/* ".wh.NAME", the AUFS whiteout of @name, in @buf (NAME_MAX + 1 bytes). */
+static int aufs_name(const char *name, char *buf, size_t size)
+{
+	if ((size_t)snprintf(buf, size, OVL_AUFS_WH "%s", name) >= size)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+/* An empty AUFS marker file @wh in @dirfd, unless one is there. */
+static int aufs_marker_make(int dirfd, const char *wh)
+{
+	struct stat st;
+	int fd, err;
+
+	fd = openat(dirfd, wh, O_CREAT | O_WRONLY | O_NOFOLLOW | O_NONBLOCK |
+		    O_CLOEXEC, 0600);
+	if (fd >= 0) {
+		close(fd);
+		return 0;
+	}
+	err = -errno;
+	return fstatat(dirfd, wh, &st, AT_SYMLINK_NOFOLLOW) == 0 ? 0 : err;
+}
+
+/*
+ * Hide the lower layers' @name with a ".wh.NAME" file in @updir, as
+ * fuse-overlayfs does where whiteout devices are refused.  It hides only
+ * what is below the upper layer, so it is made before an upper entry of
+ * the same name goes.
+ */
+static int aufs_whiteout_make(int updir, const char *name)
+{
+	char wh[NAME_MAX + 1];
+	int err = aufs_name(name, wh, sizeof(wh));
+
+	return err ? err : aufs_marker_make(updir, wh);
+}
+
+/* A name made in @updir replaces its ".wh.NAME" whiteout there, if any. */
+static void aufs_whiteout_drop(int updir, const char *name)
+{
+	char wh[NAME_MAX + 1];
+
+	if (aufs_name(name, wh, sizeof(wh)) == 0 && unlinkat(updir, wh, 0) < 0 &&
+	    errno != ENOENT)
+		ovl_log("cannot remove whiteout %s: %s", wh, strerror(errno));
 }
 
 /* Owner of a new object: the caller, or the parent's group under setgid;
@@ -202,14 +251,19 @@ static void work_remove(struct ovl_fs *fs, const char *tmp)
 		unlinkat(fs->work_fd, tmp, AT_REMOVEDIR);
 }
 
+/* Mark a directory opaque: overlay.opaque=y, or on an upper without
+ * xattrs a ".wh..wh..opq" entry in it (AUFS, as fuse-overlayfs). */
 static int set_opaque(struct ovl_fs *fs, int pathfd)
 {
 	int fd = ovl_reopen(pathfd, O_RDONLY | O_DIRECTORY), err = 0;
 
 	if (fd < 0)
 		return fd;
-	if (fsetxattr(fd, OVL_XNAME(fs, "overlay.opaque"), "y", 1, 0) < 0)
+	if (fsetxattr(fd, OVL_XNAME(fs, "overlay.opaque"), "y", 1, 0) < 0) {
 		err = -errno;
+		if (err == -EOPNOTSUPP || err == -EPERM)
+			err = aufs_marker_make(fd, OVL_AUFS_OPQ);
+	}
 	close(fd);
 	return err;
 }
@@ -294,6 +348,7 @@ static int do_new(fuse_req_t req, struct ovl_inode *dir, const char *name,
 		ovl_log("cannot remove whiteout %s from workdir: %s", tmp,
 			strerror(errno));
 	}
+	aufs_whiteout_drop(updir, name);
 	return ovl_lookup_name(fs, dir, name, out);
 }
 
@@ -459,6 +514,42 @@ static int do_remove(fuse_req_t req, struct ovl_inode *dir, const char *name,
 	return err;
 }
 
+/*
+ * Remove @name from @updir leaving a ".wh.NAME" whiteout: the whiteout
+ * first, then the upper entry if there is one (@had); a directory moves to
+ * workdir in one rename and is emptied there.
+ */
+static int remove_aufs(struct ovl_fs *fs, int updir, const char *name,
+		       bool had, bool is_dir)
+{
+	char tmp[64], wh[NAME_MAX + 1];
+	int err = aufs_whiteout_make(updir, name), dfd;
+
+	if (err || !had)
+		return err;
+	if (!is_dir) {
+		if (unlinkat(updir, name, 0) < 0)
+			err = -errno;
+	} else {
+		ovl_work_name(fs, tmp, sizeof(tmp));
+		if (renameat(updir, name, fs->work_fd, tmp) < 0) {
+			err = -errno;
+		} else {
+			dfd = ovl_openat_name(fs->work_fd, tmp, O_RDONLY | O_DIRECTORY);
+			if (dfd >= 0) {
+				clear_whiteouts(dfd);
+				close(dfd);
+			}
+			if (unlinkat(fs->work_fd, tmp, AT_REMOVEDIR) < 0)
+				ovl_log("cannot remove %s from workdir: %s", tmp,
+					strerror(errno));
+		}
+	}
+	if (err && aufs_name(name, wh, sizeof(wh)) == 0)
+		unlinkat(updir, wh, 0);
+	return err;
+}
+
 /* Remove @name, which exists in the merged view of @dir (copied up). */
 static int remove_entry(struct ovl_fs *fs, struct ovl_inode *dir,
 			const char *name, bool is_dir)
@@ -489,9 +580,14 @@ static int remove_entry(struct ovl_fs *fs, struct ovl_inode *dir,
 		}
 		return unlinkat(updir, name, is_dir ? AT_REMOVEDIR : 0) < 0 ? -errno : 0;
 	}
+	if (fs->aufs_whiteouts)
+		return remove_aufs(fs, updir, name, us == UPPER_ENTRY, is_dir);
 	ovl_work_name(fs, tmp, sizeof(tmp));
-	if (mknodat(fs->work_fd, tmp, S_IFCHR, makedev(0, 0)) < 0)
+	if (mknodat(fs->work_fd, tmp, S_IFCHR, makedev(0, 0)) < 0) {
+		if (errno == EPERM || errno == EOPNOTSUPP)
+			return remove_aufs(fs, updir, name, us == UPPER_ENTRY, is_dir);
 		return -errno;
+	}
 	if (us == UPPER_ENTRY && is_dir) {
 		/* swap the directory out, then drop it with its whiteouts */
 		if (renameat2(fs->work_fd, tmp, updir, name, RENAME_EXCHANGE) < 0) {
@@ -604,7 +700,9 @@ static int prepare_dir_move(struct ovl_fs *fs, struct ovl_inode *d, bool samedir
 		return err;
 	err = set_redirect(fs, d->dirs->d[0].fd, redirect);
 	free(redirect);
-	return err;
+	/* an upper without xattrs: as kernel overlayfs without redirect_dir,
+	 * EXDEV, and mv(1) copies the directory instead */
+	return err == -EOPNOTSUPP ? -EXDEV : err;
 }
 
 /*
@@ -629,6 +727,53 @@ static int link_up(struct ovl_fs *fs, struct ovl_inode *dir, const char *name,
 	if (linkat(AT_FDCWD, proc, updir, name, AT_SYMLINK_FOLLOW) < 0)
 		return -errno;
 	return ovl_index_adjust(fs, inode->fd, -1);
+}
+
+/*
+ * Rename leaving a whiteout at the old name: RENAME_WHITEOUT, else (an
+ * upper on overlayfs or ramfs refuses the flag) a whiteout made in workdir
+ * swapped with the source, which then moves on from workdir, else (mknod
+ * refused too) a ".wh.OLDNAME" file and a plain rename.
+ */
+static int rename_whiteout(struct ovl_fs *fs, int oldfd, const char *oldname,
+			   int newfd, const char *newname)
+{
+	char tmp[64], wh[NAME_MAX + 1];
+	int err;
+
+	if (!fs->aufs_whiteouts) {
+		if (renameat2(oldfd, oldname, newfd, newname, RENAME_WHITEOUT) == 0)
+			return 0;
+		if (errno != EINVAL && errno != EPERM && errno != EOPNOTSUPP)
+			return -errno;
+		ovl_work_name(fs, tmp, sizeof(tmp));
+		if (mknodat(fs->work_fd, tmp, S_IFCHR, makedev(0, 0)) == 0) {
+			if (renameat2(fs->work_fd, tmp, oldfd, oldname,
+				      RENAME_EXCHANGE) < 0) {
+				err = -errno;
+				unlinkat(fs->work_fd, tmp, 0);
+				return err;
+			}
+			if (renameat(fs->work_fd, tmp, newfd, newname) == 0)
+				return 0;
+			err = -errno;
+			/* put the source back where it was */
+			renameat2(fs->work_fd, tmp, oldfd, oldname, RENAME_EXCHANGE);
+			unlinkat(fs->work_fd, tmp, 0);
+			return err;
+		}
+		if (errno != EPERM && errno != EOPNOTSUPP)
+			return -errno;
+	}
+	err = aufs_whiteout_make(oldfd, oldname);
+	if (err)
+		return err;
+	if (renameat(oldfd, oldname, newfd, newname) < 0) {
+		err = -errno;
+		if (aufs_name(oldname, wh, sizeof(wh)) == 0)
+			unlinkat(oldfd, wh, 0);
+	}
+	return err;
 }
 
 static int do_rename(fuse_req_t req, struct ovl_inode *olddir, const char *oldname,
@@ -708,12 +853,15 @@ static int do_rename(fuse_req_t req, struct ovl_inode *olddir, const char *oldna
 			err = -errno;
 		else if (!old_needs_wh && unlinkat(oldfd, oldname, 0) < 0)
 			err = -errno;
-	} else if (renameat2(oldfd, oldname, newfd, newname,
-			     old_needs_wh ? RENAME_WHITEOUT : 0) < 0) {
+	} else if (old_needs_wh) {
+		err = rename_whiteout(fs, oldfd, oldname, newfd, newname);
+	} else if (renameat(oldfd, oldname, newfd, newname) < 0) {
 		err = -errno;
 	}
-	if (!err)
+	if (!err) {
+		aufs_whiteout_drop(newfd, newname);
 		ovl_inode_moved(fs, src, newdir, newname);
+	}
 out:
 	if (err == 1)
 		err = 0;
@@ -779,6 +927,7 @@ static int do_link(fuse_req_t req, struct ovl_inode *inode,
 		if (linkat(AT_FDCWD, proc, newfd, newname, AT_SYMLINK_FOLLOW) < 0)
 			return -errno;
 	}
+	aufs_whiteout_drop(newfd, newname);
 	return ovl_lookup_name(fs, newdir, newname, out);
 }
 

@@ -21,6 +21,7 @@
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <sys/xattr.h>
 
 #ifndef OVERLAYFS_SUPER_MAGIC
@@ -279,27 +280,38 @@ static void probe_namelen(struct ovl_fs *fs)
 		fs->namelen = NAME_MAX;
 }
 
-/* Number the distinct filesystems and pick the st_ino high bits (xino). */
+/*
+ * Number the distinct filesystems and pick the st_ino high bits (xino), as
+ * kernel overlayfs does, so that both show the same inode numbers: fsid 0
+ * is the upper's filesystem (kept free without an upper), the others get
+ * 1, 2... in layer order; with all layers on one filesystem, or xino=off,
+ * inode numbers are the real ones.  Otherwise the fsid goes above the real
+ * number, below one bit the kernel keeps for numbers that overflow.
+ */
 static void setup_xino(struct ovl_fs *fs)
 {
-	unsigned nfs = 0;
+	unsigned numfs = 1;
 
 	for (int i = 0; i < fs->nlayers; i++) {
+		struct ovl_layer *l = &fs->layers[i];
 		int j;
 
+		if (fs->upper && l->dev == fs->upper->dev) {
+			l->fsid = 0;
+			continue;
+		}
 		for (j = 0; j < i; j++)
-			if (fs->layers[j].dev == fs->layers[i].dev)
+			if (fs->layers[j].dev == l->dev)
 				break;
-		fs->layers[i].fsid = j < i ? fs->layers[j].fsid : nfs++;
+		l->fsid = j < i ? fs->layers[j].fsid : numfs++;
 	}
 	fs->xino_bits = 0;
-	if (fs->p->xino == 0 || (nfs == 1 && fs->p->xino < 0))
+	if (fs->p->xino == 0 || numfs - (fs->upper ? 0 : 1) == 1)
 		return;
-	/* one bit more than the fsid needs, as kernel xino, so a real inode
-	 * number that overflows into the high bits is told apart */
-	while ((1u << fs->xino_bits) < nfs)
+	/* ilog2(numfs - 1) + 2 */
+	while ((2u << fs->xino_bits) <= numfs - 1)
 		fs->xino_bits++;
-	fs->xino_bits++;
+	fs->xino_bits += 2;
 }
 
 uint64_t ovl_layer_map_ino(const struct ovl_fs *fs, int layer, ino_t ino)
@@ -307,10 +319,34 @@ uint64_t ovl_layer_map_ino(const struct ovl_fs *fs, int layer, ino_t ino)
 	uint64_t v = ino;
 
 	if (fs->xino_bits)
-		v |= (uint64_t)fs->layers[layer].fsid << (64 - fs->xino_bits);
+		v |= (uint64_t)fs->layers[layer].fsid << (65 - fs->xino_bits);
 	if (fs->p->ino32)
 		v = (v ^ (v >> 32)) & 0xffffffffu;
 	return v;
+}
+
+/*
+ * Whether the upper takes kernel whiteouts, character devices 0/0.  Where
+ * mknod refuses them (an upper on overlayfs, a filesystem without mknod, a
+ * seccomp policy), ".wh.NAME" files are written instead, as fuse-overlayfs
+ * does.
+ */
+static void probe_whiteouts(struct ovl_fs *fs)
+{
+	char name[64];
+
+	if (!fs->upper)
+		return;
+	ovl_work_name(fs, name, sizeof(name));
+	if (mknodat(fs->work_fd, name, S_IFCHR | 0600, makedev(0, 0)) == 0) {
+		unlinkat(fs->work_fd, name, 0);
+		return;
+	}
+	if (errno == EPERM || errno == EOPNOTSUPP) {
+		fs->aufs_whiteouts = true;
+		ovl_debug("upperdir %s refuses whiteout devices: writing .wh. files",
+			  fs->upper->path);
+	}
 }
 
 /* Decide which overlay xattr namespace the upper layer uses. */
@@ -385,6 +421,7 @@ int ovl_layers_open(struct ovl_fs *fs)
 		fs->any_stacked |= fs->layers[k].stacked;
 	fs->has_xattrat = ovl_probe_xattrat(fs->layers[0].root_fd);
 	setup_xino(fs);
+	probe_whiteouts(fs);
 	probe_xattr_ns(fs);
 	probe_uuids(fs);
 	probe_overrides(fs);

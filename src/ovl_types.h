@@ -102,7 +102,7 @@ struct ovl_layer {
 				 * private read-only clone of the mount) */
 	bool ro_mount;		/* root_fd lives on a read-only detached mount */
 	dev_t dev;		/* st_dev of the root */
-	unsigned fsid;		/* index of the distinct filesystem (xino bits) */
+	unsigned fsid;		/* its filesystem: 0 the upper's, then 1, 2... (xino) */
 	bool stacked;		/* lives on overlayfs or FUSE */
 	unsigned char uuid[16];	/* its filesystem's UUID, zeros if none (as
 				 * the kernel puts in origin file handles) */
@@ -218,6 +218,9 @@ struct ovl_fs {
 	int index_fd;		/* O_PATH fd of workdir/index (hard links
 				 * copied up, kernel index=on); -1 without */
 	enum ovl_xattr_ns xns;	/* which overlay xattr prefix we write */
+	bool aufs_whiteouts;	/* the upper refuses char device whiteouts
+				 * (mknod 0/0 fails: an upper on overlayfs):
+				 * ".wh.NAME" files are written instead */
 	int xino_bits;		/* high bits of st_ino used for the fsid, 0 = off */
 	bool has_xattrat;	/* kernel has getxattrat() on O_PATH fds */
 	bool has_openat2;	/* kernel has openat2() */

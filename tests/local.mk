@@ -15,6 +15,7 @@ TESTS += \
 	tests/030-write.bats \
 	tests/035-file-ops.bats \
 	tests/060-owner-acl.bats \
+	tests/065-rootless.bats \
 	tests/070-hardlink.bats \
 	tests/075-metacopy.bats \
 	tests/080-passthrough.bats \
