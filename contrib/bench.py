@@ -37,6 +37,7 @@ import mmap
 import os
 import random
 import re
+import resource
 import shutil
 import signal
 import stat
@@ -284,15 +285,17 @@ def wl_randread(ctx, jobs):
     path = big_file(ctx)
     read_all(path)
     cmd = [
-        "fio", "--name=randread", f"--filename={path}", "--readonly",
+        "fio", "--name=randread", "--thread", f"--filename={path}", "--readonly",
         "--rw=randread", "--bs=4k", "--ioengine=psync", "--invalidate=0",
         "--fadvise_hint=0", "--disk_util=0", "--time_based=1",
         f"--runtime={ctx['scale']['fio_runtime']}",
         f"--size={ctx['scale']['data_bytes']}", f"--numjobs={jobs}",
         "--group_reporting=1", "--output-format=json",
     ]
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-    res = json.loads(out[out.index("{"):])
+    r = run_group(cmd)
+    if r.returncode != 0:
+        raise RuntimeError(f"fio exited {r.returncode}: {r.stderr.strip()[-1000:]}")
+    res = json.loads(r.stdout[r.stdout.index("{"):])
     return float(res["jobs"][0]["read"]["iops"]), {}
 
 
@@ -553,14 +556,19 @@ MEMORY_ROWS = [
     ("mem-walk", "s", "lower"),
     ("mem-rss-start", "MiB", "lower"),
     ("mem-rss-walked", "MiB", "lower"),
+    ("mem-rss-peak", "MiB", "lower"),
     ("mem-rss-forgot", "MiB", "lower"),
     ("mem-bytes/inode", "B", "lower"),
+    ("mem-inodes-cached", "inodes", None),
+    ("mem-bytes/cached", "B", "lower"),
 ]
 WORKER_FNS = {w.name: w.fn for w in DATA + NAMESPACE}
 GROUPS = ["data", "namespace", "rootless", "memory"]
 
 
 def worker_main(name, ctx_json):
+    # stopped by the main process: end what we started (fio) first
+    signal.signal(signal.SIGTERM, on_signal)
     value, extra = WORKER_FNS[name](json.loads(ctx_json))
     print(json.dumps({"value": value, "extra": extra}))
 
@@ -615,18 +623,40 @@ def mount_points(pid="self"):
         return []
 
 
-def vm_rss(pid):
+def vm_rss(pid, field="VmRSS"):
     with open(f"/proc/{pid}/status") as f:
         for line in f:
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) * 1024
-    raise RuntimeError(f"no VmRSS for pid {pid}")
+    raise RuntimeError(f"no {field} for pid {pid}")
 
 
 def drop_caches(level):
     os.sync()
     with open("/proc/sys/vm/drop_caches", "w") as f:
         f.write(f"{level}\n")
+
+
+def run_group(cmd, **kw):
+    """subprocess.run in a session of its own, so that when we are stopped
+    its whole process group is stopped with it (SIGTERM, then SIGKILL)."""
+    p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True, start_new_session=True, **kw)
+    try:
+        out, err = p.communicate()
+    except BaseException:
+        for sig, grace in ((signal.SIGTERM, 5), (signal.SIGKILL, None)):
+            try:
+                os.killpg(p.pid, sig)
+            except ProcessLookupError:
+                break
+            try:
+                p.wait(timeout=grace)
+                break
+            except subprocess.TimeoutExpired:
+                pass
+        raise
+    return subprocess.CompletedProcess(cmd, p.returncode, out, err)
 
 
 def run_quiet(cmd, **kw):
@@ -712,7 +742,7 @@ class Mount:
             return WORKER_FNS[name](ctx)
         cmd = self.nsenter() + [WORKER_PYTHON, self.bench.worker_script, "--worker", name,
                                 json.dumps(ctx)]
-        r = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True)
+        r = run_group(cmd)
         if r.returncode != 0:
             raise RuntimeError(f"worker {name} exited {r.returncode}: {r.stderr.strip()[-2000:]}")
         res = json.loads(r.stdout.strip().splitlines()[-1])
@@ -732,8 +762,8 @@ class Mount:
                 stats[f[0]] = f[1]
         return stats
 
-    def rss(self):
-        return vm_rss(self.proc.pid)
+    def rss(self, field="VmRSS"):
+        return vm_rss(self.proc.pid, field)
 
     def stop(self):
         """Unmount by path, wait for our daemon; signal only our own pid."""
@@ -813,7 +843,7 @@ def on_signal(signum, frame):
 
 def goodness(a, b, better):
     """How many times better a is than b: >= 1 means at least as good."""
-    if a is None or b is None or a <= 0 or b <= 0:
+    if a is None or b is None or a <= 0 or b <= 0 or better is None:
         return None
     return a / b if better == "higher" else b / a
 
@@ -930,9 +960,16 @@ class Bench:
                     if w.drop:
                         drop_caches(w.drop)
                     value, extra = m.run(base, self.ctx())
-                    if rep == 0 and w.group != "namespace":
+                    if rep == 0:
                         st = m.overpass_stats()
-                        if st:
+                        if st and w.group == "namespace":
+                            reqs = sorted(((int(v), k[len("requests."):]) for k, v in st.items()
+                                           if k.startswith("requests.")), reverse=True)
+                            self.notes.append(
+                                f"overpass {w.name}: {sum(n for n, _ in reqs)} requests ("
+                                + ", ".join(f"{k} {n}" for n, k in reqs[:5])
+                                + f"), copy_ups {st.get('copy_ups')}")
+                        elif st:
                             self.notes.append(
                                 f"overpass {w.name}: passthrough.active={st.get('passthrough.active')}"
                                 f" ({st.get('passthrough.reason')}), requests.READ="
@@ -968,6 +1005,7 @@ class Bench:
                     if n != n_expected:
                         raise RuntimeError(f"walked {n} entries, expected {n_expected}")
                     rss1 = m.rss() if daemon else None
+                    peak = m.rss("VmHWM") if daemon else None
                     st1 = m.overpass_stats()
                     drop_caches(2)
                     time.sleep(1)
@@ -984,8 +1022,15 @@ class Bench:
                 if daemon:
                     self.record("mem-rss-start", system, rep, rss0 / MIB, "MiB")
                     self.record("mem-rss-walked", system, rep, rss1 / MIB, "MiB")
+                    self.record("mem-rss-peak", system, rep, peak / MIB, "MiB")
                     self.record("mem-rss-forgot", system, rep, rss2 / MIB, "MiB")
                     self.record("mem-bytes/inode", system, rep, (rss1 - rss0) / n, "B")
+                    # the daemon's own count where it tells it: overpass
+                    # bounds its inodes by its open-file limit
+                    cached_n = int(st1["inodes"]) if st1.get("inodes") else None
+                    if cached_n:
+                        self.record("mem-inodes-cached", system, rep, cached_n, "inodes")
+                        self.record("mem-bytes/cached", system, rep, (rss1 - rss0) / cached_n, "B")
                     log(f"  memory {system}: RSS {rss0 / MIB:.1f} -> {rss1 / MIB:.1f} MiB "
                         f"after the walk, {rss2 / MIB:.1f} MiB after drop_caches=2; "
                         f"{(rss1 - rss0) / n:.0f} B per inode")
@@ -1056,8 +1101,14 @@ class Bench:
         check("rootless data >= 1.5 x fuse-overlayfs", rl, "overpass", "fuse-overlayfs", 1.5)
         for s in ("overpass", "fuse-overlayfs"):
             v = medians.get("mem-bytes/inode", {}).get(s)
-            if v is not None:
-                out.append(f"  memory, {s}: {v:.0f} bytes per cached inode")
+            if v is None:
+                continue
+            line = f"  memory, {s}: {v:.0f} bytes per walked inode"
+            n = medians.get("mem-inodes-cached", {}).get(s)
+            if n is not None:
+                c = medians.get("mem-bytes/cached", {}).get(s)
+                line += f"; {n:.0f} inodes still cached after the walk, {c:.0f} bytes each"
+            out.append(line)
         return out
 
     def header(self, t_start_load):
@@ -1069,6 +1120,7 @@ class Bench:
             git += f" (uncommitted changes to {', '.join(changed)})"
         fo = run_quiet([self.fuse_overlayfs, "--version"]).stdout.splitlines() if self.fuse_overlayfs else []
         fo_ver = next((l for l in fo if l.startswith("fuse-overlayfs")), "-")
+        nofile = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
         mem_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / (1 << 30)
         root_fs = next((l.split(" - ")[1].split()[0] for l in open("/proc/self/mountinfo")
                         if l.split()[4] == "/"), "?")
@@ -1077,6 +1129,8 @@ class Bench:
             f"host: Linux {os.uname().release}, {os.cpu_count()} CPUs, {mem_gib:.1f} GiB RAM, "
             f"layers on {root_fs} ({self.workdir})",
             f"load at start: {t_start_load}",
+            f"RLIMIT_NOFILE hard limit {nofile} (overpass keeps an fd per cached inode and asks the "
+            "kernel to forget inodes past half of it)",
             f"overpass {git} ({self.overpass}); {fo_ver}; kernel overlayfs with "
             "redirect_dir=on,index=on (rootless: userxattr)",
             f"scale {self.scale_name}: {sc['data_bytes'] // MIB} MiB data file, "
