@@ -151,24 +151,31 @@ mapping_ops() {
 	assert_files_equal "$T/fovl-disk" "$T/ovp-disk" "upper layer"
 }
 
-@test "xattr_permissions=2: owner and mode live in user.fuseoverlayfs.override_stat" {
+@test "xattr_permissions=1|2: owner and mode live in security.|user.fuseoverlayfs.override_stat" {
 	need_ovp
 	echo a >"$LOWER/f"
-	ovp_mount "lowerdir=$LOWER" "upperdir=$UPPER" "workdir=$WORK" xattr_permissions=2
-	run_cmd 0 chown 123:456 "$MNT/f"
-	run_cmd 0 chmod 4710 "$MNT/f"
-	mkdir "$MNT/d"
-	assert_equal "123:456 4710" "$(stat -c '%u:%g %a' "$MNT/f")"
-	run_cmd 1 getfattr -n user.fuseoverlayfs.override_stat "$MNT/f" # private
-	ovp_umount
-	# the real file keeps its owner; the xattr has the new one
-	assert_equal "0:0 644" "$(stat -c '%u:%g %a' "$UPPER/f")"
-	assert_equal "123:456:4710" "$(getfattr --only-values -n user.fuseoverlayfs.override_stat "$UPPER/f")"
-	getfattr -n user.fuseoverlayfs.override_stat "$UPPER/d" >/dev/null
-	# the upper, used as a lower layer later, shows the same owners
-	ovp_mount -m "$KMNT" "lowerdir=$UPPER:$LOWER"
-	assert_equal "123:456 4710" "$(stat -c '%u:%g %a' "$KMNT/f")"
-	ovp_umount "$KMNT"
+	local n x
+	for n in 1 2; do
+		x=user.fuseoverlayfs.override_stat
+		[ "$n" = 2 ] || x=security.fuseoverlayfs.override_stat
+		rm -rf "$UPPER" "$WORK"
+		mkdir "$UPPER" "$WORK"
+		ovp_mount "lowerdir=$LOWER" "upperdir=$UPPER" "workdir=$WORK" "xattr_permissions=$n"
+		run_cmd 0 chown 123:456 "$MNT/f"
+		run_cmd 0 chmod 4710 "$MNT/f"
+		mkdir "$MNT/d"
+		assert_equal "123:456 4710" "$(stat -c '%u:%g %a' "$MNT/f")"
+		run_cmd 1 getfattr -n "$x" "$MNT/f" # private
+		ovp_umount
+		# the real file keeps its owner; the xattr has the new one
+		assert_equal "0:0 644" "$(stat -c '%u:%g %a' "$UPPER/f")"
+		assert_equal "123:456:4710" "$(getfattr --only-values -n "$x" "$UPPER/f")"
+		getfattr -n "$x" "$UPPER/d" >/dev/null
+		# the upper, used as a lower layer later, shows the same owners
+		ovp_mount -m "$KMNT" "lowerdir=$UPPER:$LOWER"
+		assert_equal "123:456 4710" "$(stat -c '%u:%g %a' "$KMNT/f")" "xattr_permissions=$n"
+		ovp_umount "$KMNT"
+	done
 }
 
 # fcap FILE [ROOTID]: print a file's capability as "vVERSION rootid=ID",
