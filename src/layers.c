@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
@@ -337,6 +338,11 @@ static void probe_whiteouts(struct ovl_fs *fs)
 
 	if (!fs->upper)
 		return;
+	/* fuse-overlayfs's switch to its .wh. files, honoured alike */
+	if (getenv("FUSE_OVERLAYFS_DISABLE_OVL_WHITEOUT")) {
+		fs->aufs_whiteouts = true;
+		return;
+	}
 	ovl_work_name(fs, name, sizeof(name));
 	if (mknodat(fs->work_fd, name, S_IFCHR | 0600, makedev(0, 0)) == 0) {
 		unlinkat(fs->work_fd, name, 0);

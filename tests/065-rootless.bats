@@ -88,6 +88,29 @@ mk_overlay_upper() {
 	run_cmd 0 umount "$T/base"
 }
 
+@test "FUSE_OVERLAYFS_DISABLE_OVL_WHITEOUT: .wh. files on any upper, which fuse-overlayfs reads alike" {
+	need_ovp
+	need_kovl
+	mk_lower
+	FUSE_OVERLAYFS_DISABLE_OVL_WHITEOUT=1 ovp_mount
+	kovl_mount
+	wh_ops "$MNT" 0
+	wh_ops "$KMNT" 0
+	tree_dump --owner "$KMNT" >"$T/kernel"
+	tree_dump --owner "$MNT" >"$T/ovp"
+	ovp_umount
+	kovl_umount
+	assert_files_equal "$T/kernel" "$T/ovp" "merged view"
+	assert_equal "" "$(find "$UPPER" -type c)" "whiteout devices in the upper"
+	assert_equal "./g/.wh.x" "$(cd "$UPPER" && find . -name '.wh.*' | xargs)" ".wh. files"
+	command -v fuse-overlayfs >/dev/null || skip "no fuse-overlayfs to read the upper"
+	mkdir -p "$T/fwork" "$T/fmerged"
+	run_cmd 0 fuse-overlayfs -o "lowerdir=$LOWER,upperdir=$UPPER,workdir=$T/fwork" "$T/fmerged" </dev/null
+	tree_dump --owner "$T/fmerged" >"$T/fovl"
+	run_cmd 0 fusermount3 -u "$T/fmerged"
+	assert_files_equal "$T/kernel" "$T/fovl" "fuse-overlayfs on the upper"
+}
+
 @test "an upper without xattrs or RENAME_WHITEOUT (ramfs): whiteout devices, .wh..wh..opq" {
 	need_ovp
 	need_kovl
