@@ -46,6 +46,9 @@ wh_ops() {
 	ln "$m/h2" "$m/h"
 	rm "$m/i"
 	mv "$m/h2" "$m/i"
+	# a directory over a merged one holding whiteouts only
+	rm "$m/g/y"
+	mv -T "$m/d" "$m/g"
 }
 
 # An upper directory on kernel overlayfs, which refuses to make whiteout
@@ -71,7 +74,7 @@ mk_overlay_upper() {
 	tree_dump --owner "$MNT" >"$T/ovp"
 	assert_files_equal "$T/kernel" "$T/ovp" "merged view"
 	assert_equal "" "$(find "$T/base/up" -type c)" "whiteout devices in the upper"
-	assert_equal "./.wh.e ./g/.wh.x" "$(cd "$T/base/up" && find . -name '.wh.*' | sort | xargs)" \
+	assert_equal "./.wh.d ./.wh.e" "$(cd "$T/base/up" && find . -name '.wh.*' | sort | xargs)" \
 		".wh. files (those of names made again are gone)"
 	ovp_umount
 	# read back: remounted, and as a lower layer
@@ -102,7 +105,7 @@ mk_overlay_upper() {
 	kovl_umount
 	assert_files_equal "$T/kernel" "$T/ovp" "merged view"
 	assert_equal "" "$(find "$UPPER" -type c)" "whiteout devices in the upper"
-	assert_equal "./g/.wh.x" "$(cd "$UPPER" && find . -name '.wh.*' | xargs)" ".wh. files"
+	assert_equal "./.wh.d" "$(cd "$UPPER" && find . -name '.wh.*' | xargs)" ".wh. files"
 	command -v fuse-overlayfs >/dev/null || skip "no fuse-overlayfs to read the upper"
 	mkdir -p "$T/fwork" "$T/fmerged"
 	run_cmd 0 fuse-overlayfs -o "lowerdir=$LOWER,upperdir=$UPPER,workdir=$T/fwork" "$T/fmerged" </dev/null
@@ -126,8 +129,8 @@ mk_overlay_upper() {
 	tree_dump --owner "$KMNT" >"$T/kernel"
 	tree_dump --owner "$MNT" >"$T/ovp"
 	assert_files_equal "$T/kernel" "$T/ovp" "merged view"
-	# d made again over a whiteout; e2 made by mv(1) in a merged directory
-	assert_equal "./d/.wh..wh..opq ./e2/.wh..wh..opq" \
+	# d made again over a whiteout, then moved to g; e2 made by mv(1)
+	assert_equal "./e2/.wh..wh..opq ./g/.wh..wh..opq" \
 		"$(cd "$T/ram/up" && find . -name '.wh.*' | sort | xargs)" "opaque markers"
 	assert_equal "character special file 0:0" "$(stat -c '%F %t:%T' "$T/ram/up/e")" \
 		"a whiteout device for the renamed directory"
