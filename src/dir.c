@@ -628,11 +628,15 @@ void ovl_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 	fuse_reply_err(req, -do_remove(req, ovl_inode_of(fs, parent), name, true));
 }
 
+/* Longest absolute redirect kernel overlayfs writes (its redirect_max). */
+#define OVL_REDIRECT_MAX 256
+
 /*
  * The redirect a directory needs before it moves from @olddir: where its
  * lower part is, as kernel redirect_dir writes it (a name when it stays in
  * the same parent, else the absolute path in the layer).  NULL in *out
- * when it has no lower part.
+ * when it has no lower part.  An absolute path longer than the kernel
+ * writes gives EXDEV, as the kernel's rename does.
  */
 static int dir_redirect(struct ovl_fs *fs, struct ovl_inode *inode,
 			bool samedir, char **out)
@@ -657,7 +661,15 @@ static int dir_redirect(struct ovl_fs *fs, struct ovl_inode *inode,
 		return *out ? 0 : -ENOMEM;
 	}
 	*out = ovl_layer_relpath(fs, ds->d[1].layer, ds->d[1].fd);
-	return *out ? 0 : -EIO;
+	if (!*out)
+		return -EIO;
+	if (strlen(*out) > OVL_REDIRECT_MAX) {
+		/* as the kernel: mv(1) copies the directory instead */
+		free(*out);
+		*out = NULL;
+		return -EXDEV;
+	}
+	return 0;
 }
 
 static int set_redirect(struct ovl_fs *fs, int dirfd, const char *redirect)
