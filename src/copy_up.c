@@ -470,6 +470,22 @@ static int copy_up_inode(struct ovl_cu_ctx *c)
 	return 0;
 }
 
+/*
+ * A copy-up changed what stat shows of @inode (the copy's ctime) and of its
+ * parent (ctime): drop the kernel's cached attributes of both, which kernel
+ * overlayfs shows at once.  Attributes only (offset -1): no cached page of
+ * the file goes, and no lock of the kernel's is taken.
+ */
+static void inval_attrs(struct ovl_fs *fs, struct ovl_inode *inode)
+{
+	if (!fs->se)
+		return;
+	fuse_lowlevel_notify_inval_inode(fs->se, ovl_nodeid(fs, inode), -1, 0);
+	if (inode->parent)
+		fuse_lowlevel_notify_inval_inode(fs->se, ovl_nodeid(fs, inode->parent),
+						 -1, 0);
+}
+
 static int copy_up(struct ovl_fs *fs, struct ovl_inode *inode, bool skip_data,
 		   bool meta_only)
 {
@@ -490,6 +506,8 @@ static int copy_up(struct ovl_fs *fs, struct ovl_inode *inode, bool skip_data,
 	pthread_mutex_lock(&inode->lock);
 	err = copy_up_inode(&c);
 	pthread_mutex_unlock(&inode->lock);
+	if (!err || err == -ESTALE)
+		inval_attrs(fs, inode);
 	if (c.src >= 0)
 		close(c.src);
 	if (c.tmpfd >= 0)
