@@ -487,6 +487,11 @@ static int setattr_override(struct ovl_fs *fs, struct ovl_inode *inode,
 	return ovl_override_set(fs, inode->fd, st.st_uid, st.st_gid, st.st_mode);
 }
 
+/* The setattr bits that change something besides the ctime. */
+#define OVL_SET_ATTR_CHANGES (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | \
+			      FUSE_SET_ATTR_GID | FUSE_SET_ATTR_SIZE | \
+			      FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME)
+
 static int do_setattr(struct ovl_fs *fs, struct ovl_inode *inode,
 		      struct stat *attr, int to_set, struct fuse_file_info *fi)
 {
@@ -531,6 +536,13 @@ static int do_setattr(struct ovl_fs *fs, struct ovl_inode *inode,
 		if (fchownat(inode->fd, "", u, g,
 			     AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0 &&
 		    !ovl_squashing(p))
+			return -errno;
+	}
+	if (!(to_set & OVL_SET_ATTR_CHANGES)) {
+		/* chown(f, -1, -1): only the ctime changes, on the upper file
+		 * (libfuse keeps no bit for the kernel's FATTR_CTIME) */
+		if (fchownat(inode->fd, "", (uid_t)-1, (gid_t)-1,
+			     AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
 			return -errno;
 	}
 	if (to_set & FUSE_SET_ATTR_SIZE) {
