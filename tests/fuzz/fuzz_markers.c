@@ -2,7 +2,8 @@
 /*
  * libFuzzer harness of the readers of on-disk markers a hostile layer
  * controls: redirect values, overlay.nlink, override_stat owners, POSIX
- * ACL values (id mapping and inheritance), and uid/gid mapping options.
+ * ACL values (id mapping and inheritance), file capabilities (root id
+ * mapping), and uid/gid mapping options.
  * The first input byte picks the reader.
  */
 #include "config.h"
@@ -44,6 +45,9 @@ static void acl(const unsigned char *d, size_t n)
 	memcpy(v, d, n);
 	ovl_acl_map_ids(&p, v, n, true);
 	ovl_acl_map_ids(&p, v, n, false);
+	/* the same bytes as a file capability (its root id is mapped) */
+	memcpy(v, d, n);
+	ovl_fcap_map_rootid(&p, v, n, false);
 	memcpy(v, d, n);
 	if (ovl_acl_create_masq(v, n, &mode) >= 0 && (mode & ~0100777))
 		abort(); /* inheritance only ever removes permission bits */
