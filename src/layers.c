@@ -266,6 +266,29 @@ static void probe_overrides(struct ovl_fs *fs)
 	}
 }
 
+/*
+ * The hard-link index is keyed by the lower file's handle: where a lower
+ * layer cannot make handles (it lives on overlayfs without nfs_export, for
+ * one), no index is used, as kernel overlayfs falls back to index=off, and
+ * hard links of that layer are broken on copy-up.
+ */
+static void probe_index(struct ovl_fs *fs)
+{
+	unsigned char fb[OVL_FH_MAX];
+	size_t len;
+
+	for (int i = 0; fs->index_fd >= 0 && i < fs->nlayers; i++) {
+		struct ovl_layer *l = &fs->layers[i];
+
+		if (l->is_upper || ovl_origin_fh(fs, i, l->root_fd, fb, &len) == 0)
+			continue;
+		ovl_debug("lowerdir %s makes no file handles: hard links not indexed",
+			  l->path);
+		close(fs->index_fd);
+		fs->index_fd = -1;
+	}
+}
+
 /* The longest name any layer takes, as kernel overlayfs computes it. */
 static void probe_namelen(struct ovl_fs *fs)
 {
@@ -432,6 +455,7 @@ int ovl_layers_open(struct ovl_fs *fs)
 	probe_uuids(fs);
 	probe_overrides(fs);
 	probe_namelen(fs);
+	probe_index(fs);
 	return 0;
 }
 
