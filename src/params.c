@@ -45,12 +45,34 @@ static int fail(const char *opt, const char *fmt, ...)
 	return -EINVAL;
 }
 
-/* Split @s on unescaped @sep; "\<sep>" becomes <sep> and "\\" a backslash. */
+/*
+ * An SELinux context option whose value starts with a double quote, as
+ * podman writes it (context="system_u:object_r:container_file_t:s0:c1,c2"):
+ * the kernel reads such a value up to the closing quote, commas included.
+ */
+static bool lsm_quote_opens(const char *cur, size_t k, char sep)
+{
+	static const char *const names[] = { "context=", "fscontext=",
+					     "defcontext=", "rootcontext=" };
+
+	if (sep != ',')
+		return false;
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (k == strlen(names[i]) && !strncmp(cur, names[i], k))
+			return true;
+	return false;
+}
+
+/*
+ * Split @s on unescaped @sep; "\<sep>" becomes <sep> and "\\" a backslash.
+ * Options split on commas keep a quoted SELinux context value whole.
+ */
 static int split_escaped(const char *s, char sep, char ***out, int *n)
 {
 	char **v = NULL, *cur;
 	size_t len = strlen(s), k = 0;
 	int cnt = 0;
+	bool quoted = false;
 
 	cur = malloc(len + 1);
 	if (!cur)
@@ -60,7 +82,9 @@ static int split_escaped(const char *s, char sep, char ***out, int *n)
 			cur[k++] = s[++i];
 			continue;
 		}
-		if (s[i] == sep || s[i] == '\0') {
+		if (s[i] == '"' && (quoted || lsm_quote_opens(cur, k, sep)))
+			quoted = !quoted;
+		if ((s[i] == sep && !quoted) || s[i] == '\0') {
 			char **nv = realloc(v, (cnt + 2) * sizeof(*v));
 			if (!nv)
 				goto nomem;

@@ -425,3 +425,19 @@ ok" "$output"
 $uid:$gid 644" "$output"
 	assert_equal "0:0:1777" "$(getfattr --only-values -n user.fuseoverlayfs.override_stat "$D/u3/tmp")"
 }
+
+@test "SELinux context options are accepted and change nothing, as podman passes them" {
+	need_ovp
+	echo a >"$LOWER/a"
+	ovp_mount "lowerdir=$LOWER" "upperdir=$UPPER" "workdir=$WORK" \
+		"context=\"system_u:object_r:container_file_t:s0:c1,c2\"" \
+		fscontext=system_u:object_r:container_file_t:s0 \
+		defcontext=system_u:object_r:container_file_t:s0 \
+		rootcontext=system_u:object_r:container_file_t:s0
+	echo b >>"$MNT/a"
+	assert_equal "a
+b" "$(cat "$MNT/a")"
+	ovp_umount
+	assert_equal "a
+b" "$(cat "$UPPER/a")"
+}

@@ -125,6 +125,16 @@ static void test_compat(void)
 	   "values recorded");
 	ovl_params_free(&p);
 
+	/* podman quotes an SELinux context holding commas (MCS categories) */
+	r = parse(&p, "-o lowerdir=/a,context=\"system_u:object_r:t:s0:c1,c2\","
+		      "fscontext=\"u:r:t:s0:c3,c4\",ro /m", &a);
+	ok(r == 0 && p.read_only, "a quoted context value keeps its commas");
+	ovl_params_free(&p);
+	r = parse(&p, "-o lowerdir=/a\"b,upperdir=/u,workdir=/w /m", &a);
+	ok(r == 0 && !strcmp(p.lowerdirs[0], "/a\"b") && p.upperdir,
+	   "a quote elsewhere is an ordinary character");
+	ovl_params_free(&p);
+
 	r = parse(&p, "--stats /m", &a);
 	ok(r == 0 && a == OVL_ACTION_STATS && !strcmp(p.mountpoint, "/m"),
 	   "--stats MOUNTPOINT");
