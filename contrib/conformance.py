@@ -169,8 +169,15 @@ class Writer:
         """rel is gone from the merged view (a lower object below it)."""
         def mk(tag, d, name):
             _clear(d, name, keep_dir=False)
-            if not self.plain:
+            if self.plain:
+                return
+            try:
                 os.mknod(name, stat.S_IFCHR | 0o000, os.makedev(0, 0), dir_fd=d)
+            except PermissionError:
+                # an upper on overlayfs refuses whiteout devices: the
+                # AUFS form, which overpass and fuse-overlayfs read
+                os.close(os.open(".wh." + name, os.O_WRONLY | os.O_CREAT, 0o600,
+                                 dir_fd=d))
         self._each("up", rel, mk, record=not self.plain)
 
     def opaque(self, rel, mode=0o755, owner=ROOT):
@@ -322,14 +329,15 @@ class Rec:
         self.put(step, fmt(v))
         return v
 
-    def must(self, step, fn):
-        """As op, but a failure ends the check."""
+    def must(self, step, fn, show=True):
+        """As op, but a failure ends the check; show=False prints "ok"
+        for a value that is not deterministic (a descriptor)."""
         try:
             v = fn()
         except OSError as e:
             self.put(step, ename(e))
             raise Stop() from e
-        self.put(step, fmt(v))
+        self.put(step, fmt(v) if show else "ok")
         return v
 
     def timed(self, step, path, fn, which="mc", follow=True, after=None):
@@ -420,6 +428,7 @@ def prep_namemax(W, k, p):
     W.dir(k, p)
     W.file(k, f"{p}/f")
     W.file(k, f"{p}/" + "L" * 255)
+    W.file(k, f"{p}/" + "K" * 255)
     W.dir(k, f"{p}/" + "M" * 255)
     W.file(k, f"{p}/" + "M" * 255 + "/g")
 
@@ -450,6 +459,7 @@ def c_namemax(r, k, p):
     r.op("read in renamed dir", lambda: read(f"{p}/m/g"))
     r.op("mkdir 255", lambda: os.mkdir(f"{p}/" + "N" * 255))
     r.op("unlink 255", lambda: os.unlink(f"{p}/" + "a" * 255))
+    r.op("unlink 255 existing", lambda: os.unlink(f"{p}/" + "K" * 255))
     r.op("listing", lambda: listing(p))
 
 
@@ -862,6 +872,8 @@ def prep_suid(W, k, p):
     for n in ("chown-same", "chown-none", "chgrp", "chown-root"):
         W.file(k, f"{p}/u6755-{n}", 0o6755, owner=u)
     W.file(k, f"{p}/u2644-chown", 0o2644, owner=u)
+    W.file(k, f"{p}/u2644-chown-none", 0o2644, owner=u)
+    W.file(k, f"{p}/u2644-g0-chown-none", 0o2644, owner=(u[0], 0))
     W.dir(k, f"{p}/u6755-dir-chown", 0o6755, owner=u)
     W.file(k, f"{p}/u0755-setgid", 0o755, owner=(u[0], 0))
     W.dir(k, f"{p}/sgid", 0o2777, owner=OTHER)
@@ -870,47 +882,48 @@ def prep_suid(W, k, p):
 
 @check("suid", "suid", prep_suid)
 def c_suid(r, k, p):
-    def mode(n):
-        return f"mode={stat.S_IMODE(lstat(f'{p}/{n}').st_mode):04o}"
+    def step(label, n, fn):
+        """fn's result or errno, then the mode of n after it."""
+        try:
+            v = fmt(fn())
+        except OSError as e:
+            v = ename(e)
+        r.put(label, f"{v} mode={stat.S_IMODE(lstat(f'{p}/{n}').st_mode):04o}")
+
+    def ftrunc(n):
+        fd = os.open(f"{p}/{n}", os.O_WRONLY)
+        try:
+            os.ftruncate(fd, 0)
+        finally:
+            os.close(fd)
 
     for who in ("u6777", "r6777"):
-        r.op(f"write {who}", lambda: write(f"{p}/{who}-write", b"x"))
-        r.op("mode after", lambda: mode(f"{who}-write"))
-        r.op(f"append {who}",
+        step(f"write {who}", f"{who}-write", lambda: write(f"{p}/{who}-write", b"x"))
+        step(f"append {who}", f"{who}-pwrite",
              lambda: write(f"{p}/{who}-pwrite", b"x", os.O_WRONLY | os.O_APPEND))
-        r.op("mode after", lambda: mode(f"{who}-pwrite"))
-        r.op(f"truncate {who}", lambda: os.truncate(f"{p}/{who}-trunc", 1))
-        r.op("mode after", lambda: mode(f"{who}-trunc"))
-
-        def ftrunc(n=f"{p}/{who}-ftrunc"):
-            fd = os.open(n, os.O_WRONLY)
-            try:
-                os.ftruncate(fd, 0)
-                return fstat_of(fd, "m")
-            finally:
-                os.close(fd)
-        r.op(f"ftruncate {who}", ftrunc)
-        r.op(f"chmod 6777 then write {who}",
-             lambda: (os.chmod(f"{p}/{who}-chmodw", 0o6777), write(f"{p}/{who}-chmodw", b"y"))[1])
-        r.op("mode after", lambda: mode(f"{who}-chmodw"))
-    r.op("write r2666 (setgid, no group exec)", lambda: write(f"{p}/r2666-write", b"x"))
-    r.op("mode after", lambda: mode("r2666-write"))
-    r.op("truncate r2666", lambda: os.truncate(f"{p}/r2666-trunc", 0))
-    r.op("mode after", lambda: mode("r2666-trunc"))
-    r.op("chown to same owner", lambda: os.chown(f"{p}/u6755-chown-same", USER[0], -1))
-    r.op("mode after", lambda: mode("u6755-chown-same"))
-    r.op("chown -1 -1", lambda: os.chown(f"{p}/u6755-chown-none", -1, -1))
-    r.op("mode after", lambda: mode("u6755-chown-none"))
-    r.op("chgrp to own group", lambda: os.chown(f"{p}/u6755-chgrp", -1, USER[1]))
-    r.op("mode after", lambda: mode("u6755-chgrp"))
-    r.op("chown to root", lambda: os.chown(f"{p}/u6755-chown-root", 0, 0))
-    r.op("mode after", lambda: mode("u6755-chown-root"))
-    r.op("chown setgid without group exec", lambda: os.chown(f"{p}/u2644-chown", USER[0], -1))
-    r.op("mode after", lambda: mode("u2644-chown"))
-    r.op("chown dir", lambda: os.chown(f"{p}/u6755-dir-chown", USER[0], -1))
-    r.op("mode after", lambda: mode("u6755-dir-chown"))
-    r.op("chmod g+s, not in group", lambda: os.chmod(f"{p}/u0755-setgid", 0o2755))
-    r.op("mode after", lambda: mode("u0755-setgid"))
+        step(f"truncate {who}", f"{who}-trunc", lambda: os.truncate(f"{p}/{who}-trunc", 1))
+        step(f"ftruncate {who}", f"{who}-ftrunc", lambda: ftrunc(f"{who}-ftrunc"))
+        step(f"chmod 6777 {who}", f"{who}-chmodw",
+             lambda: os.chmod(f"{p}/{who}-chmodw", 0o6777))
+        step(f"then write {who}", f"{who}-chmodw", lambda: write(f"{p}/{who}-chmodw", b"y"))
+    step("write r2666 (setgid, no group exec)", "r2666-write",
+         lambda: write(f"{p}/r2666-write", b"x"))
+    step("truncate r2666 (setgid, no group exec)", "r2666-trunc",
+         lambda: os.truncate(f"{p}/r2666-trunc", 0))
+    step("chown to same owner", "u6755-chown-same",
+         lambda: os.chown(f"{p}/u6755-chown-same", USER[0], -1))
+    step("chown -1 -1", "u6755-chown-none", lambda: os.chown(f"{p}/u6755-chown-none", -1, -1))
+    step("chgrp to own group", "u6755-chgrp", lambda: os.chown(f"{p}/u6755-chgrp", -1, USER[1]))
+    step("chown to root", "u6755-chown-root", lambda: os.chown(f"{p}/u6755-chown-root", 0, 0))
+    step("chown setgid without group exec", "u2644-chown",
+         lambda: os.chown(f"{p}/u2644-chown", USER[0], -1))
+    step("chown -1 -1 setgid without group exec", "u2644-chown-none",
+         lambda: os.chown(f"{p}/u2644-chown-none", -1, -1))
+    step("chown -1 -1 setgid without group exec, not in group", "u2644-g0-chown-none",
+         lambda: os.chown(f"{p}/u2644-g0-chown-none", -1, -1))
+    step("chown dir", "u6755-dir-chown", lambda: os.chown(f"{p}/u6755-dir-chown", USER[0], -1))
+    step("chmod g+s, not in group", "u0755-setgid",
+         lambda: os.chmod(f"{p}/u0755-setgid", 0o2755))
     r.op("creat in setgid dir", lambda: create(f"{p}/sgid/f", 0o2755))
     r.op("stat created", lambda: lstat(f"{p}/sgid/f"))
     r.op("mkdir in setgid dir", lambda: os.mkdir(f"{p}/sgid/d", 0o755))
@@ -1118,75 +1131,75 @@ def prep_unlinked(W, k, p):
 
 @check("unlinked", "open-unlinked", prep_unlinked)
 def c_unlinked(r, k, p):
-    fd = r.must("open O_RDWR", lambda: os.open(f"{p}/rw", os.O_RDWR))
+    fd = r.must("rw: open O_RDWR", lambda: os.open(f"{p}/rw", os.O_RDWR), show=False)
     try:
-        r.must("unlink", lambda: os.unlink(f"{p}/rw"))
-        r.op("fstat", lambda: fstat_of(fd))
-        r.op("stat name", lambda: lstat(f"{p}/rw"))
-        r.op("listed", lambda: "rw" in os.listdir(p))
-        r.op("write", lambda: os.pwrite(fd, b"more", 100))
-        r.op("fstat after write", lambda: fstat_of(fd))
-        r.op("ftruncate", lambda: os.ftruncate(fd, 3))
-        r.op("fstat after ftruncate", lambda: fstat_of(fd))
-        r.op("read", lambda: os.pread(fd, 100, 0))
-        r.op("fchmod", lambda: os.fchmod(fd, 0o600))
-        r.op("fstat after fchmod", lambda: fstat_of(fd))
-        r.op("futimens", lambda: os.utime(fd, ns=(1000, 2000)))
-        r.op("fstat times", lambda: fixed_times(os.fstat(fd)))
-        r.op("fsetxattr", lambda: os.setxattr(fd, "user.u", b"1"))
-        r.op("fgetxattr", lambda: os.getxattr(fd, "user.u"))
-        r.op("creat same name", lambda: create(f"{p}/rw"))
-        r.op("new file", lambda: lstat(f"{p}/rw"))
-        r.op("fstat old", lambda: fstat_of(fd))
+        r.must("rw: unlink", lambda: os.unlink(f"{p}/rw"))
+        r.op("rw: fstat", lambda: fstat_of(fd))
+        r.op("rw: stat name", lambda: lstat(f"{p}/rw"))
+        r.op("rw: listed", lambda: "rw" in os.listdir(p))
+        r.op("rw: write", lambda: os.pwrite(fd, b"more", 100))
+        r.op("rw: fstat after write", lambda: fstat_of(fd))
+        r.op("rw: ftruncate", lambda: os.ftruncate(fd, 3))
+        r.op("rw: fstat after ftruncate", lambda: fstat_of(fd))
+        r.op("rw: read", lambda: os.pread(fd, 100, 0))
+        r.op("rw: fchmod", lambda: os.fchmod(fd, 0o600))
+        r.op("rw: fstat after fchmod", lambda: fstat_of(fd))
+        r.op("rw: futimens", lambda: os.utime(fd, ns=(1000, 2000)))
+        r.op("rw: fstat times", lambda: fixed_times(os.fstat(fd)))
+        r.op("rw: fsetxattr", lambda: os.setxattr(fd, "user.u", b"1"))
+        r.op("rw: fgetxattr", lambda: os.getxattr(fd, "user.u"))
+        r.op("rw: creat same name", lambda: create(f"{p}/rw"))
+        r.op("rw: new file", lambda: lstat(f"{p}/rw"))
+        r.op("rw: fstat old", lambda: fstat_of(fd))
     finally:
         os.close(fd)
 
-    fd = r.must("open O_RDONLY", lambda: os.open(f"{p}/ro", os.O_RDONLY))
+    fd = r.must("ro: open O_RDONLY", lambda: os.open(f"{p}/ro", os.O_RDONLY), show=False)
     try:
-        r.must("unlink", lambda: os.unlink(f"{p}/ro"))
-        r.op("fstat", lambda: fstat_of(fd))
-        r.op("read", lambda: os.pread(fd, 100, 0))
-        r.op("ftruncate on read-only fd", lambda: os.ftruncate(fd, 0))
+        r.must("ro: unlink", lambda: os.unlink(f"{p}/ro"))
+        r.op("ro: fstat", lambda: fstat_of(fd))
+        r.op("ro: read", lambda: os.pread(fd, 100, 0))
+        r.op("ro: ftruncate on read-only fd", lambda: os.ftruncate(fd, 0))
     finally:
         os.close(fd)
 
-    a = r.must("open twice", lambda: os.open(f"{p}/two", os.O_RDWR))
+    a = r.must("two: open twice", lambda: os.open(f"{p}/two", os.O_RDWR), show=False)
     b = os.open(f"{p}/two", os.O_RDONLY)
     try:
-        r.must("unlink", lambda: os.unlink(f"{p}/two"))
-        r.op("write first", lambda: os.pwrite(a, b"XY", 0))
-        r.op("read second", lambda: os.pread(b, 100, 0))
-        r.op("fstat second", lambda: fstat_of(b))
+        r.must("two: unlink", lambda: os.unlink(f"{p}/two"))
+        r.op("two: write first", lambda: os.pwrite(a, b"XY", 0))
+        r.op("two: read second", lambda: os.pread(b, 100, 0))
+        r.op("two: fstat second", lambda: fstat_of(b))
     finally:
         os.close(a)
         os.close(b)
 
-    fd = r.must("open target of rename", lambda: os.open(f"{p}/over", os.O_RDONLY))
+    fd = r.must("over: open target of rename", lambda: os.open(f"{p}/over", os.O_RDONLY), show=False)
     try:
-        r.must("rename over it", lambda: os.rename(f"{p}/src", f"{p}/over"))
-        r.op("fstat", lambda: fstat_of(fd))
-        r.op("read", lambda: os.pread(fd, 100, 0))
-        r.op("read name", lambda: read(f"{p}/over"))
+        r.must("over: rename over it", lambda: os.rename(f"{p}/src", f"{p}/over"))
+        r.op("over: fstat", lambda: fstat_of(fd))
+        r.op("over: read", lambda: os.pread(fd, 100, 0))
+        r.op("over: read name", lambda: read(f"{p}/over"))
     finally:
         os.close(fd)
 
-    fd = r.must("open one of two links", lambda: os.open(f"{p}/hl", os.O_RDWR))
+    fd = r.must("hl: open one of two links", lambda: os.open(f"{p}/hl", os.O_RDWR), show=False)
     try:
-        r.must("unlink it", lambda: os.unlink(f"{p}/hl"))
-        r.op("fstat", lambda: fstat_of(fd))
-        r.op("write", lambda: os.pwrite(fd, b"HL", 0))
-        r.op("read other name", lambda: read(f"{p}/hl2"))
-        r.op("stat other name", lambda: lstat(f"{p}/hl2"))
+        r.must("hl: unlink it", lambda: os.unlink(f"{p}/hl"))
+        r.op("hl: fstat", lambda: fstat_of(fd))
+        r.op("hl: write", lambda: os.pwrite(fd, b"HL", 0))
+        r.op("hl: read other name", lambda: read(f"{p}/hl2"))
+        r.op("hl: stat other name", lambda: lstat(f"{p}/hl2"))
     finally:
         os.close(fd)
 
-    fd = r.must("open dir", lambda: os.open(f"{p}/dir", os.O_RDONLY | os.O_DIRECTORY))
+    fd = r.must("dir: open dir", lambda: os.open(f"{p}/dir", os.O_RDONLY | os.O_DIRECTORY), show=False)
     try:
-        r.must("rmdir", lambda: os.rmdir(f"{p}/dir"))
-        r.op("fstat", lambda: fstat_of(fd, "tmugn"))
-        r.op("creat in it",
+        r.must("dir: rmdir", lambda: os.rmdir(f"{p}/dir"))
+        r.op("dir: fstat", lambda: fstat_of(fd, "tmugn"))
+        r.op("dir: creat in it",
              lambda: os.close(os.open("x", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=fd)))
-        r.op("list it", lambda: os.listdir(fd))
+        r.op("dir: list it", lambda: os.listdir(fd))
     finally:
         os.close(fd)
 
@@ -1312,7 +1325,9 @@ def run(top, bases, groups):
                     continue
                 p = f"{base}/{name}.{k}" if base != "." else f"{name}.{k}"
                 rec = Rec(f"{base} {group}.{name}[{k}]")
-                cwd = os.getcwd()
+                # back by descriptor: another user may not search the
+                # directories above the mount
+                cwd = os.open(".", os.O_RDONLY | os.O_DIRECTORY)
                 try:
                     os.chdir(os.path.dirname(p) or ".")
                     fn(rec, k, os.path.basename(p))
@@ -1321,7 +1336,8 @@ def run(top, bases, groups):
                 except OSError as e:
                     rec.put("unexpected", f"{ename(e)} {e.filename or ''}")
                 finally:
-                    os.chdir(cwd)
+                    os.fchdir(cwd)
+                    os.close(cwd)
                 total += rec.n
     print(f"# {total} steps", file=sys.stderr)
 
