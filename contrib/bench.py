@@ -1125,7 +1125,7 @@ class Bench:
         root_fs = next((l.split(" - ")[1].split()[0] for l in open("/proc/self/mountinfo")
                         if l.split()[4] == "/"), "?")
         return [
-            f"overpass benchmark, {time.strftime('%Y-%m-%d %H:%M:%S %Z')}",
+            f"overpass benchmark, started {self.started}",
             f"host: Linux {os.uname().release}, {os.cpu_count()} CPUs, {mem_gib:.1f} GiB RAM, "
             f"layers on {root_fs} ({self.workdir})",
             f"load at start: {t_start_load}",
@@ -1147,6 +1147,7 @@ class Bench:
 
     def main(self):
         t_start = time.monotonic()
+        self.started = time.strftime("%Y-%m-%d %H:%M:%S %Z")
         load = run_quiet(["uptime"]).stdout.strip()
         log(f"uptime: {load}")
         self.setup()
