@@ -553,7 +553,8 @@ def c_enotdir(r, k, p):
     r.op("stat file/", lambda: lstat(f + "/"))
     r.op("open file/ O_CREAT", lambda: close_open(f + "/", os.O_CREAT | os.O_WRONLY))
     r.op("open file O_DIRECTORY", lambda: close_open(f, os.O_RDONLY | os.O_DIRECTORY))
-    r.op("open symlink-to-file O_DIRECTORY", lambda: close_open(f"{p}/lf", os.O_RDONLY | os.O_DIRECTORY))
+    r.op("open symlink-to-file O_DIRECTORY",
+         lambda: close_open(f"{p}/lf", os.O_RDONLY | os.O_DIRECTORY))
     r.op("listdir file", lambda: os.listdir(f))
     r.op("chdir file", lambda: os.chdir(f))
     r.op("rmdir file", lambda: os.rmdir(f))
@@ -613,13 +614,16 @@ def c_eloop(r, k, p):
     r.op("open loop O_CREAT", lambda: close_open(f"{p}/l1", os.O_WRONLY | os.O_CREAT))
     r.op("mkdir loop", lambda: os.mkdir(f"{p}/l1"))
     r.op("open symlink O_NOFOLLOW", lambda: close_open(f"{p}/lf", os.O_RDONLY | os.O_NOFOLLOW))
-    r.op("open symlink O_NOFOLLOW|O_PATH", lambda: fstat_path(f"{p}/lf", os.O_PATH | os.O_NOFOLLOW))
+    r.op("open symlink O_NOFOLLOW|O_PATH",
+         lambda: fstat_path(f"{p}/lf", os.O_PATH | os.O_NOFOLLOW))
     r.op("chain of 40", lambda: read(f"{p}/c2"))
     r.op("chain of 41", lambda: read(f"{p}/c1"))
     r.op("chmod loop", lambda: os.chmod(f"{p}/l1", 0o600))
     r.op("truncate loop", lambda: os.truncate(f"{p}/l1", 0))
-    r.op("open dangling O_CREAT|O_EXCL", lambda: close_open(f"{p}/dangling", os.O_WRONLY | os.O_CREAT | os.O_EXCL))
-    r.op("open dangling O_CREAT", lambda: write(f"{p}/dangling", b"via link", os.O_WRONLY | os.O_CREAT))
+    r.op("open dangling O_CREAT|O_EXCL",
+         lambda: close_open(f"{p}/dangling", os.O_WRONLY | os.O_CREAT | os.O_EXCL))
+    r.op("open dangling O_CREAT",
+         lambda: write(f"{p}/dangling", b"via link", os.O_WRONLY | os.O_CREAT))
     r.op("read target", lambda: read(f"{p}/newtarget"))
     r.op("stat target", lambda: lstat(f"{p}/newtarget"))
     r.op("rename loop", lambda: os.rename(f"{p}/l1", f"{p}/l3"))
@@ -656,7 +660,8 @@ def c_eexist(r, k, p):
     r.op("rename EXCHANGE file dir", lambda: renameat2(f, d, RENAME_EXCHANGE))
     r.op("stat after exchange", lambda: (fmt_st(lstat(f), "t"), fmt_st(lstat(d), "t")))
     r.op("read exchanged", lambda: read(f"{p}/d"))
-    r.op("rename EXCHANGE with missing", lambda: renameat2(f"{p}/f3", f"{p}/nope", RENAME_EXCHANGE))
+    r.op("rename EXCHANGE with missing",
+         lambda: renameat2(f"{p}/f3", f"{p}/nope", RENAME_EXCHANGE))
     r.op("unlink", lambda: os.unlink(f"{p}/gone"))
     r.op("creat O_EXCL over removed", lambda: create(f"{p}/gone"))
     r.op("read recreated", lambda: read(f"{p}/gone"))
@@ -855,7 +860,8 @@ def c_sticky(r, k, p):
     r.op("unlink root's in dir owned by user", lambda: os.unlink(f"{p}/ud/root-a"))
     r.op("creat", lambda: create(f"{p}/new"))
     r.op("stat created", lambda: lstat(f"{p}/new"))
-    r.op("open O_CREAT other's existing", lambda: close_open(f"{p}/other-c", os.O_WRONLY | os.O_CREAT))
+    r.op("open O_CREAT other's existing",
+         lambda: close_open(f"{p}/other-c", os.O_WRONLY | os.O_CREAT))
     r.op("listing", lambda: listing(p))
 
 
@@ -1005,7 +1011,8 @@ def c_open(r, k, p):
         finally:
             os.close(fd)
     r.op("F_SETFL O_NOATIME root's file", setfl_noatime)
-    r.op("O_DIRECTORY|O_CREAT", lambda: close_open(f"{p}/dc", os.O_RDONLY | os.O_DIRECTORY | os.O_CREAT))
+    r.op("O_DIRECTORY|O_CREAT",
+         lambda: close_open(f"{p}/dc", os.O_RDONLY | os.O_DIRECTORY | os.O_CREAT))
 
     def creat_mode0():
         fd = os.open(f"{p}/mode0", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0)
@@ -1174,7 +1181,8 @@ def c_unlinked(r, k, p):
         os.close(a)
         os.close(b)
 
-    fd = r.must("over: open target of rename", lambda: os.open(f"{p}/over", os.O_RDONLY), show=False)
+    fd = r.must("over: open target of rename",
+                lambda: os.open(f"{p}/over", os.O_RDONLY), show=False)
     try:
         r.must("over: rename over it", lambda: os.rename(f"{p}/src", f"{p}/over"))
         r.op("over: fstat", lambda: fstat_of(fd))
@@ -1193,7 +1201,8 @@ def c_unlinked(r, k, p):
     finally:
         os.close(fd)
 
-    fd = r.must("dir: open dir", lambda: os.open(f"{p}/dir", os.O_RDONLY | os.O_DIRECTORY), show=False)
+    fd = r.must("dir: open dir",
+                lambda: os.open(f"{p}/dir", os.O_RDONLY | os.O_DIRECTORY), show=False)
     try:
         r.must("dir: rmdir", lambda: os.rmdir(f"{p}/dir"))
         r.op("dir: fstat", lambda: fstat_of(fd, "tmugn"))
