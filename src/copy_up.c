@@ -39,6 +39,7 @@ struct ovl_cu_ctx {
 	int tmpfd;		/* the object being built */
 	bool skip_data;		/* O_TRUNC: the data would be thrown away */
 	bool meta_only;		/* metacopy: metadata now, data when written */
+	bool origin;		/* overlay.origin was recorded */
 };
 
 /* A fresh name in workdir for an object being built. */
@@ -203,14 +204,34 @@ static int set_origin_ino(struct ovl_cu_ctx *c, int dst)
 	int n = snprintf(v, sizeof(v), "%llu", (unsigned long long)c->inode->ino);
 	size_t len;
 
-	if (fsetxattr(dst, OVL_XNAME(c->fs, "overpass.ino"), v, n, 0) < 0 &&
-	    errno != ENOTSUP)
-		return -errno;
-	if (ovl_origin_fh(c->fs, c->inode->layer, c->inode->fd, fb, &len) == 0 &&
-	    fsetxattr(dst, OVL_XNAME(c->fs, "overlay.origin"), fb, len, 0) < 0 &&
-	    errno != ENOTSUP)
-		return -errno;
+	int err = ovl_fsetxattr(dst, OVL_XNAME(c->fs, "overpass.ino"), v, n, 0);
+
+	if (err && err != -ENOTSUP)
+		return err;
+	if (ovl_origin_fh(c->fs, c->inode->layer, c->inode->fd, fb, &len) < 0)
+		return 0;
+	err = ovl_fsetxattr(dst, OVL_XNAME(c->fs, "overlay.origin"), fb, len, 0);
+	if (err)
+		return err == -ENOTSUP ? 0 : err;
+	c->origin = true;
 	return 0;
+}
+
+/*
+ * Mark an upper directory "impure", as kernel overlayfs does before it puts
+ * an entry with an origin into it: its readdir then knows to look up the
+ * origins for d_ino.  @dirfd may be O_PATH.
+ */
+int ovl_set_impure(struct ovl_fs *fs, int dirfd)
+{
+	const char *name = OVL_XNAME(fs, "overlay.impure");
+	char v;
+	int err;
+
+	if (ovl_fgetxattr(dirfd, name, &v, 1) >= 0)
+		return 0;
+	err = ovl_fsetxattr(dirfd, name, "y", 1, 0);
+	return err == -ENOTSUP ? 0 : err;
 }
 
 /*
@@ -322,6 +343,11 @@ static int build_other(struct ovl_cu_ctx *c)
 		close(dfd);
 		if (err)
 			return err;
+	} else {
+		/* symlinks and special files record their origin too */
+		err = set_origin_ino(c, c->tmpfd);
+		if (err)
+			return err;
 	}
 	err = copy_meta(c, c->tmpfd);
 	if (err)
@@ -381,19 +407,39 @@ static int switch_to_upper(struct ovl_cu_ctx *c)
 	return 0;
 }
 
+/*
+ * A copy-up is no change of its parent directory: as the kernel does, the
+ * upper parent's atime and mtime are put back once the new name is there
+ * (best effort, as the kernel's).
+ */
+static void restore_parent_times(int updir, const struct stat *before)
+{
+	struct timespec ts[2] = { before->st_atim, before->st_mtim };
+
+	futimens(updir, ts);
+}
+
 static int copy_up_locked(struct ovl_cu_ctx *c)
 {
 	struct ovl_inode *parent = c->inode->parent;
+	struct stat pst;
 	int err;
 
 	if (fstatat(c->inode->fd, "", &c->st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
 		return -errno;
 	c->updir = parent->dirs->d[0].fd;
 	c->name = c->inode->name;
+	if (fstat(c->updir, &pst) < 0)
+		return -errno;
 	if (S_ISREG(c->st.st_mode))
 		err = build_regular(c);
 	else
 		err = build_other(c);
+	if (err)
+		return err;
+	if (c->origin)
+		err = ovl_set_impure(c->fs, c->updir);
+	restore_parent_times(c->updir, &pst);
 	if (err)
 		return err;
 	atomic_fetch_add(&c->fs->stats.copy_ups, 1);

@@ -13,6 +13,7 @@
 
 #include "overlay.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <linux/limits.h>
 #include <stdlib.h>
@@ -426,7 +427,25 @@ void ovl_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		ovl_release_file(fs, req, fi);
 }
 
-/* Remove every entry of an upper directory that holds only whiteouts. */
+/* Whether @name in @fd is a whiteout the upper may hold: a char device
+ * 0/0, or a .wh. file where the upper refuses those. */
+static bool upper_whiteout(int fd, const char *name, unsigned char type)
+{
+	struct stat st;
+
+	if (!strncmp(name, OVL_AUFS_WH, strlen(OVL_AUFS_WH)))
+		return true;
+	if (type != DT_CHR && type != DT_UNKNOWN)
+		return false;
+	return fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	       ovl_is_whiteout_st(&st);
+}
+
+/*
+ * Remove every entry of an upper directory that holds only whiteouts.
+ * Anything else found there fails with ENOTEMPTY and is left alone, so
+ * a wrong emptiness check can never cost data.
+ */
 static int clear_whiteouts(int dirfd)
 {
 	char buf[8192] __attribute__((aligned(8)));
@@ -442,6 +461,10 @@ static int clear_whiteouts(int dirfd)
 			off += de->d_reclen;
 			if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 				continue;
+			if (!upper_whiteout(fd, de->d_name, de->d_type)) {
+				err = -ENOTEMPTY;
+				break;
+			}
 			if (unlinkat(fd, de->d_name, 0) < 0) {
 				err = -errno;
 				break;
@@ -477,6 +500,34 @@ static void index_unlinked(struct ovl_fs *fs, int fd, bool upper_had)
 		ovl_index_cleanup(fs, fd);
 }
 
+/*
+ * A lower hard link about to lose a name (unlink, or a rename over it)
+ * comes up into the index first, as the kernel's does with index=on, so
+ * that the merged link count has a place to be kept.  *@victim is looked
+ * up again when the copy-up superseded it (it was open through
+ * passthrough).
+ */
+static int index_before_remove(struct ovl_fs *fs, struct ovl_inode *dir,
+			       const char *name, struct ovl_inode **victim)
+{
+	struct stat st;
+	int err;
+
+	if (fs->index_fd < 0 || S_ISDIR((*victim)->type) ||
+	    ovl_is_upper(fs, *victim))
+		return 0;
+	if (fstatat((*victim)->fd, "", &st, AT_EMPTY_PATH) < 0)
+		return -errno;
+	if (!ovl_index_wanted(fs, &st))
+		return 0;
+	err = ovl_copy_up(fs, *victim, false);
+	if (err != -ESTALE)
+		return err;
+	ovl_inode_forget(fs, *victim, 1);
+	*victim = NULL;
+	return ovl_lookup_name(fs, dir, name, victim);
+}
+
 static int do_remove(fuse_req_t req, struct ovl_inode *dir, const char *name,
 		     bool is_dir)
 {
@@ -492,6 +543,13 @@ static int do_remove(fuse_req_t req, struct ovl_inode *dir, const char *name,
 	err = ovl_lookup_name(fs, dir, name, &victim);
 	if (err)
 		return err;
+	if (is_dir == S_ISDIR(victim->type))
+		err = index_before_remove(fs, dir, name, &victim);
+	if (err) {
+		if (victim)
+			ovl_inode_forget(fs, victim, 1);
+		return err;
+	}
 	if (ovl_is_upper(fs, dir) &&
 	    upper_state(dir->dirs->d[0].fd, name, &us, &st) == 0)
 		upper_had = us == UPPER_ENTRY;
@@ -680,6 +738,11 @@ static int set_redirect(struct ovl_fs *fs, int dirfd, const char *redirect)
 	return 0;
 }
 
+static bool pure_upper_dir(const struct ovl_fs *fs, const struct ovl_inode *d)
+{
+	return S_ISDIR(d->type) && d->dirs->n == 1 && ovl_is_upper(fs, d);
+}
+
 /* Checks of rename(2) on the merged view: 0 or the errno to return. */
 static int rename_check(struct ovl_fs *fs, struct ovl_inode *src,
 			struct ovl_inode *dst, unsigned flags)
@@ -696,7 +759,10 @@ static int rename_check(struct ovl_fs *fs, struct ovl_inode *src,
 		return -ENOTDIR;
 	if (!S_ISDIR(src->type) && S_ISDIR(dst->type))
 		return -EISDIR;
-	if (S_ISDIR(dst->type) && !ovl_dir_is_empty(fs, dst))
+	/* a target only in upper is left to rename(2) itself, as the kernel
+	 * does, after the source's markers are set (they stay if it fails) */
+	if (S_ISDIR(dst->type) && !pure_upper_dir(fs, dst) &&
+	    !ovl_dir_is_empty(fs, dst))
 		return -ENOTEMPTY;
 	return 0;
 }
@@ -788,6 +854,35 @@ static int rename_whiteout(struct ovl_fs *fs, int oldfd, const char *oldname,
 	return err;
 }
 
+/*
+ * A pure-upper directory moving into a merged directory becomes opaque,
+ * as the kernel makes it, so no lower name below can ever show through
+ * (whatever layers the upper is later stacked on).
+ */
+static int opaque_if_merged(struct ovl_fs *fs, struct ovl_inode *d,
+			    struct ovl_inode *newparent)
+{
+	if (!S_ISDIR(d->type) || d->dirs->n != 1 || newparent->dirs->n < 2)
+		return 0;
+	return set_opaque(fs, d->dirs->d[0].fd);
+}
+
+/* An entry with an origin moved into @dir: @dir becomes impure, as the
+ * kernel marks it. */
+static int impure_if_origin(struct ovl_fs *fs, struct ovl_inode *moved,
+			    struct ovl_inode *dir)
+{
+	int fd = S_ISDIR(moved->type) ? moved->dirs->d[0].fd : moved->fd;
+	char b[1];
+
+	/* a merged directory has an origin for the kernel, which records
+	 * one on it at lookup when missing */
+	if (!(S_ISDIR(moved->type) && moved->dirs->n > 1) &&
+	    ovl_fgetxattr(fd, OVL_XNAME(fs, "overlay.origin"), b, 0) < 0)
+		return 0;
+	return ovl_set_impure(fs, dir->dirs->d[0].fd);
+}
+
 static int do_rename(fuse_req_t req, struct ovl_inode *olddir, const char *oldname,
 		     struct ovl_inode *newdir, const char *newname, unsigned flags)
 {
@@ -812,6 +907,8 @@ static int do_rename(fuse_req_t req, struct ovl_inode *olddir, const char *oldna
 		err = 0, dst = NULL;
 	if (!err)
 		err = rename_check(fs, src, dst, flags);
+	if (!err && dst && !(flags & RENAME_EXCHANGE))
+		err = index_before_remove(fs, newdir, newname, &dst);
 	if (!err)
 		err = ovl_copy_up(fs, src, false);
 	if (!err && dst && (flags & RENAME_EXCHANGE))
@@ -835,12 +932,24 @@ static int do_rename(fuse_req_t req, struct ovl_inode *olddir, const char *oldna
 	err = upper_state(newfd, newname, &us, &st);
 	if (err)
 		goto out;
+	err = opaque_if_merged(fs, src, newdir);
+	if (!err && dst && (flags & RENAME_EXCHANGE))
+		err = opaque_if_merged(fs, dst, olddir);
+	/* before the move, as the kernel: a crash never leaves an entry
+	 * with an origin in a directory not marked for it */
+	if (!err && !samedir)
+		err = impure_if_origin(fs, src, newdir);
+	if (!err && !samedir && dst && (flags & RENAME_EXCHANGE))
+		err = impure_if_origin(fs, dst, olddir);
+	if (err)
+		goto out;
 	if (flags & RENAME_EXCHANGE) {
 		if (renameat2(oldfd, oldname, newfd, newname, RENAME_EXCHANGE) < 0)
 			err = -errno;
 		goto out;
 	}
-	if (dst && S_ISDIR(dst->type) && us == UPPER_ENTRY) {
+	if (dst && S_ISDIR(dst->type) && !pure_upper_dir(fs, dst) &&
+	    us == UPPER_ENTRY) {
 		/* the empty merged target may still hold whiteouts */
 		int dfd = ovl_openat_name(newfd, newname, O_RDONLY | O_DIRECTORY);
 
@@ -848,12 +957,6 @@ static int do_rename(fuse_req_t req, struct ovl_inode *olddir, const char *oldna
 			err = clear_whiteouts(dfd);
 			close(dfd);
 		}
-		if (err)
-			goto out;
-	}
-	/* a pure-upper directory landing where a lower name is must hide it */
-	if (S_ISDIR(src->type) && src->dirs->n == 1 && lower_has_name(newdir, newname)) {
-		err = set_opaque(fs, src->dirs->d[0].fd);
 		if (err)
 			goto out;
 	}
@@ -873,6 +976,8 @@ static int do_rename(fuse_req_t req, struct ovl_inode *olddir, const char *oldna
 	if (!err) {
 		aufs_whiteout_drop(newfd, newname);
 		ovl_inode_moved(fs, src, newdir, newname);
+		if (dst && dst->indexed)
+			index_unlinked(fs, dst->fd, us == UPPER_ENTRY);
 	}
 out:
 	if (err == 1)
@@ -940,6 +1045,9 @@ static int do_link(fuse_req_t req, struct ovl_inode *inode,
 			return -errno;
 	}
 	aufs_whiteout_drop(newfd, newname);
+	err = impure_if_origin(fs, inode, newdir);
+	if (err)
+		return err;
 	return ovl_lookup_name(fs, newdir, newname, out);
 }
 

@@ -167,6 +167,7 @@ bool ovl_is_private_xattr(const char *name);
 
 /* copy_up.c */
 int ovl_copy_up(struct ovl_fs *fs, struct ovl_inode *inode, bool skip_data);
+int ovl_set_impure(struct ovl_fs *fs, int dirfd);
 int ovl_copy_up_meta(struct ovl_fs *fs, struct ovl_inode *inode);
 void ovl_work_name(struct ovl_fs *fs, char *buf, size_t size);
 

@@ -128,6 +128,12 @@ int ovl_reopen(int fd, int flags)
 #ifndef SYS_listxattrat
 #define SYS_listxattrat 465
 #endif
+#ifndef SYS_setxattrat
+#define SYS_setxattrat 463
+#endif
+#ifndef SYS_removexattrat
+#define SYS_removexattrat 466
+#endif
 #ifndef AT_EMPTY_PATH
 #define AT_EMPTY_PATH 0x1000
 #endif
@@ -186,6 +192,44 @@ ssize_t ovl_flistxattr(int fd, char *buf, size_t size)
 	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
 	r = listxattr(proc, buf, size);
 	return r < 0 ? -errno : r;
+}
+
+int ovl_fsetxattr(int fd, const char *name, const void *value, size_t size,
+		  int flags)
+{
+	char proc[64];
+	long r;
+
+	if (use_xattrat) {
+		struct ovl_xattr_args args = {
+			.value = (unsigned long)value,
+			.size = (unsigned int)size,
+			.flags = (unsigned int)flags,
+		};
+		r = syscall(SYS_setxattrat, fd, "",
+			    AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, name, &args,
+			    sizeof(args));
+		return r < 0 ? -errno : 0;
+	}
+	/* the magic link leads to the object itself, a symlink included */
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	r = setxattr(proc, name, value, size, flags);
+	return r < 0 ? -errno : 0;
+}
+
+int ovl_fremovexattr(int fd, const char *name)
+{
+	char proc[64];
+	long r;
+
+	if (use_xattrat) {
+		r = syscall(SYS_removexattrat, fd, "",
+			    AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, name);
+		return r < 0 ? -errno : 0;
+	}
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	r = removexattr(proc, name);
+	return r < 0 ? -errno : 0;
 }
 
 int ovl_parse_u64(const char *s, unsigned long long *out)

@@ -59,6 +59,9 @@ int ovl_mount_setattr(int dirfd, const char *path, unsigned flags,
  * results as for getxattr(2), errors as negative errno. */
 ssize_t ovl_fgetxattr(int fd, const char *name, void *buf, size_t size);
 ssize_t ovl_flistxattr(int fd, char *buf, size_t size);
+int ovl_fsetxattr(int fd, const char *name, const void *value, size_t size,
+		  int flags);
+int ovl_fremovexattr(int fd, const char *name);
 
 /* true when the kernel serves the *xattrat() calls on O_PATH fds. */
 bool ovl_probe_xattrat(int fd);

@@ -152,7 +152,7 @@ static int do_setxattr(struct ovl_fs *fs, struct ovl_inode *inode,
 		       int flags, bool remove)
 {
 	char *mapped = NULL;
-	int fd, err = 0;
+	int err = 0;
 
 	if (fs->p->noxattrs || (fs->p->noacl && is_acl(name)))
 		return -ENOTSUP;
@@ -160,37 +160,35 @@ static int do_setxattr(struct ovl_fs *fs, struct ovl_inode *inode,
 		return -EPERM;
 	if (fs->p->read_only)
 		return -EROFS;
+	if (remove && !ovl_is_upper(fs, inode)) {
+		/* as the kernel: removing a name the lower file lacks fails
+		 * with ENODATA before any copy-up */
+		ssize_t n = ovl_fgetxattr(inode->fd, name, NULL, 0);
+
+		if (n < 0)
+			return (int)n;
+	}
 	err = ovl_copy_up_meta(fs, inode);
 	if (err)
 		return err;
-	/* devices and fifos are never opened; the kernel allows user.*
-	 * xattrs on regular files and directories only */
-	if (S_ISDIR(inode->type))
-		fd = dup(inode->fd);
-	else if (S_ISREG(inode->type))
-		fd = ovl_reopen(inode->fd, O_RDONLY);
-	else
-		return -EPERM;
-	if (fd < 0)
-		return S_ISDIR(inode->type) ? -errno : fd;
 	if (!remove && (is_acl(name) || !strcmp(name, FCAP_XATTR)) &&
 	    (fs->p->nuidmap || fs->p->ngidmap)) {
 		/* the ids in an ACL or a file capability go on disk as the
 		 * owner's do */
 		mapped = malloc(size ? size : 1);
-		if (!mapped) {
-			close(fd);
+		if (!mapped)
 			return -ENOMEM;
-		}
 		memcpy(mapped, value, size);
 		err = map_value_ids(fs->p, name, mapped, size, true);
 		value = mapped;
 	}
-	if (!err && (remove ? fremovexattr(fd, name) :
-			      fsetxattr(fd, name, value, size, flags)) < 0)
-		err = -errno;
+	/* on the object itself, whatever its type: the upper filesystem
+	 * decides, as under kernel overlayfs (user.* only on files and
+	 * directories, trusted.* and security.* on symlinks and devices too) */
+	if (!err)
+		err = remove ? ovl_fremovexattr(inode->fd, name) :
+			       ovl_fsetxattr(inode->fd, name, value, size, flags);
 	free(mapped);
-	close(fd);
 	return err;
 }
 

@@ -106,5 +106,33 @@ markers() { # upper
 	[[ "$output" == *"Not a directory"* ]]
 	run_cmd 0 mv "$MNT/dir" "$MNT/emptyd/moved"
 	[ -f "$MNT/emptyd/moved/sub/s" ]
+	# removing an xattr the lower file lacks: ENODATA and no copy-up
+	run_cmd "!" setfattr -x user.nope "$MNT/b"
+	[[ "$output" == *"No such attribute"* ]]
+	[ ! -e "$UPPER/b" ]
+	ovp_umount
+}
+
+@test "rename over a directory that is not empty: ENOTEMPTY, and nothing lost" {
+	need_ovp
+	make_lower "$LOWER"
+	ovp_mount "lowerdir=$LOWER,upperdir=$UPPER,workdir=$WORK"
+	mkdir "$MNT/full" "$MNT/e1" "$MNT/e2" "$MNT/e3"
+	echo keep > "$MNT/full/f"; echo keep2 > "$MNT/dir/new"
+	# upper only, merged, lower only: each refuses, each keeps its files
+	for target in full dir dir/sub; do
+		run_cmd "!" python3 -c "import os; os.rename('$MNT/e1', '$MNT/$target')"
+		[[ "$output" == *"not empty"* ]]
+	done
+	run_cmd "!" python3 -c "import os; os.rename('$MNT/dir/sub', '$MNT/full')"
+	[[ "$output" == *"not empty"* ]]
+	[ "$(cat "$MNT/full/f")" = keep ] && [ "$(cat "$UPPER/full/f")" = keep ]
+	[ "$(cat "$MNT/dir/new")" = keep2 ] && [ "$(cat "$MNT/dir/x")" = x ]
+	[ "$(cat "$MNT/dir/sub/s")" = s ] && [ -d "$MNT/e1" ]
+	# empty targets of each kind are replaced
+	run_cmd 0 python3 -c "import os; os.rename('$MNT/e1', '$MNT/e2')"
+	rm "$MNT/full/f"
+	run_cmd 0 python3 -c "import os; os.rename('$MNT/e2', '$MNT/full')"
+	[ ! -e "$MNT/e2" ] && [ -d "$MNT/full" ] && [ -z "$(ls -A "$MNT/full")" ]
 	ovp_umount
 }
