@@ -1130,7 +1130,7 @@ class Bench:
             f"layers on {root_fs} ({self.workdir})",
             f"load at start: {t_start_load}",
             f"RLIMIT_NOFILE hard limit {nofile} (overpass keeps an fd per cached inode and asks the "
-            "kernel to forget inodes past half of it)",
+            "kernel to forget inodes past 80% of it)",
             f"overpass {git} ({self.overpass}); {fo_ver}; kernel overlayfs with "
             "redirect_dir=on,index=on (rootless: userxattr)",
             f"scale {self.scale_name}: {sc['data_bytes'] // MIB} MiB data file, "

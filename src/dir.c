@@ -133,6 +133,7 @@ struct ovl_new_acl {
 	ssize_t access_len;
 	char *dflt;		/* system.posix_acl_default (directories) */
 	ssize_t dflt_len;
+	bool inherited;		/* the parent has a default ACL */
 };
 
 static void new_acl_free(struct ovl_new_acl *a)
@@ -171,6 +172,7 @@ static int new_mode(fuse_req_t req, int updir, mode_t *mode,
 			memcpy(a->dflt, v, n);
 			a->dflt_len = n;
 		}
+		a->inherited = n > 0;
 		r = n > 0 ? ovl_acl_create_masq(v, n, mode) : 0;
 		if (r == 1 && (S_ISREG(*mode) || S_ISDIR(*mode))) {
 			a->access = v;
@@ -215,6 +217,30 @@ struct ovl_new {
 	const char *link;	/* symlink target */
 };
 
+/* Make @n at @name in @dirfd, failing with EEXIST if anything is there. */
+static int make_at(int dirfd, const char *name, const struct ovl_new *n)
+{
+	int err, fd;
+
+	switch (n->mode & S_IFMT) {
+	case S_IFDIR:
+		err = mkdirat(dirfd, name, n->mode & 07777);
+		break;
+	case S_IFLNK:
+		err = symlinkat(n->link, dirfd, name);
+		break;
+	case S_IFREG:
+		fd = openat(dirfd, name, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC,
+			    n->mode & 07777);
+		err = fd < 0 ? -1 : close(fd);
+		break;
+	default:
+		err = mknodat(dirfd, name, n->mode, n->rdev);
+		break;
+	}
+	return err < 0 ? -errno : 0;
+}
+
 /* Make @n in workdir under @tmp; returns an O_PATH fd of it. */
 static int make_in_work(struct ovl_fs *fs, const struct ovl_new *n, char *tmp,
 			size_t tmplen)
@@ -222,28 +248,30 @@ static int make_in_work(struct ovl_fs *fs, const struct ovl_new *n, char *tmp,
 	int err, fd;
 
 	ovl_work_name(fs, tmp, tmplen);
-	switch (n->mode & S_IFMT) {
-	case S_IFDIR:
-		err = mkdirat(fs->work_fd, tmp, n->mode & 07777);
-		break;
-	case S_IFLNK:
-		err = symlinkat(n->link, fs->work_fd, tmp);
-		break;
-	case S_IFREG:
-		fd = openat(fs->work_fd, tmp, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC,
-			    n->mode & 07777);
-		err = fd < 0 ? -1 : close(fd);
-		break;
-	default:
-		err = mknodat(fs->work_fd, tmp, n->mode, n->rdev);
-		break;
-	}
+	err = make_at(fs->work_fd, tmp, n);
 	if (err < 0) {
 		tmp[0] = '\0';
-		return -errno;
+		return err;
 	}
 	fd = openat(fs->work_fd, tmp, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 	return fd < 0 ? -errno : fd;
+}
+
+/*
+ * Whether a new object made by the daemon in @pst (the upper parent) is
+ * already as set_owner() would leave it: owned by the caller's ids on
+ * disk, which are the daemon's own, no setgid parent, no override xattr.
+ */
+static bool owner_is_ours(fuse_req_t req, const struct stat *pst)
+{
+	const struct ovl_fs *fs = ovl_fs_of(req);
+	const struct ovl_params *p = fs->p;
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+
+	if (fs->upper->override || (pst->st_mode & S_ISGID))
+		return false;
+	return ovl_idmap_apply(p->uidmap, p->nuidmap, ctx->uid, true) == geteuid() &&
+	       ovl_idmap_apply(p->gidmap, p->ngidmap, ctx->gid, true) == getegid();
 }
 
 static void work_remove(struct ovl_fs *fs, const char *tmp)
@@ -313,6 +341,17 @@ static int do_new(fuse_req_t req, struct ovl_inode *dir, const char *name,
 		return err;
 	if (S_ISDIR(nn.mode) && (pst.st_mode & S_ISGID))
 		nn.mode |= S_ISGID;
+	/* nothing to set after making it (owner, ACL, opaque) and nothing to
+	 * replace: made in place, complete from the start, as the kernel's
+	 * ovl_create_upper() does */
+	if (us == UPPER_NONE && !acl.inherited &&
+	    !(S_ISDIR(nn.mode) && dir->dirs->n > 1) && owner_is_ours(req, &pst)) {
+		err = make_at(updir, name, &nn);
+		if (err)
+			return err;
+		aufs_whiteout_drop(updir, name);
+		return ovl_lookup_name(fs, dir, name, out);
+	}
 	fd = make_in_work(fs, &nn, tmp, sizeof(tmp));
 	if (fd < 0) {
 		new_acl_free(&acl);

@@ -151,12 +151,6 @@ void ovl_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *bufv,
 		fuse_reply_write(req, (size_t)n);
 }
 
-void ovl_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
-{
-	ovl_stat_op(ovl_fs_of(req), OVL_OP_FLUSH);
-	fuse_reply_err(req, 0);
-}
-
 void ovl_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct ovl_fs *fs = ovl_fs_of(req);

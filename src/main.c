@@ -79,7 +79,9 @@ static const struct fuse_lowlevel_ops ovl_ops = {
 	.open = ovl_open,
 	.read = ovl_read,
 	.write_buf = ovl_write_buf,
-	.flush = ovl_flush,
+	/* no .flush: a close has nothing to do here (data went to the real
+	 * file, locks are the kernel's), and the ENOSYS libfuse answers the
+	 * first FLUSH with stops the kernel sending any */
 	.release = ovl_release,
 	.fsync = ovl_fsync,
 	.fallocate = ovl_fallocate,

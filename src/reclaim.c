@@ -111,7 +111,7 @@ static void invalidate(struct ovl_fs *fs, struct victim *v, size_t n)
 static void *reclaim_main(void *arg)
 {
 	struct ovl_fs *fs = arg;
-	long high = fs->fd_limit / 2, low = fs->fd_limit * 35 / 100;
+	long high = fs->fd_limit * 4 / 5, low = fs->fd_limit * 13 / 20;
 	struct victim *v = calloc(RECLAIM_BATCH, sizeof(*v));
 	int fdir = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
@@ -139,8 +139,14 @@ static void *reclaim_main(void *arg)
 			ovl_debug("reclaim: %ld fds, %zu inodes: %zu to forget",
 				  fds, fs->itable_count, n);
 		} else {
-			/* look again once this many more inodes came */
-			fs->reclaim_soft = fs->itable_count + (size_t)(high - fds) / 4 + 1;
+			/* look again once this many more inodes came; never
+			 * every few: reading /proc/self/fd costs as much as
+			 * the fds it lists */
+			long step = (high - fds) / 4;
+
+			if (step < fs->fd_limit / 64)
+				step = fs->fd_limit / 64;
+			fs->reclaim_soft = fs->itable_count + (size_t)step + 1;
 		}
 		pthread_mutex_unlock(&fs->itable_lock);
 		if (n) {
@@ -193,7 +199,7 @@ void ovl_reclaim_stop(struct ovl_fs *fs)
 /* Under fd pressure: readdirplus then lists names without looking them up. */
 bool ovl_reclaim_pressure(struct ovl_fs *fs)
 {
-	return fs->fd_limit && fs->itable_count > (size_t)fs->fd_limit * 2 / 5;
+	return fs->fd_limit && fs->itable_count > (size_t)fs->fd_limit * 7 / 10;
 }
 
 /*

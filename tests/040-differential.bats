@@ -34,8 +34,8 @@ markers() { # upper
 	kovl_mount "lowerdir=$T/kl1:$T/kl2,upperdir=$KUPPER,workdir=$KWORK,$KOPTS"
 	ovp_mount "lowerdir=$LOWER:$LOWER2" "upperdir=$UPPER" "workdir=$WORK" \
 		allow_other default_permissions
-	run_cmd 0 timeout 900 python3 "$DIFFTEST" --seed "$seed" --ops "$ops" \
-		--uppers "$KUPPER" "$UPPER" --check-every 25 "$KMNT" "$MNT"
+	run_cmd 0 --timeout 900 python3 "$DIFFTEST" --seed "$seed" --ops "$ops" \
+		--uppers "$KUPPER" "$UPPER" --check-every 50 "$KMNT" "$MNT"
 	echo "# ${lines[-1]}" >&3
 	python3 "$DIFFTEST" --tree "$KMNT" >"$T/k.tree"
 	python3 "$DIFFTEST" --tree "$MNT" >"$T/m.tree"
