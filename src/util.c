@@ -117,8 +117,16 @@ int ovl_reopen(int fd, int flags)
 	char proc[64];
 	int nfd;
 
+	flags = (flags & ~(O_CREAT | O_EXCL | O_NOFOLLOW)) | O_CLOEXEC;
+	if (flags & O_DIRECTORY) {
+		/* no magic link to resolve; it needs search permission,
+		 * which the proc path does not */
+		nfd = openat(fd, ".", flags);
+		if (nfd >= 0 || errno != EACCES)
+			return nfd < 0 ? -errno : nfd;
+	}
 	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
-	nfd = open(proc, (flags & ~(O_CREAT | O_EXCL | O_NOFOLLOW)) | O_CLOEXEC);
+	nfd = open(proc, flags);
 	return nfd < 0 ? -errno : nfd;
 }
 
@@ -174,6 +182,11 @@ ssize_t ovl_fgetxattr(int fd, const char *name, void *buf, size_t size)
 			    sizeof(args));
 		return r < 0 ? -errno : r;
 	}
+	/* a real fd (a directory's, an open file's) needs no path; an
+	 * O_PATH one gives EBADF and goes through its magic link */
+	r = fgetxattr(fd, name, buf, size);
+	if (r >= 0 || errno != EBADF)
+		return r < 0 ? -errno : r;
 	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
 	r = getxattr(proc, name, buf, size);
 	return r < 0 ? -errno : r;
@@ -189,6 +202,9 @@ ssize_t ovl_flistxattr(int fd, char *buf, size_t size)
 			    AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, buf, size);
 		return r < 0 ? -errno : r;
 	}
+	r = flistxattr(fd, buf, size);
+	if (r >= 0 || errno != EBADF)
+		return r < 0 ? -errno : r;
 	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
 	r = listxattr(proc, buf, size);
 	return r < 0 ? -errno : r;
@@ -211,6 +227,9 @@ int ovl_fsetxattr(int fd, const char *name, const void *value, size_t size,
 			    sizeof(args));
 		return r < 0 ? -errno : 0;
 	}
+	r = fsetxattr(fd, name, value, size, flags);
+	if (r >= 0 || errno != EBADF)
+		return r < 0 ? -errno : 0;
 	/* the magic link leads to the object itself, a symlink included */
 	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
 	r = setxattr(proc, name, value, size, flags);
@@ -227,6 +246,9 @@ int ovl_fremovexattr(int fd, const char *name)
 			    AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, name);
 		return r < 0 ? -errno : 0;
 	}
+	r = fremovexattr(fd, name);
+	if (r >= 0 || errno != EBADF)
+		return r < 0 ? -errno : 0;
 	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
 	r = removexattr(proc, name);
 	return r < 0 ? -errno : 0;
