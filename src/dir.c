@@ -514,6 +514,20 @@ static int clear_whiteouts(int dirfd)
 	return err;
 }
 
+/* Remove directory @tmp, moved into workdir with nothing but whiteouts
+ * left in it; a failure leaves it there for the next mount to clean. */
+static void work_rmdir(struct ovl_fs *fs, const char *tmp)
+{
+	int dfd = ovl_openat_name(fs->work_fd, tmp, O_RDONLY | O_DIRECTORY);
+
+	if (dfd >= 0) {
+		clear_whiteouts(dfd);
+		close(dfd);
+	}
+	if (unlinkat(fs->work_fd, tmp, AT_REMOVEDIR) < 0)
+		ovl_log("cannot remove %s from workdir: %s", tmp, strerror(errno));
+}
+
 /*
  * Remove @name from @dir: delete the upper entry, or where a lower layer
  * still holds the name, put a whiteout in its place with one rename.
@@ -620,7 +634,7 @@ static int remove_aufs(struct ovl_fs *fs, int updir, const char *name,
 		       bool had, bool is_dir)
 {
 	char tmp[64], wh[NAME_MAX + 1];
-	int err = aufs_whiteout_make(updir, name), dfd;
+	int err = aufs_whiteout_make(updir, name);
 
 	if (err || !had)
 		return err;
@@ -629,18 +643,10 @@ static int remove_aufs(struct ovl_fs *fs, int updir, const char *name,
 			err = -errno;
 	} else {
 		ovl_work_name(fs, tmp, sizeof(tmp));
-		if (renameat(updir, name, fs->work_fd, tmp) < 0) {
+		if (renameat(updir, name, fs->work_fd, tmp) < 0)
 			err = -errno;
-		} else {
-			dfd = ovl_openat_name(fs->work_fd, tmp, O_RDONLY | O_DIRECTORY);
-			if (dfd >= 0) {
-				clear_whiteouts(dfd);
-				close(dfd);
-			}
-			if (unlinkat(fs->work_fd, tmp, AT_REMOVEDIR) < 0)
-				ovl_log("cannot remove %s from workdir: %s", tmp,
-					strerror(errno));
-		}
+		else
+			work_rmdir(fs, tmp);
 	}
 	if (err && aufs_name(name, wh, sizeof(wh)) == 0)
 		unlinkat(updir, wh, 0);
@@ -690,15 +696,7 @@ static int remove_entry(struct ovl_fs *fs, struct ovl_inode *dir,
 		if (renameat2(fs->work_fd, tmp, updir, name, RENAME_EXCHANGE) < 0) {
 			err = -errno;
 		} else {
-			int dfd = ovl_openat_name(fs->work_fd, tmp, O_RDONLY | O_DIRECTORY);
-
-			if (dfd >= 0) {
-				clear_whiteouts(dfd);
-				close(dfd);
-			}
-			if (unlinkat(fs->work_fd, tmp, AT_REMOVEDIR) < 0)
-				ovl_log("cannot remove %s from workdir: %s", tmp,
-					strerror(errno));
+			work_rmdir(fs, tmp);
 			return 0;
 		}
 	} else if (renameat(fs->work_fd, tmp, updir, name) < 0) {
