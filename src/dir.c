@@ -104,17 +104,28 @@ static void aufs_whiteout_drop(int updir, const char *name)
 }
 
 /* Owner of a new object: the caller, or the parent's group under setgid;
- * ids as they go on disk (uidmapping=, gidmapping=).  With a squash option
- * a chown the daemon may not do is skipped, as fuse-overlayfs does. */
-static int set_owner(int fd, fuse_req_t req, const struct stat *pst)
+ * ids as they go on disk (uidmapping=, gidmapping=). */
+static void new_owner(fuse_req_t req, const struct stat *pst, uid_t *uid,
+		      gid_t *gid)
 {
 	const struct ovl_params *p = ovl_fs_of(req)->p;
 	const struct fuse_ctx *ctx = fuse_req_ctx(req);
-	uid_t uid = ovl_idmap_apply(p->uidmap, p->nuidmap, ctx->uid, true);
-	gid_t gid = (pst->st_mode & S_ISGID) ? pst->st_gid :
-		ovl_idmap_apply(p->gidmap, p->ngidmap, ctx->gid, true);
-	struct stat st;
 
+	*uid = ovl_idmap_apply(p->uidmap, p->nuidmap, ctx->uid, true);
+	*gid = (pst->st_mode & S_ISGID) ? pst->st_gid :
+		ovl_idmap_apply(p->gidmap, p->ngidmap, ctx->gid, true);
+}
+
+/* Give a new object its owner.  With a squash option a chown the daemon
+ * may not do is skipped, as fuse-overlayfs does. */
+static int set_owner(int fd, fuse_req_t req, const struct stat *pst)
+{
+	const struct ovl_params *p = ovl_fs_of(req)->p;
+	struct stat st;
+	uid_t uid;
+	gid_t gid;
+
+	new_owner(req, pst, &uid, &gid);
 	if (fstatat(fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
 		return -errno;
 	/* xattr_permissions: the owner goes in the override xattr */
@@ -264,14 +275,13 @@ static int make_in_work(struct ovl_fs *fs, const struct ovl_new *n, char *tmp,
  */
 static bool owner_is_ours(fuse_req_t req, const struct stat *pst)
 {
-	const struct ovl_fs *fs = ovl_fs_of(req);
-	const struct ovl_params *p = fs->p;
-	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	uid_t uid;
+	gid_t gid;
 
-	if (fs->upper->override || (pst->st_mode & S_ISGID))
+	if (ovl_fs_of(req)->upper->override || (pst->st_mode & S_ISGID))
 		return false;
-	return ovl_idmap_apply(p->uidmap, p->nuidmap, ctx->uid, true) == geteuid() &&
-	       ovl_idmap_apply(p->gidmap, p->ngidmap, ctx->gid, true) == getegid();
+	new_owner(req, pst, &uid, &gid);
+	return uid == geteuid() && gid == getegid();
 }
 
 static void work_remove(struct ovl_fs *fs, const char *tmp)
