@@ -10,6 +10,7 @@ teardown() {
 	local m
 	# the rootless test's directory lives outside $T
 	if [ -n "${U:-}" ] && [ -d "$U" ]; then
+		cd /
 		for m in $(mounts_below "$U"); do
 			fusermount3 -u "$m" 2>/dev/null || umount -l "$m"
 		done
@@ -138,13 +139,18 @@ ls: /etc/motd: No such file or directory" "$output"
 	chmod 755 "$U"
 	mkdir -p "$U/build"
 	mk_image_tar "$U/image.tar"
+	local OVERPASS
+	OVERPASS=$(overpass_for_user "$U")
 	write_config "$U/conf" "$U/graph" "$U/run"
 	chown -R "$u:" "$U"
+	# podman goes back to its working directory in the user namespace
+	cd "$U"
 	local R="runuser -u $u -- env HOME=$home XDG_RUNTIME_DIR=$U/xdg CONTAINERS_STORAGE_CONF=$U/conf/storage.conf CONTAINERS_CONF=$U/conf/containers.conf"
 	runuser -u "$u" -- mkdir -m 700 "$U/xdg"
 	podman_flow "$U" $R
 	# the daemon ran rootless: no passthrough, data through the daemon
 	run_cmd 0 $R podman $(podman_args) system reset -f
 	assert_equal "" "$(pgrep -f -- "upperdir=$U/" || true)" "overpass daemons left"
+	cd /
 	rm -rf "$U"
 }

@@ -118,6 +118,13 @@ need_root() {
 	[ "$(id -u)" = 0 ] || skip "needs root"
 }
 
+# overpass_for_user DIR: a copy of $OVERPASS in DIR that any user may run,
+# printed; the build tree may sit where only root can reach it (a clone in
+# a mode-700 directory)
+overpass_for_user() {
+	install -m 755 "$OVERPASS" "$1/overpass" && echo "$1/overpass"
+}
+
 need_fuse() {
 	probe_cached fuse _probe_fuse || skip "needs a usable /dev/fuse"
 	command -v fusermount3 >/dev/null || skip "needs fusermount3"
