@@ -386,8 +386,9 @@ more" "$(cat "$UPPER/f")"
 	chmod 1777 "$D/l/tmp"
 	chown "$u:" "$D/l/f" "$D/l/h" "$D/l/d" "$D/l/d/x" "$D/l/e" "$D/l/e/y"
 	chown -R "$u:" "$D/u" "$D/w" "$D/m" "$D/u2" "$D/w2" "$D/u3" "$D/w3"
-	local OVERPASS
-	OVERPASS=$(overpass_for_user "$D")
+	local ovp
+	ovp=$(overpass_for_user "$D")
+	local OVERPASS=$ovp
 	run_cmd 0 runuser -u "$u" -- bash -c "
 		set -e
 		cd '$D'

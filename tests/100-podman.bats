@@ -139,8 +139,9 @@ ls: /etc/motd: No such file or directory" "$output"
 	chmod 755 "$U"
 	mkdir -p "$U/build"
 	mk_image_tar "$U/image.tar"
-	local OVERPASS
-	OVERPASS=$(overpass_for_user "$U")
+	local ovp
+	ovp=$(overpass_for_user "$U")
+	local OVERPASS=$ovp
 	write_config "$U/conf" "$U/graph" "$U/run"
 	chown -R "$u:" "$U"
 	# podman goes back to its working directory in the user namespace
