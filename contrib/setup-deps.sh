@@ -2,13 +2,17 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 #
 # Install everything overpass needs to build, run and test on Debian 12, and
-# build libfuse >= 3.17 (the FUSE passthrough API) from the Debian source
-# package of a newer release into a private prefix when the installed libfuse
-# is older.  Idempotent: a second run with everything present takes seconds.
+# build libfuse from the Debian source package of a newer release into a
+# private prefix when the installed libfuse is older than 3.18.3: 3.17 has
+# the FUSE passthrough API overpass needs, 3.18 adds FUSE over io_uring
+# (built with Debian 12's liburing and libnuma), which overpass uses when
+# the kernel offers it.  Idempotent: a second run with everything present
+# takes seconds.
 #
 # Environment:
 #   OVERPASS_DEPS_PREFIX   where libfuse goes (default /opt/overpass-deps)
-#   OVERPASS_FUSE_SUITE    Debian suite to take the fuse3 source from (trixie)
+#   OVERPASS_FUSE_SUITE    Debian suites to look for the fuse3 source in; the
+#                          newest version found is built ("forky sid trixie")
 #   OVERPASS_NO_APT=1      do not run apt-get (you installed packages yourself)
 #
 # Prints nothing on stdout but the final "PKG_CONFIG_PATH=..." line, so a
@@ -16,16 +20,17 @@
 set -euo pipefail
 
 prefix=${OVERPASS_DEPS_PREFIX:-/opt/overpass-deps}
-suite=${OVERPASS_FUSE_SUITE:-trixie}
-need_fuse=3.17.0
-stamp=$prefix/.overpass-deps-v1
+suites=${OVERPASS_FUSE_SUITE:-forky sid trixie}
+need_fuse=3.17.0 # the passthrough API: configure refuses anything older
+want_fuse=3.18.3 # io_uring, with the fixes it needs: what we build
+stamp=$prefix/.overpass-deps-v2
 
 log() { printf 'setup-deps: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
 packages=(
 	build-essential autoconf automake libtool pkg-config
-	libattr1-dev libacl1-dev attr acl
+	libattr1-dev libacl1-dev attr acl liburing-dev libnuma-dev
 	fuse3 bats util-linux procps psmisc
 	meson ninja-build dpkg-dev devscripts udev
 	fio fuse-overlayfs python3 e2fsprogs
@@ -69,21 +74,27 @@ debian_uri() {
 	echo "$uri"
 }
 
-add_source_suite() {
-	local list=/etc/apt/sources.list.d/overpass-fuse-src.sources
-	[ -f "$list" ] && return 0
-	log "adding deb-src for $suite (source packages only; nothing is upgraded)"
-	cat >"$list" <<EOT
-# Added by overpass contrib/setup-deps.sh: source packages only, to build a
-# newer libfuse into a private prefix. Binary packages still come from the
-# installed release; no upgrade happens through this file.
+add_source_suites() {
+	local list=/etc/apt/sources.list.d/overpass-fuse-src.sources want
+	want=$(cat <<EOT
 Types: deb-src
 URIs: $(debian_uri)
-Suites: $suite
+Suites: $suites
 Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 EOT
-	apt-get update -qq >&2
+)
+	if [ "$(cat "$list" 2>/dev/null)" != "$want" ]; then
+		log "adding deb-src for $suites (source packages only; nothing is upgraded)"
+		printf '%s\n' "$want" >"$list"
+		apt-get update -qq >&2
+	fi
+}
+
+# The newest fuse3 source version apt knows of.
+newest_fuse_source() {
+	apt-cache showsrc fuse3 2>/dev/null | awk '/^Version:/ {print $2}' |
+		sort -V | tail -n1
 }
 
 fuse_in_prefix_ok() {
@@ -100,14 +111,21 @@ prefix_pcdir() {
 }
 
 build_libfuse() {
-	[ "$(id -u)" = 0 ] || die "libfuse >= $need_fuse missing and not root"
-	add_source_suite
+	local version
+	[ "$(id -u)" = 0 ] || die "libfuse >= $want_fuse missing and not root"
+	add_source_suites
+	version=$(newest_fuse_source)
+	[ -n "$version" ] || die "no fuse3 source package in $suites"
+	version_ge "${version%%-*}" "$need_fuse" ||
+		die "the newest fuse3 source in $suites is $version; overpass needs >= $need_fuse"
+	version_ge "${version%%-*}" "$want_fuse" ||
+		log "note: fuse3 $version has no usable FUSE over io_uring (>= $want_fuse); building it anyway"
 	src=$(mktemp -d /tmp/overpass-libfuse.XXXXXX)
 	trap 'rm -rf "$src"' EXIT
-	log "fetching the fuse3 source package from $suite"
-	(cd "$src" && apt-get source -qq --download-only "fuse3/$suite" >&2 &&
+	log "fetching the fuse3 $version source package"
+	(cd "$src" && apt-get source -qq --download-only "fuse3=$version" >&2 &&
 		dpkg-source -x --no-check ./fuse3_*.dsc fuse3 >&2) ||
-		die "apt-get source fuse3/$suite failed"
+		die "apt-get source fuse3=$version failed"
 	log "building libfuse into $prefix"
 	(cd "$src/fuse3" &&
 		meson setup build --prefix="$prefix" --buildtype=release \
@@ -120,7 +138,7 @@ build_libfuse() {
 
 main() {
 	run_apt
-	if pkg-config --atleast-version=$need_fuse fuse3 2>/dev/null; then
+	if pkg-config --atleast-version=$want_fuse fuse3 2>/dev/null; then
 		log "system libfuse $(pkg-config --modversion fuse3) is new enough"
 		echo "PKG_CONFIG_PATH=${PKG_CONFIG_PATH:-}"
 		return

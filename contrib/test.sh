@@ -3,9 +3,12 @@
 #
 # Build overpass and run the whole test suite (bats suites and C unit tests)
 # through `make check`, twice:
-#   1. a plain build in _build/;
+#   1. a plain build in _build/, with FUSE requests on /dev/fuse (the
+#      kernel's fuse.enable_uring=N, its default);
 #   2. a build with ASan and UBSan (configure --enable-sanitizers) in
-#      _build-asan/.
+#      _build-asan/, with FUSE over io_uring (fuse.enable_uring=Y), so each
+#      transport runs the whole suite.
+# The kernel's switch is put back as it was at exit.
 # Both are out-of-tree builds (contrib/build.sh with OVERPASS_BUILDDIR),
 # so an in-tree build is removed first (automake refuses both at once).
 #
@@ -16,6 +19,8 @@
 #
 # Environment:
 #   OVERPASS_SKIP_ASAN=1  skip the sanitizer pass
+#   OVERPASS_TEST_URING=keep
+#                         leave fuse.enable_uring as it is for both passes
 #   ASAN_OPTIONS, UBSAN_OPTIONS
 #                         for the sanitizer pass (defaults: ASan's own, with
 #                         leak checking; UBSan print_stacktrace=1).  Every
@@ -95,6 +100,27 @@ run_pass() {
 	note "$name pass: $p passed, $f failed, $s skipped"
 }
 
+uring_param=/sys/module/fuse/parameters/enable_uring
+uring_saved=
+
+# set_transport Y|N: FUSE over io_uring for the mounts of the next pass.
+set_transport() {
+	[ "${OVERPASS_TEST_URING:-}" = keep ] && return
+	if [ ! -w "$uring_param" ]; then
+		note "no writable $uring_param: every pass uses /dev/fuse"
+		return
+	fi
+	[ -n "$uring_saved" ] || uring_saved=$(cat "$uring_param")
+	echo "$1" >"$uring_param"
+	note "fuse.enable_uring=$1"
+}
+
+restore_transport() {
+	[ -z "$uring_saved" ] || echo "$uring_saved" >"$uring_param"
+}
+trap restore_transport EXIT
+
+set_transport N
 run_pass plain "$top/_build"
 
 if [ "${OVERPASS_SKIP_ASAN:-0}" != 1 ]; then
@@ -103,6 +129,7 @@ if [ "${OVERPASS_SKIP_ASAN:-0}" != 1 ]; then
 	rm -f "$san"/*
 	export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}log_path=$san/asan"
 	export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1}:log_path=$san/ubsan"
+	set_transport Y
 	run_pass sanitizer "$top/_build-asan" --enable-sanitizers
 	for r in "$san"/*; do
 		[ -s "$r" ] || continue

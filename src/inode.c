@@ -457,6 +457,8 @@ void ovl_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	int err;
 
 	ovl_stat_op(fs, OVL_OP_GETATTR);
+	if (ino == FUSE_ROOT_ID)
+		ovl_stats_transport(fs, req);
 	err = ovl_inode_stat(fs, ovl_inode_of(fs, ino), &st);
 	if (err)
 		fuse_reply_err(req, -err);

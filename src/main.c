@@ -22,12 +22,44 @@
 #define EXIT_USAGE 1
 #define EXIT_MOUNT 2
 
+/*
+ * FUSE over io_uring (libfuse >= 3.18, the kernel's fuse.enable_uring=Y):
+ * a ring per CPU, whose thread serves the requests made on that CPU, so a
+ * request and its reply mostly stay on one CPU instead of waking a thread
+ * elsewhere; about half the round trip on the 2-CPU development VM (see
+ * doc/performance.md).  libfuse starts the rings after INIT when the kernel
+ * offers it and we asked for it in the session options; otherwise, or if
+ * starting them fails, requests keep coming through /dev/fuse.
+ */
+static void ovl_uring_init(struct ovl_fs *fs, struct fuse_conn_info *conn)
+{
+#ifdef FUSE_CAP_OVER_IO_URING
+	fs->uring_offered = (conn->capable_ext & FUSE_CAP_OVER_IO_URING) != 0;
+	if (!fs->p->io_uring)
+		fuse_unset_feature_flag(conn, FUSE_CAP_OVER_IO_URING);
+#else
+	(void)fs;
+	(void)conn;
+#endif
+}
+
+static const char *uring_session_opt(const struct ovl_fs *fs)
+{
+#ifdef FUSE_CAP_OVER_IO_URING
+	return fs->p->io_uring ? ",io_uring" : "";
+#else
+	(void)fs;
+	return "";
+#endif
+}
+
 static void ovl_init(void *userdata, struct fuse_conn_info *conn)
 {
 	struct ovl_fs *fs = userdata;
 
 	ovl_stat_op(fs, OVL_OP_INIT);
 	ovl_passthrough_init(fs, conn);
+	ovl_uring_init(fs, conn);
 	fuse_set_feature_flag(conn, FUSE_CAP_SPLICE_WRITE);
 	fuse_set_feature_flag(conn, FUSE_CAP_SPLICE_MOVE);
 	fuse_set_feature_flag(conn, FUSE_CAP_SPLICE_READ);
@@ -185,8 +217,8 @@ static char *fuse_mount_opts(struct ovl_fs *fs)
 	char *s = NULL;
 	bool root = geteuid() == 0;
 
-	if (asprintf(&s, "fsname=overpass,subtype=overpass%s%s%s%s%s%s%s",
-		     p->read_only ? ",ro" : "",
+	if (asprintf(&s, "fsname=overpass,subtype=overpass%s%s%s%s%s%s%s%s",
+		     uring_session_opt(fs), p->read_only ? ",ro" : "",
 		     p->atime == OVL_ATIME_NOATIME ? ",noatime" : "",
 		     p->diratime < 0 ? ",nodiratime" : "",
 		     root && !p->allow_other_given ? ",allow_other" : "",

@@ -54,6 +54,7 @@ enum ovl_op {
 };
 #define ovl_stat_op(fs, which) atomic_fetch_add(&(fs)->stats.op[(which)], 1)
 void ovl_stats_fallback(struct ovl_fs *fs, enum ovl_pt_reason why);
+void ovl_stats_transport(struct ovl_fs *fs, fuse_req_t req);
 const char *ovl_pt_reason_name(enum ovl_pt_reason r);
 char *ovl_stats_format(struct ovl_fs *fs);
 int ovl_stats_write_file(struct ovl_fs *fs, const char *path);

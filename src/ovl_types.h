@@ -88,6 +88,8 @@ struct ovl_params {
 	struct ovl_idmap *gidmap; /* gidmapping= ranges */
 	int ngidmap;		/* number of gidmap ranges */
 	enum ovl_passthrough_mode passthrough; /* passthrough= */
+	bool io_uring;		/* io_uring=auto: take FUSE over io_uring
+				 * when the kernel offers it */
 	bool allow_other_given;	/* user asked for allow_other/allow_root */
 	bool default_permissions_given; /* user asked for default_permissions */
 };
@@ -230,6 +232,8 @@ struct ovl_fs {
 
 	enum ovl_pt_reason pt_reason; /* OVL_PT_OK when passthrough may be used */
 	bool passthrough;	/* negotiated at INIT */
+	bool uring_offered;	/* the kernel offered FUSE over io_uring */
+	atomic_bool uring_seen;	/* a request came through io_uring */
 
 	struct fuse_session *se; /* the session, for notifications */
 	struct ovl_inode *root;	/* the root inode (nodeid FUSE_ROOT_ID) */

@@ -423,6 +423,17 @@ static int opt_metacopy(struct ovl_params *p, const char *val)
 	return 0;
 }
 
+static int opt_io_uring(struct ovl_params *p, const char *val)
+{
+	if (!val || !strcmp(val, "auto"))
+		p->io_uring = true;
+	else if (!strcmp(val, "off"))
+		p->io_uring = false;
+	else
+		return fail("io_uring", "expected auto or off, got '%s'", val);
+	return 0;
+}
+
 static int opt_ro(struct ovl_params *p, const char *val)
 {
 	p->read_only = true;
@@ -509,6 +520,7 @@ static const struct opt_desc opts[] = {
 	{ "loop", OPT_IGNORE, 2, NULL },
 	{ "index", OPT_IGNORE, 1, NULL },
 	{ "metacopy", OPT_OURS, 1, opt_metacopy },
+	{ "io_uring", OPT_OURS, 2, opt_io_uring },
 	{ "userxattr", OPT_IGNORE, 0, NULL },
 };
 
@@ -597,6 +609,7 @@ void ovl_params_init(struct ovl_params *p)
 	p->squash_uid = -1;
 	p->squash_gid = -1;
 	p->passthrough = OVL_PASSTHROUGH_AUTO;
+	p->io_uring = true;
 }
 
 void ovl_params_free(struct ovl_params *p)

@@ -53,6 +53,21 @@ void ovl_stats_fallback(struct ovl_fs *fs, enum ovl_pt_reason why)
 	atomic_fetch_add(&fs->stats.fb_reason[why], 1);
 }
 
+/* Note whether @req came through io_uring (the report's "transport"); the
+ * root's GETATTR, which the start-up check and most tools send, and the
+ * statistics request itself call this. */
+void ovl_stats_transport(struct ovl_fs *fs, fuse_req_t req)
+{
+#ifdef FUSE_CAP_OVER_IO_URING
+	if (!atomic_load_explicit(&fs->uring_seen, memory_order_relaxed) &&
+	    fuse_req_is_uring(req))
+		atomic_store(&fs->uring_seen, true);
+#else
+	(void)fs;
+	(void)req;
+#endif
+}
+
 /* The report as text, "key value" per line; malloc'd, NULL on ENOMEM. */
 char *ovl_stats_format(struct ovl_fs *fs)
 {
@@ -85,6 +100,9 @@ char *ovl_stats_format(struct ovl_fs *fs)
 			fprintf(f, "fallback.%s %llu\n", reason_names[r],
 				(unsigned long long)n);
 	}
+	fprintf(f, "transport %s\n",
+		atomic_load(&fs->uring_seen) ? "io_uring" : "dev_fuse");
+	fprintf(f, "io_uring.offered %d\n", fs->uring_offered ? 1 : 0);
 	fprintf(f, "copy_ups %llu\n", (unsigned long long)atomic_load(&s->copy_ups));
 	fprintf(f, "reclaimed %llu\n", (unsigned long long)atomic_load(&s->reclaimed));
 	fprintf(f, "inodes %llu\n", (unsigned long long)atomic_load(&s->inodes));

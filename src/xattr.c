@@ -68,6 +68,7 @@ void ovl_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 
 	ovl_stat_op(fs, OVL_OP_GETXATTR);
 	if (inode == fs->root && !strcmp(name, OVL_STATS_XATTR)) {
+		ovl_stats_transport(fs, req);
 		get_stats(req, fs, size);
 		return;
 	}

@@ -27,9 +27,9 @@ PY
 	echo appended >>"$MNT/f"
 	kill_daemon
 	run_cmd '!' timeout 10 stat "$MNT/f"
-	assert_contains "Transport endpoint is not connected" "$output"
+	assert_disconnected "$output"
 	run_cmd '!' timeout 10 ls "$MNT"
-	assert_contains "Transport endpoint is not connected" "$output"
+	assert_disconnected "$output"
 	run_cmd 0 timeout 10 umount "$MNT"
 	assert_not_mounted "$MNT"
 	ovp_mount

@@ -450,6 +450,16 @@ assert_contains() {
 	fi
 }
 
+# assert_disconnected TEXT: an error of a mount whose daemon died: ENOTCONN,
+# or ECONNABORTED, which the kernel gives requests that were queued on a
+# FUSE io_uring while the daemon died.
+assert_disconnected() {
+	[[ "$1" == *"Transport endpoint is not connected"* ]] ||
+		[[ "$1" == *"Software caused connection abort"* ]] && return 0
+	printf '# expected ENOTCONN or ECONNABORTED, got: %q\n' "$1" >&2
+	return 1
+}
+
 # assert_files_equal EXPECTED-FILE ACTUAL-FILE [WHAT]: shows the diff.
 assert_files_equal() {
 	if ! diff -u "$1" "$2" >"$T/.diff" 2>&1; then

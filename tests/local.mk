@@ -20,6 +20,7 @@ TESTS += \
 	tests/070-hardlink.bats \
 	tests/075-metacopy.bats \
 	tests/080-passthrough.bats \
+	tests/085-io-uring.bats \
 	tests/090-conformance.bats \
 	tests/095-limits.bats \
 	tests/100-podman.bats \

@@ -89,6 +89,7 @@ static void test_errors(void)
 		"-o lowerdir=/a,gidmapping=0:1:0 /m",
 		"-o lowerdir=/a,timeout=abc /m",
 		"-o lowerdir=/a,passthrough=maybe /m",
+		"-o lowerdir=/a,io_uring=on /m",
 		"-o lowerdir=/a,xattr_permissions=3 /m",
 		"-o lowerdir=/a,squash_to_uid=-1 /m",
 		"-o lowerdir=/a,volatile=1 /m",
@@ -133,6 +134,16 @@ static void test_compat(void)
 	r = parse(&p, "-o lowerdir=/a\"b,upperdir=/u,workdir=/w /m", &a);
 	ok(r == 0 && !strcmp(p.lowerdirs[0], "/a\"b") && p.upperdir,
 	   "a quote elsewhere is an ordinary character");
+	ovl_params_free(&p);
+
+	r = parse(&p, "-o lowerdir=/a /m", &a);
+	ok(r == 0 && p.io_uring, "io_uring=auto by default");
+	ovl_params_free(&p);
+	r = parse(&p, "-o lowerdir=/a,io_uring=off /m", &a);
+	ok(r == 0 && !p.io_uring, "io_uring=off");
+	ovl_params_free(&p);
+	r = parse(&p, "-o lowerdir=/a,io_uring=off,io_uring /m", &a);
+	ok(r == 0 && p.io_uring, "a bare io_uring means auto");
 	ovl_params_free(&p);
 
 	r = parse(&p, "--stats /m", &a);
