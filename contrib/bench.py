@@ -821,6 +821,31 @@ class Mount:
             p.wait()
 
 
+URING_PARAM = "/sys/module/fuse/parameters/enable_uring"
+URING_SAVED = []  # the kernel's switch as found, while --fuse-uring changed it
+
+
+def read_uring():
+    try:
+        with open(URING_PARAM) as f:
+            return f.read().strip()
+    except OSError:
+        return None
+
+
+def set_uring(mode):
+    """--fuse-uring on|off: set the FUSE module's enable_uring for the run
+    (mounts made afterwards use it); put back at exit."""
+    if mode == "keep":
+        return
+    was = read_uring()
+    if was is None:
+        die(f"--fuse-uring {mode}: this kernel has no {URING_PARAM}")
+    with open(URING_PARAM, "w") as f:
+        f.write("Y" if mode == "on" else "N")
+    URING_SAVED.append(was)
+
+
 def cleanup():
     for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(s, signal.SIG_IGN)
@@ -829,6 +854,12 @@ def cleanup():
             m.stop()
         except Exception as e:  # keep cleaning the others
             log(f"cleanup of {m.mnt}: {e}")
+    while URING_SAVED:
+        try:
+            with open(URING_PARAM, "w") as f:
+                f.write(URING_SAVED.pop())
+        except OSError as e:
+            log(f"putting back {URING_PARAM}: {e}")
     for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(s, signal.SIG_DFL)
 
@@ -968,14 +999,15 @@ class Bench:
                             self.notes.append(
                                 f"overpass {w.name}: {sum(n for n, _ in reqs)} requests ("
                                 + ", ".join(f"{k} {n}" for n, k in reqs[:5])
-                                + f"), copy_ups {st.get('copy_ups')}")
+                                + f"), copy_ups {st.get('copy_ups')}, transport {st.get('transport')}")
                         elif st:
                             self.notes.append(
                                 f"overpass {w.name}: passthrough.active={st.get('passthrough.active')}"
                                 f" ({st.get('passthrough.reason')}), requests.READ="
                                 f"{st.get('requests.READ')} WRITE={st.get('requests.WRITE')}"
                                 f" passthrough.opens={st.get('passthrough.opens')}"
-                                f" fallback.opens={st.get('fallback.opens')}")
+                                f" fallback.opens={st.get('fallback.opens')}"
+                                f" transport={st.get('transport')}")
                 except (Exception, subprocess.SubprocessError) as e:
                     self.note(f"{w.name} on {system}{' (rootless)' if rootless else ''} "
                               f"rep {rep + 1} failed: {e}")
@@ -1131,6 +1163,10 @@ class Bench:
             f"load at start: {t_start_load}",
             f"RLIMIT_NOFILE hard limit {nofile} (overpass keeps an fd per cached inode and asks the "
             "kernel to forget inodes past 80% of it)",
+            f"FUSE over io_uring: fuse.enable_uring={read_uring() or 'absent'}"
+            + (f" (set by --fuse-uring {self.args.fuse_uring}; it was {URING_SAVED[0]})"
+               if URING_SAVED else " (as found)")
+            + "; overpass takes it when offered, fuse-overlayfs (libfuse 3.14) cannot",
             f"overpass {git} ({self.overpass}); {fo_ver}; kernel overlayfs with "
             "redirect_dir=on,index=on (rootless: userxattr)",
             f"scale {self.scale_name}: {sc['data_bytes'] // MIB} MiB data file, "
@@ -1202,6 +1238,9 @@ def parse_args(argv):
                    help="layers (cached), uppers, mounts, logs; on a disk (default %(default)s)")
     p.add_argument("--csv", help="CSV output (default WORKDIR/bench.csv; the table goes next to it"
                    " as .txt)")
+    p.add_argument("--fuse-uring", choices=("on", "off", "keep"), default="keep",
+                   help="set the kernel's fuse.enable_uring for the run, put back at exit"
+                   " (default: keep it as it is)")
     p.add_argument("--worker", nargs=2, metavar=("NAME", "CTX"), help=argparse.SUPPRESS)
     a = p.parse_args(argv)
     if a.reps < 1 or a.mem_reps < 1:
@@ -1220,6 +1259,7 @@ def main(argv):
         signal.signal(s, on_signal)
     atexit.register(cleanup)
     try:
+        set_uring(args.fuse_uring)
         Bench(args).main()
     finally:
         cleanup()
