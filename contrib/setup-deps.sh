@@ -77,6 +77,9 @@ debian_uri() {
 add_source_suites() {
 	local list=/etc/apt/sources.list.d/overpass-fuse-src.sources want
 	want=$(cat <<EOT
+# Added by overpass contrib/setup-deps.sh: source packages only, to build a
+# newer libfuse into a private prefix. Binary packages still come from the
+# installed release; no upgrade happens through this file.
 Types: deb-src
 URIs: $(debian_uri)
 Suites: $suites
@@ -140,6 +143,12 @@ main() {
 	run_apt
 	if pkg-config --atleast-version=$want_fuse fuse3 2>/dev/null; then
 		log "system libfuse $(pkg-config --modversion fuse3) is new enough"
+		echo "PKG_CONFIG_PATH=${PKG_CONFIG_PATH:-}"
+		return
+	fi
+	if [ "$(id -u)" != 0 ] && ! fuse_in_prefix_ok &&
+		pkg-config --atleast-version=$need_fuse fuse3 2>/dev/null; then
+		log "system libfuse $(pkg-config --modversion fuse3) has passthrough but not io_uring ($want_fuse); run as root to build $want_fuse"
 		echo "PKG_CONFIG_PATH=${PKG_CONFIG_PATH:-}"
 		return
 	fi
