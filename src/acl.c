@@ -229,7 +229,21 @@ void ovl_override_stat(struct ovl_fs *fs, int layer, int fd, struct stat *st)
 		ovl_override_parse(v, (size_t)n, st);
 }
 
-/* xattr_permissions: record owner and mode on @fd (O_PATH) of the upper. */
+/*
+ * The real mode of an upper file whose owner and mode live in an override
+ * record: without setuid and setgid, since the real owner is the daemon's
+ * (root on a root mount) and the bits would let anyone who reaches the
+ * upper run the file as that owner.
+ */
+mode_t ovl_override_real_mode(mode_t mode)
+{
+	return S_ISREG(mode) ? mode & ~(mode_t)(S_ISUID | S_ISGID) : mode;
+}
+
+/*
+ * xattr_permissions: record owner and mode on @fd (O_PATH) of the upper,
+ * and take setuid and setgid off the real file.
+ */
 int ovl_override_set(struct ovl_fs *fs, int fd, uid_t uid, gid_t gid,
 		     mode_t mode)
 {
@@ -237,11 +251,17 @@ int ovl_override_set(struct ovl_fs *fs, int fd, uid_t uid, gid_t gid,
 	int n = snprintf(v, sizeof(v), "%u:%u:%o", (unsigned)uid,
 			 (unsigned)gid, (unsigned)(mode & 07777));
 	int rfd = ovl_reopen(fd, O_RDONLY | (S_ISDIR(mode) ? O_DIRECTORY : 0));
+	struct stat st;
 	int err = 0;
 
 	if (rfd < 0)
 		return rfd;
-	if (fsetxattr(rfd, fs->upper->override, v, (size_t)n, 0) < 0)
+	if (fstat(rfd, &st) < 0)
+		err = -errno;
+	else if (ovl_override_real_mode(st.st_mode) != st.st_mode &&
+		 fchmod(rfd, ovl_override_real_mode(st.st_mode) & 07777) < 0)
+		err = -errno;
+	if (!err && fsetxattr(rfd, fs->upper->override, v, (size_t)n, 0) < 0)
 		err = -errno;
 	close(rfd);
 	return err;

@@ -120,6 +120,7 @@ static int xattr_filter(const char *name, struct error_context *ctx)
 {
 	/* a recorded owner and mode (xattr_permissions) travels along */
 	return !ovl_is_private_xattr(name) || !strcmp(name, OVL_OVERRIDE_USER) ||
+	       !strcmp(name, OVL_OVERRIDE_CONTAINERS) ||
 	       !strcmp(name, OVL_OVERRIDE_PRIVILEGED);
 }
 
@@ -175,14 +176,41 @@ static int copy_owner(struct ovl_cu_ctx *c, int dst)
 	return 0;
 }
 
-/* Mode and times, last. */
+/* chattr +a and +i of the lower file go with the copy as the kernel
+ * records them (overlay.protattr): the copy keeps refusing what they
+ * forbid. */
+static int copy_protattr(struct ovl_cu_ctx *c, int dst)
+{
+	unsigned prot = ovl_protection(c->fs, c->inode);
+	char v[2];
+	size_t n = 0;
+
+	if (!prot)
+		return 0;
+	if (prot & OVL_PROT_APPEND)
+		v[n++] = 'a';
+	if (prot & OVL_PROT_IMMUTABLE)
+		v[n++] = 'i';
+	return ovl_fsetxattr(dst, OVL_XNAME(c->fs, "overlay.protattr"), v, n, 0);
+}
+
+/* Mode, times and chattr flags, last.  Under xattr_permissions the real
+ * mode of a file never keeps setuid or setgid: the override record holds
+ * the mode shown. */
 static int copy_meta(struct ovl_cu_ctx *c, int dst)
 {
 	const struct timespec ts[2] = { c->st.st_atim, c->st.st_mtim };
+	mode_t mode = c->st.st_mode;
 	int err;
 
-	if (!S_ISLNK(c->st.st_mode)) {
-		err = chmod_any(dst, c->st.st_mode & 07777);
+	err = copy_protattr(c, dst);
+	if (err)
+		return err;
+
+	if (c->fs->upper->override)
+		mode = ovl_override_real_mode(mode);
+	if (!S_ISLNK(mode)) {
+		err = chmod_any(dst, mode & 07777);
 		if (err)
 			return err;
 	}

@@ -308,6 +308,38 @@ static int set_opaque(struct ovl_fs *fs, int pathfd)
 }
 
 /*
+ * chattr +a or +i (ovl_protection) holds through the mount: such a file or
+ * directory cannot be removed or replaced, nor can an entry of such a
+ * directory (the kernel's may_delete()).
+ */
+static int may_delete(struct ovl_fs *fs, struct ovl_inode *dir,
+		      struct ovl_inode *victim)
+{
+	return ovl_protection(fs, dir) || ovl_protection(fs, victim) ?
+		-EPERM : 0;
+}
+
+/*
+ * A new entry in a directory marked immutable: EEXIST when the name is
+ * taken (the kernel looks that up first), else EPERM.
+ */
+static int may_create(struct ovl_fs *fs, struct ovl_inode *dir,
+		      const char *name)
+{
+	struct ovl_inode *exists;
+	int err;
+
+	if (!(ovl_protection(fs, dir) & OVL_PROT_IMMUTABLE))
+		return 0;
+	err = ovl_lookup_name(fs, dir, name, &exists);
+	if (!err) {
+		ovl_inode_forget(fs, exists, 1);
+		return -EEXIST;
+	}
+	return err == -ENOENT ? -EPERM : err;
+}
+
+/*
  * Create @name in @dir: EEXIST if the merged view has it; over a whiteout
  * the new object replaces it (a directory then becomes opaque).
  */
@@ -327,7 +359,9 @@ static int do_new(fuse_req_t req, struct ovl_inode *dir, const char *name,
 		return -EROFS;
 	if (ovl_name_reserved(name))
 		return -EINVAL;
-	err = ovl_copy_up(fs, dir, false);
+	err = may_create(fs, dir, name);
+	if (!err)
+		err = ovl_copy_up(fs, dir, false);
 	if (err)
 		return err;
 	err = ovl_lookup_name(fs, dir, name, &exists);
@@ -606,7 +640,8 @@ static int do_remove(fuse_req_t req, struct ovl_inode *dir, const char *name,
 	err = ovl_lookup_name(fs, dir, name, &victim);
 	if (err)
 		return err;
-	if (is_dir == S_ISDIR(victim->type))
+	err = may_delete(fs, dir, victim);
+	if (!err && is_dir == S_ISDIR(victim->type))
 		err = index_before_remove(fs, dir, name, &victim);
 	if (err) {
 		if (victim)
@@ -954,6 +989,12 @@ static int do_rename(fuse_req_t req, struct ovl_inode *olddir, const char *oldna
 		err = 0, dst = NULL;
 	if (!err)
 		err = rename_check(fs, src, dst, flags);
+	if (!err)
+		err = may_delete(fs, olddir, src);
+	if (!err && dst)
+		err = may_delete(fs, newdir, dst);
+	if (!err && !dst)
+		err = may_create(fs, newdir, newname);
 	if (!err && dst && !(flags & RENAME_EXCHANGE))
 		err = index_before_remove(fs, newdir, newname, &dst);
 	if (!err)
@@ -1052,7 +1093,7 @@ static int do_link(fuse_req_t req, struct ovl_inode *inode,
 		   struct ovl_inode **out)
 {
 	struct ovl_fs *fs = ovl_fs_of(req);
-	enum upper_state us;
+	enum upper_state us = UPPER_NONE;
 	struct stat st;
 	int err, newfd;
 
@@ -1060,7 +1101,12 @@ static int do_link(fuse_req_t req, struct ovl_inode *inode,
 		return -EROFS;
 	if (ovl_name_reserved(newname))
 		return -EINVAL;
-	err = ovl_copy_up(fs, inode, false);
+	/* a file marked append-only or immutable gets no new name */
+	err = ovl_protection(fs, inode) ? -EPERM : 0;
+	if (!err)
+		err = may_create(fs, newdir, newname);
+	if (!err)
+		err = ovl_copy_up(fs, inode, false);
 	if (!err)
 		err = ovl_copy_up(fs, newdir, false);
 	if (err)
@@ -1126,7 +1172,9 @@ static int do_tmpfile(fuse_req_t req, struct ovl_inode *dir, mode_t mode,
 
 	if (fs->p->read_only)
 		return -EROFS;
-	err = ovl_copy_up(fs, dir, false);
+	err = ovl_protection(fs, dir) & OVL_PROT_IMMUTABLE ? -EPERM : 0;
+	if (!err)
+		err = ovl_copy_up(fs, dir, false);
 	if (err)
 		return err;
 	/* made in its real parent, whose default ACL the kernel applies */

@@ -44,6 +44,22 @@ static void file_close_at_exit(struct ovl_fs *fs, struct ovl_handle *h)
 }
 
 /*
+ * chattr +a and +i hold through the mount (ovl_protection): an immutable
+ * file opens for reading only, an append-only one for appending only and
+ * never with O_TRUNC, as the kernel's may_open() decides.
+ */
+int ovl_may_write(struct ovl_fs *fs, struct ovl_inode *inode, int flags)
+{
+	unsigned prot = ovl_protection(fs, inode);
+
+	if (prot & OVL_PROT_IMMUTABLE)
+		return -EPERM;
+	if ((prot & OVL_PROT_APPEND) && (!(flags & O_APPEND) || (flags & O_TRUNC)))
+		return -EPERM;
+	return 0;
+}
+
+/*
  * Open @inode for the request in @fi: a writable open copies a lower file
  * up first (without its data under O_TRUNC).  The open then shares the
  * inode's backing id, or is served through the daemon.
@@ -62,7 +78,9 @@ int ovl_open_inode(struct ovl_fs *fs, fuse_req_t req, struct ovl_inode *inode,
 	if (open_writes(fi->flags)) {
 		if (fs->p->read_only)
 			return -EROFS;
-		err = ovl_copy_up(fs, inode, (fi->flags & O_TRUNC) != 0);
+		err = ovl_may_write(fs, inode, fi->flags);
+		if (!err)
+			err = ovl_copy_up(fs, inode, (fi->flags & O_TRUNC) != 0);
 		if (err)
 			return err;
 	}

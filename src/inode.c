@@ -203,6 +203,7 @@ static struct ovl_inode *inode_new(struct ovl_fs *fs, struct ovl_found *f,
 			 (f->layer == 0 && !f->dirs && f->st.st_nlink > 1);
 	inode->ino = f->ino ? f->ino : ovl_layer_map_ino(fs, f->layer, f->st.st_ino);
 	inode->origin_fd = -1;
+	atomic_init(&inode->prot, -1);
 	inode->data_fd = f->data_fd;
 	inode->parent = parent;
 	f->fd = -1;
@@ -391,6 +392,62 @@ bool ovl_is_upper(const struct ovl_fs *fs, const struct ovl_inode *inode)
 	return fs->upper && inode->layer == 0;
 }
 
+/*
+ * "a", "i" or "ai" as kernel overlayfs keeps chattr +a and +i of a lower
+ * file on its copy (overlay.protattr), as OVL_PROT_* flags.
+ */
+unsigned ovl_protattr_parse(const char *v, size_t n)
+{
+	unsigned prot = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (v[i] == 'a')
+			prot |= OVL_PROT_APPEND;
+		else if (v[i] == 'i')
+			prot |= OVL_PROT_IMMUTABLE;
+	}
+	return prot;
+}
+
+static unsigned read_protection(struct ovl_fs *fs, struct ovl_inode *inode)
+{
+	struct statx stx;
+	unsigned prot = 0;
+	char v[8];
+	ssize_t n;
+
+	if (ovl_is_upper(fs, inode)) {
+		n = ovl_fgetxattr(inode->fd, OVL_XNAME(fs, "overlay.protattr"), v,
+				  sizeof(v));
+		return n > 0 ? ovl_protattr_parse(v, (size_t)n) : 0;
+	}
+	if (statx(inode->fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, 0, &stx) < 0)
+		return 0;
+	if (stx.stx_attributes & STATX_ATTR_APPEND)
+		prot |= OVL_PROT_APPEND;
+	if (stx.stx_attributes & STATX_ATTR_IMMUTABLE)
+		prot |= OVL_PROT_IMMUTABLE;
+	return prot;
+}
+
+/*
+ * chattr +a and +i of the file or directory @inode shows: a lower file's
+ * own flags, or on its copy in the upper the overlay.protattr record
+ * copy-up leaves, as kernel overlayfs.  FUSE cannot show the flags, but
+ * they hold through the mount as on the layer: the callers refuse what
+ * the kernel's VFS refuses.
+ */
+unsigned ovl_protection(struct ovl_fs *fs, struct ovl_inode *inode)
+{
+	int prot = atomic_load(&inode->prot);
+
+	if (prot < 0) {
+		prot = (int)read_protection(fs, inode);
+		atomic_store(&inode->prot, prot);
+	}
+	return (unsigned)prot;
+}
+
 void ovl_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
 {
 	struct ovl_fs *fs = ovl_fs_of(req);
@@ -494,6 +551,28 @@ static int setattr_override(struct ovl_fs *fs, struct ovl_inode *inode,
 			      FUSE_SET_ATTR_GID | FUSE_SET_ATTR_SIZE | \
 			      FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME)
 
+/*
+ * chattr +a and +i (ovl_protection) forbid what the kernel's
+ * notify_change() refuses: every change of an immutable file; of an
+ * append-only one all but setting its times to now.
+ */
+static int may_setattr(struct ovl_fs *fs, struct ovl_inode *inode, int to_set)
+{
+	unsigned prot = ovl_protection(fs, inode);
+
+	if (!prot)
+		return 0;
+	if ((prot & OVL_PROT_IMMUTABLE) ||
+	    (to_set & (FUSE_SET_ATTR_SIZE | FUSE_SET_ATTR_MODE |
+		       FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)))
+		return -EPERM;
+	if ((to_set & FUSE_SET_ATTR_ATIME) && !(to_set & FUSE_SET_ATTR_ATIME_NOW))
+		return -EPERM;
+	if ((to_set & FUSE_SET_ATTR_MTIME) && !(to_set & FUSE_SET_ATTR_MTIME_NOW))
+		return -EPERM;
+	return 0;
+}
+
 static int do_setattr(struct ovl_fs *fs, struct ovl_inode *inode,
 		      struct stat *attr, int to_set, struct fuse_file_info *fi)
 {
@@ -503,6 +582,9 @@ static int do_setattr(struct ovl_fs *fs, struct ovl_inode *inode,
 
 	if (fs->p->read_only)
 		return -EROFS;
+	err = may_setattr(fs, inode, to_set);
+	if (err)
+		return err;
 	if (to_set & FUSE_SET_ATTR_SIZE)
 		err = ovl_copy_up(fs, inode, attr->st_size == 0);
 	else

@@ -229,7 +229,9 @@ static void probe_uuids(struct ovl_fs *fs)
 /*
  * Which layers keep owners and modes in an xattr (fuse-overlayfs's
  * override_stat, marked on the layer root; containers-storage makes such
- * layers), and the upper too under xattr_permissions=1|2.
+ * layers), and the upper too under xattr_permissions=1|2.  A record is
+ * read only where the trust rule lets a marker be (ovl_marker_trusted):
+ * on a root mount the user.* ones only with xattr_permissions=2.
  */
 /* Mark the upper root, so the layer reads the same when used as a lower. */
 static void mark_override_root(struct ovl_fs *fs, struct ovl_layer *l)
@@ -253,7 +255,8 @@ static void probe_overrides(struct ovl_fs *fs)
 		struct ovl_layer *l = &fs->layers[i];
 
 		for (size_t k = 0; k < sizeof(names) / sizeof(names[0]); k++) {
-			if (ovl_fgetxattr(l->root_fd, names[k], NULL, 0) >= 0) {
+			if (ovl_marker_trusted(fs, names[k]) &&
+			    ovl_fgetxattr(l->root_fd, names[k], NULL, 0) >= 0) {
 				l->override = names[k];
 				break;
 			}
@@ -378,23 +381,21 @@ static void probe_whiteouts(struct ovl_fs *fs)
 	}
 }
 
-/* Decide which overlay xattr namespace the upper layer uses. */
-static void probe_xattr_ns(struct ovl_fs *fs)
+/*
+ * The trust rule for markers: which xattr namespace overlay markers are
+ * read from and written to.  A root mount (CAP_SYS_ADMIN in the initial
+ * user namespace) uses trusted.overlay.*, which nobody else can write; a
+ * mount made in a user namespace or by a plain user uses user.overlay.*,
+ * which only the owners of its files (its own users) can write.  userxattr
+ * asks for user.overlay.* on a root mount too, as the kernel's option does:
+ * then every user who owns a file in a layer can write markers.  An upper
+ * that takes no xattrs of that namespace gets the markers that need none
+ * (whiteout devices, .wh..wh..opq), as before.
+ */
+static void choose_xattr_ns(struct ovl_fs *fs)
 {
-	char name[] = "trusted.overlay.overpass-probe";
-	int fd;
-
-	fs->xns = OVL_XNS_TRUSTED;
-	if (!fs->upper)
-		return;
-	fd = openat(fs->work_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return;
-	if (fsetxattr(fd, name, "y", 1, 0) < 0)
-		fs->xns = OVL_XNS_USER;
-	else
-		fremovexattr(fd, name);
-	close(fd);
+	fs->xns = fs->p->userxattr || !ovl_have_init_cap_sys_admin() ?
+		OVL_XNS_USER : OVL_XNS_TRUSTED;
 }
 
 int ovl_layers_open(struct ovl_fs *fs)
@@ -451,7 +452,7 @@ int ovl_layers_open(struct ovl_fs *fs)
 	fs->has_xattrat = ovl_probe_xattrat(fs->layers[0].root_fd);
 	setup_xino(fs);
 	probe_whiteouts(fs);
-	probe_xattr_ns(fs);
+	choose_xattr_ns(fs);
 	probe_uuids(fs);
 	probe_overrides(fs);
 	probe_namelen(fs);

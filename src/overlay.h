@@ -73,6 +73,7 @@ int ovl_override_parse(const char *v, size_t len, struct stat *st);
 void ovl_override_stat(struct ovl_fs *fs, int layer, int fd, struct stat *st);
 int ovl_override_set(struct ovl_fs *fs, int fd, uid_t uid, gid_t gid,
 		     mode_t mode);
+mode_t ovl_override_real_mode(mode_t mode);
 int ovl_fcap_map_rootid(const struct ovl_params *p, void *value, size_t len,
 			bool to_disk);
 
@@ -141,6 +142,9 @@ int ovl_inode_stat(struct ovl_fs *fs, struct ovl_inode *inode,
 void ovl_found_release(struct ovl_found *f);
 void ovl_dirstack_free(struct ovl_dirstack *ds);
 bool ovl_is_upper(const struct ovl_fs *fs, const struct ovl_inode *inode);
+unsigned ovl_protection(struct ovl_fs *fs, struct ovl_inode *inode);
+unsigned ovl_protattr_parse(const char *v, size_t n);
+int ovl_may_write(struct ovl_fs *fs, struct ovl_inode *inode, int flags);
 void ovl_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup);
 void ovl_forget_multi(fuse_req_t req, size_t count,
 		      struct fuse_forget_data *forgets);
@@ -163,6 +167,7 @@ int ovl_dir_markers(struct ovl_fs *fs, int dirfd, bool *opaque,
 		    bool *xwhiteouts, char **redirect);
 int ovl_get_redirect(struct ovl_fs *fs, int dirfd, char **redirect);
 bool ovl_is_private_xattr(const char *name);
+bool ovl_marker_trusted(const struct ovl_fs *fs, const char *name);
 #define OVL_AUFS_WH ".wh."
 #define OVL_AUFS_OPQ ".wh..wh..opq"
 

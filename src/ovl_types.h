@@ -79,6 +79,8 @@ struct ovl_params {
 	bool ino32;		/* ino32_t: fold inode numbers into 32 bits */
 	bool static_nlink;	/* report st_nlink 1 for directories */
 	bool noacl;		/* POSIX ACLs not supported */
+	bool userxattr;		/* userxattr: overlay markers in user.overlay.*
+				 * even on a root mount (kernel meaning) */
 	int xattr_permissions;	/* fuse-overlayfs xattr_permissions= (0,1,2) */
 	bool squash_to_root;	/* every file appears owned by root */
 	long squash_uid;	/* -1 or uid every file appears owned by */
@@ -166,7 +168,14 @@ struct ovl_inode {
 	unsigned fallback_users; /* opens served through the daemon */
 	bool superseded;	/* copied up into a new inode while its lower
 				 * file was open through passthrough */
+	atomic_int prot;	/* OVL_PROT_* flags it carries, -1 until first
+				 * asked (ovl_protection); they never change
+				 * while mounted, copy-up included */
 };
+
+/* chattr flags that hold through the mount (chattr +a, +i). */
+#define OVL_PROT_APPEND 1
+#define OVL_PROT_IMMUTABLE 2
 
 /* How an open file's data travels. */
 enum ovl_file_mode {

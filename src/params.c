@@ -221,6 +221,12 @@ static int opt_noxattrs(struct ovl_params *p, const char *val)
 	return parse_small("noxattrs", val ? val : "1", 2, &p->noxattrs);
 }
 
+static int opt_userxattr(struct ovl_params *p, const char *val)
+{
+	p->userxattr = true;
+	return 0;
+}
+
 static int opt_max_read(struct ovl_params *p, const char *val)
 {
 	unsigned long long v;
@@ -467,6 +473,7 @@ static const struct opt_desc opts[] = {
 	{ "passthrough", OPT_OURS, 2, opt_passthrough },
 	{ "statsfile", OPT_OURS, 1, opt_statsfile },
 	{ "redirect_dir", OPT_OURS, 1, opt_redirect_dir },
+	{ "userxattr", OPT_OURS, 0, opt_userxattr },
 	{ "context", OPT_IGNORE, 1, NULL },
 	{ "fscontext", OPT_IGNORE, 1, NULL },
 	{ "defcontext", OPT_IGNORE, 1, NULL },

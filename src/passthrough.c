@@ -18,40 +18,14 @@
 #include "overlay.h"
 
 #include <errno.h>
-#include <linux/capability.h>
-#include <stdio.h>
 #include <string.h>
-#include <sys/syscall.h>
-
-/* true when we run in the initial user namespace with CAP_SYS_ADMIN. */
-static bool have_init_cap_sys_admin(void)
-{
-	struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
-	struct __user_cap_data_struct data[2] = { 0 };
-	unsigned long a, b, c;
-	FILE *f;
-	bool init_ns = false;
-
-	f = fopen("/proc/self/uid_map", "re");
-	if (f) {
-		init_ns = fscanf(f, "%lu %lu %lu", &a, &b, &c) == 3 && a == 0 &&
-			  b == 0 && c == 4294967295ul && fgetc(f) == '\n' &&
-			  fgetc(f) == EOF;
-		fclose(f);
-	}
-	if (!init_ns)
-		return false;
-	if (syscall(SYS_capget, &hdr, data) < 0)
-		return false;
-	return data[CAP_SYS_ADMIN / 32].effective & (1u << (CAP_SYS_ADMIN % 32));
-}
 
 /* Before mounting: what our options and privileges allow. */
 enum ovl_pt_reason ovl_passthrough_precheck(struct ovl_fs *fs)
 {
 	if (fs->p->passthrough == OVL_PASSTHROUGH_OFF)
 		return OVL_PT_DISABLED_BY_OPTION;
-	if (!have_init_cap_sys_admin())
+	if (!ovl_have_init_cap_sys_admin())
 		return OVL_PT_NO_CAP_SYS_ADMIN;
 	return OVL_PT_OK;
 }

@@ -16,6 +16,7 @@
 #include <sys/syscall.h>
 #include <sys/xattr.h>
 #ifdef HAVE_LINUX_OPENAT2_H
+#include <linux/capability.h>
 #include <linux/openat2.h>
 #endif
 
@@ -342,4 +343,27 @@ int ovl_rmtree_at(int dirfd, const char *name)
 	if (!err && unlinkat(dirfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
 		err = -errno;
 	return err;
+}
+
+/* true when we run in the initial user namespace with CAP_SYS_ADMIN. */
+bool ovl_have_init_cap_sys_admin(void)
+{
+	struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct data[2] = { 0 };
+	unsigned long a, b, c;
+	FILE *f;
+	bool init_ns = false;
+
+	f = fopen("/proc/self/uid_map", "re");
+	if (f) {
+		init_ns = fscanf(f, "%lu %lu %lu", &a, &b, &c) == 3 && a == 0 &&
+			  b == 0 && c == 4294967295ul && fgetc(f) == '\n' &&
+			  fgetc(f) == EOF;
+		fclose(f);
+	}
+	if (!init_ns)
+		return false;
+	if (syscall(SYS_capget, &hdr, data) < 0)
+		return false;
+	return data[CAP_SYS_ADMIN / 32].effective & (1u << (CAP_SYS_ADMIN % 32));
 }

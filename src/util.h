@@ -83,6 +83,10 @@ int ovl_rmtree_at(int dirfd, const char *name);
 /* Empty the directory @dirfd (an fd that can be read); 0 or -errno. */
 int ovl_empty_dir(int dirfd);
 
+/* true when we run in the initial user namespace with CAP_SYS_ADMIN: the
+ * daemon of a root mount, which may use trusted.* xattrs and passthrough. */
+bool ovl_have_init_cap_sys_admin(void);
+
 /* Parse an unsigned number; -EINVAL when @s is not one. */
 int ovl_parse_u64(const char *s, unsigned long long *out);
 

@@ -5,6 +5,10 @@
  * directory marked opaque "x" (kernel xattr whiteouts), ".wh.NAME" files
  * (AUFS/OCI); opaque directories by overlay.opaque=y, ".wh..wh..opq" or
  * user.fuseoverlayfs.opaque; redirect xattrs, checked before use.
+ *
+ * Every marker xattr passes one trust rule, ovl_marker_trusted(): a marker
+ * counts only in a namespace that nobody but the mount's owner could have
+ * written, so a user who owns a directory in a layer cannot forge one.
  */
 #include "config.h"
 
@@ -23,9 +27,44 @@ bool ovl_is_whiteout_st(const struct stat *st)
 	return S_ISCHR(st->st_mode) && st->st_rdev == makedev(0, 0);
 }
 
-static bool has_xattr(int fd, const char *name)
+/* An owner and mode record: fuse-overlayfs's and containers-storage's
+ * override_stat, whatever the namespace. */
+static bool is_override_name(const char *name)
 {
-	return ovl_fgetxattr(fd, name, NULL, 0) >= 0;
+	static const char sfx[] = ".override_stat";
+	size_t n = strlen(name);
+
+	return n >= sizeof(sfx) - 1 && !strcmp(name + n - (sizeof(sfx) - 1), sfx);
+}
+
+/*
+ * The trust rule.  trusted.* only on a root mount (only CAP_SYS_ADMIN in the
+ * initial user namespace writes it); user.* only on a mount in a user
+ * namespace or of a plain user, whose files are its owner's, or with
+ * userxattr, which asks for it; security.* always (a name an LSM does not
+ * own takes CAP_SYS_ADMIN over the layer's filesystem to write).  The
+ * override_stat records fuse-overlayfs and containers-storage write in
+ * user.* are read on a root mount too with xattr_permissions=2, which names
+ * them.
+ */
+bool ovl_marker_trusted(const struct ovl_fs *fs, const char *name)
+{
+	if (!strncmp(name, "trusted.", 8))
+		return fs->xns == OVL_XNS_TRUSTED;
+	if (!strncmp(name, "security.", 9))
+		return true;
+	if (strncmp(name, "user.", 5))
+		return false;
+	if (fs->xns == OVL_XNS_USER)
+		return true;
+	return fs->p->xattr_permissions == 2 && is_override_name(name);
+}
+
+/* A marker xattr @name that passes the trust rule is on @fd. */
+static bool has_marker(const struct ovl_fs *fs, int fd, const char *name)
+{
+	return ovl_marker_trusted(fs, name) &&
+	       ovl_fgetxattr(fd, name, NULL, 0) >= 0;
 }
 
 bool ovl_is_xwhiteout(struct ovl_fs *fs, int dirfd, const char *name,
@@ -39,8 +78,8 @@ bool ovl_is_xwhiteout(struct ovl_fs *fs, int dirfd, const char *name,
 	fd = ovl_openat_name(dirfd, name, O_PATH);
 	if (fd < 0)
 		return false;
-	wh = has_xattr(fd, OVL_XATTR_TRUSTED "whiteout") ||
-	     has_xattr(fd, OVL_XATTR_USER "whiteout");
+	wh = has_marker(fs, fd, OVL_XATTR_TRUSTED "whiteout") ||
+	     has_marker(fs, fd, OVL_XATTR_USER "whiteout");
 	close(fd);
 	return wh;
 }
@@ -56,11 +95,16 @@ bool ovl_has_aufs_whiteout(int dirfd, const char *name)
 	return fstatat(dirfd, wh, &st, AT_SYMLINK_NOFOLLOW) == 0;
 }
 
-/* Value of a one-character marker xattr ("y", "x"), or 0 when absent. */
-static char marker(int fd, const char *name)
+/* Value of a one-character marker xattr ("y", "x"), or 0 when absent or
+ * not to be trusted. */
+static char marker(const struct ovl_fs *fs, int fd, const char *name)
 {
 	char v[8];
-	ssize_t n = ovl_fgetxattr(fd, name, v, sizeof(v));
+	ssize_t n;
+
+	if (!ovl_marker_trusted(fs, name))
+		return 0;
+	n = ovl_fgetxattr(fd, name, v, sizeof(v));
 
 	return n >= 1 ? v[0] : 0;
 }
@@ -92,7 +136,7 @@ int ovl_dir_markers(struct ovl_fs *fs, int dirfd, bool *opaque,
 			"user.fuseoverlayfs.opaque",
 		};
 		for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-			char c = marker(dirfd, names[i]);
+			char c = marker(fs, dirfd, names[i]);
 
 			*opaque |= c == 'y';
 			*xwhiteouts |= c == 'x';
@@ -114,16 +158,17 @@ int ovl_dir_markers(struct ovl_fs *fs, int dirfd, bool *opaque,
  */
 int ovl_get_redirect(struct ovl_fs *fs, int dirfd, char **redirect)
 {
+	static const char *const names[] = { OVL_XATTR_TRUSTED "redirect",
+					     OVL_XATTR_USER "redirect" };
 	char buf[PATH_MAX];
-	ssize_t n;
+	ssize_t n = -ENODATA;
 	int err;
 
 	*redirect = NULL;
-	n = ovl_fgetxattr(dirfd, OVL_XATTR_TRUSTED "redirect", buf,
-			  sizeof(buf) - 1);
-	if (n == -ENODATA || n == -ENOTSUP)
-		n = ovl_fgetxattr(dirfd, OVL_XATTR_USER "redirect", buf,
-				  sizeof(buf) - 1);
+	for (size_t i = 0; i < 2 && (n == -ENODATA || n == -ENOTSUP); i++) {
+		if (ovl_marker_trusted(fs, names[i]))
+			n = ovl_fgetxattr(dirfd, names[i], buf, sizeof(buf) - 1);
+	}
 	if (n == -ENODATA || n == -ENOTSUP)
 		return 0;
 	if (n < 0)
@@ -169,14 +214,23 @@ int ovl_redirect_check(const char *buf, size_t n)
 	}
 }
 
+/*
+ * Names the overlay keeps for itself: markers (ours, the kernel's and
+ * fuse-overlayfs's) and owner records (override_stat, containers-storage's
+ * user.containers.*).  They are never shown through the mount, and setting
+ * or removing one fails with EPERM, as fuse-overlayfs refuses them.
+ */
 bool ovl_is_private_xattr(const char *name)
 {
-	return !strncmp(name, OVL_XATTR_TRUSTED, sizeof(OVL_XATTR_TRUSTED) - 1) ||
-	       !strncmp(name, OVL_XATTR_USER, sizeof(OVL_XATTR_USER) - 1) ||
-	       !strncmp(name, "trusted.overpass.", 17) ||
-	       !strncmp(name, "user.overpass.", 14) ||
-	       !strncmp(name, "user.fuseoverlayfs.", 19) ||
-	       !strncmp(name, "security.fuseoverlayfs.", 23);
+	static const char *const prefixes[] = {
+		OVL_XATTR_TRUSTED, OVL_XATTR_USER, "trusted.overpass.",
+		"user.overpass.", "user.fuseoverlayfs.",
+		"security.fuseoverlayfs.", "user.containers.",
+	};
+	for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++)
+		if (!strncmp(name, prefixes[i], strlen(prefixes[i])))
+			return true;
+	return is_override_name(name);
 }
 
 /*

@@ -2,8 +2,10 @@
 /*
  * Extended attributes: read from the topmost real file, with the overlay's
  * private names (trusted.overlay.*, user.overlay.*, our own and
- * fuse-overlayfs's) hidden and refused; the statistics report served as the
- * virtual user.overpass.stats of the mount root.
+ * fuse-overlayfs's, owner records) hidden and refused; trusted.* names
+ * listed only to callers who could read them; the statistics report served
+ * as the virtual user.overpass.stats of the mount root, to the mount's
+ * owner and root only.
  */
 #include "config.h"
 
@@ -11,7 +13,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <linux/limits.h>
 #include <sys/xattr.h>
 
@@ -26,9 +30,18 @@ static void reply_value(fuse_req_t req, const char *val, size_t len,
 		fuse_reply_buf(req, val, len);
 }
 
+/* The statistics tell what every user of the mount did: for root and the
+ * user who runs the daemon (the mount's owner) only. */
 static void get_stats(fuse_req_t req, struct ovl_fs *fs, size_t size)
 {
-	char *text = ovl_stats_format(fs);
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	char *text;
+
+	if (ctx->uid != 0 && ctx->uid != geteuid()) {
+		fuse_reply_err(req, EACCES);
+		return;
+	}
+	text = ovl_stats_format(fs);
 
 	if (!text) {
 		fuse_reply_err(req, ENOMEM);
@@ -100,15 +113,63 @@ void ovl_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	free(buf);
 }
 
-/* Remove private names from a listxattr result in place; new length. */
-static size_t filter_private(char *list, size_t len)
+/* Its effective capabilities hold CAP_SYS_ADMIN ("CapEff:" of
+ * /proc/PID/status). */
+static bool pid_has_cap_sys_admin(pid_t pid)
+{
+	char path[64], line[256];
+	unsigned long long caps = 0;
+	bool found = false;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return false;
+	while (!found && fgets(line, sizeof(line), f))
+		found = sscanf(line, "CapEff: %llx", &caps) == 1;
+	fclose(f);
+	return found && (caps & (1ull << 21)); /* CAP_SYS_ADMIN */
+}
+
+/*
+ * The caller may see trusted.* names: as the kernel lists them, only to
+ * CAP_SYS_ADMIN in the initial user namespace, which is ours whenever a
+ * layer shows us trusted.* names at all.
+ */
+static bool caller_sees_trusted(fuse_req_t req)
+{
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	char path[64];
+	struct stat ours, theirs;
+
+	if (ctx->pid <= 0 || !pid_has_cap_sys_admin(ctx->pid))
+		return false;
+	snprintf(path, sizeof(path), "/proc/%d/ns/user", (int)ctx->pid);
+	return stat("/proc/self/ns/user", &ours) == 0 &&
+	       stat(path, &theirs) == 0 && ours.st_ino == theirs.st_ino &&
+	       ours.st_dev == theirs.st_dev;
+}
+
+/*
+ * Remove from a listxattr result, in place, the private names and the
+ * trusted.* ones the caller may not see; new length.
+ */
+static size_t filter_list(fuse_req_t req, char *list, size_t len)
 {
 	size_t out = 0;
+	int trusted_ok = -1; /* not asked yet */
 
 	for (size_t i = 0; i < len;) {
 		size_t l = strnlen(list + i, len - i) + 1;
+		bool show = !ovl_is_private_xattr(list + i);
 
-		if (!ovl_is_private_xattr(list + i)) {
+		if (show && !strncmp(list + i, "trusted.", 8)) {
+			if (trusted_ok < 0)
+				trusted_ok = caller_sees_trusted(req);
+			show = trusted_ok;
+		}
+		if (show) {
 			memmove(list + out, list + i, l);
 			out += l;
 		}
@@ -144,7 +205,7 @@ void ovl_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	if (n < 0)
 		fuse_reply_err(req, (int)-n);
 	else
-		reply_value(req, buf, filter_private(buf, (size_t)n), size);
+		reply_value(req, buf, filter_list(req, buf, (size_t)n), size);
 	free(buf);
 }
 
@@ -161,6 +222,8 @@ static int do_setxattr(struct ovl_fs *fs, struct ovl_inode *inode,
 		return -EPERM;
 	if (fs->p->read_only)
 		return -EROFS;
+	if (ovl_protection(fs, inode))
+		return -EPERM; /* chattr +a or +i */
 	if (remove && !ovl_is_upper(fs, inode)) {
 		/* as the kernel: removing a name the lower file lacks fails
 		 * with ENODATA before any copy-up */
