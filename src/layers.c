@@ -19,12 +19,12 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
-#include <unistd.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
+#include <unistd.h>
 
 #ifndef OVERLAYFS_SUPER_MAGIC
 #define OVERLAYFS_SUPER_MAGIC 0x794c7630
@@ -117,13 +117,6 @@ struct ovl_dir_role {
 	const char *canon;	/* canonical */
 };
 
-static const char *errname(int err)
-{
-	const char *s = strerrorname_np(-err);
-
-	return s ? s : "?";
-}
-
 /*
  * Refuse one pair of the mount's directories that are the same or nested,
  * with kernel overlayfs's errors: workdir and upperdir must be separate
@@ -136,7 +129,6 @@ static const char *errname(int err)
 static int check_pair(const struct ovl_dir_role *a, const struct ovl_dir_role *b)
 {
 	const char *how;
-	int err;
 
 	if (!strcmp(a->canon, b->canon))
 		how = "same directory as";
@@ -147,16 +139,14 @@ static int check_pair(const struct ovl_dir_role *a, const struct ovl_dir_role *b
 	else
 		return 0;
 	if (!strcmp(a->role, "upperdir") && !strcmp(b->role, "workdir")) {
-		err = -EINVAL;
-		ovl_log("workdir %s: workdir and upperdir must be separate subtrees: %s upperdir %s (%s)",
-			b->path, how, a->path, errname(err));
-		return err;
+		ovl_log("workdir %s: workdir and upperdir must be separate subtrees: %s upperdir %s (EINVAL)",
+			b->path, how, a->path);
+		return -EINVAL;
 	}
-	err = -ELOOP;
-	ovl_log("%s %s: %s path: %s %s %s (%s)", b->role, b->path,
+	ovl_log("%s %s: %s path: %s %s %s (ELOOP)", b->role, b->path,
 		strcmp(how, "same directory as") ? "overlapping" : "conflicting",
-		how, a->role, a->path, errname(err));
-	return err;
+		how, a->role, a->path);
+	return -ELOOP;
 }
 
 /*
@@ -223,8 +213,8 @@ static int workdir_open(struct ovl_fs *fs)
 	wid = mount_id(fd);
 	uid = mount_id(fs->upper->root_fd);
 	if (st.st_dev != fs->upper->dev || (wid && uid && wid != uid)) {
-		ovl_log("workdir %s: not on the same mount as upperdir %s (%s)",
-			p->workdir, p->upperdir, errname(-EINVAL));
+		ovl_log("workdir %s: not on the same mount as upperdir %s (EINVAL)",
+			p->workdir, p->upperdir);
 		return -EINVAL;
 	}
 	if (faccessat(AT_FDCWD, p->workdir, W_OK | X_OK, AT_EACCESS) < 0)
