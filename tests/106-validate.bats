@@ -182,6 +182,20 @@ refused() {
 	assert_files_equal "$T/before" "$T/after" "$T/o after a refused mount"
 }
 
+@test "a workdir refused once the mount is made: unmounted, index/ not made" {
+	need_ovp
+	rm -rf "$T/o/w/work" "$T/o/w/index"
+	echo "not a directory" >"$T/o/w/work"
+	tree_state "$T/o" >"$T/before"
+	cd "$T/o"
+	run_ovp 1 -o lowerdir=L2,upperdir=u,workdir=w m
+	cd "$T"
+	assert_contains "workdir w: Not a directory" "$output"
+	assert_not_mounted "$T/o/m"
+	tree_state "$T/o" >"$T/after"
+	assert_files_equal "$T/before" "$T/after" "$T/o after a refused mount"
+}
+
 @test "an accepted mount makes work/ and index/ and empties work/" {
 	need_ovp
 	rmdir "$T/o/w/index"
