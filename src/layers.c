@@ -24,6 +24,7 @@
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
+#include <unistd.h>
 
 #ifndef OVERLAYFS_SUPER_MAGIC
 #define OVERLAYFS_SUPER_MAGIC 0x794c7630
@@ -109,44 +110,115 @@ static bool path_within(const char *inner, const char *outer)
 	return !strncmp(inner, outer, n) && (inner[n] == '/' || !inner[n]);
 }
 
-/* Refuse the same directory twice and layers nested in one another. */
+/* A directory the mount is made of, for the overlap checks. */
+struct ovl_dir_role {
+	const char *role;	/* "lowerdir", "upperdir" or "workdir" */
+	const char *path;	/* as given */
+	const char *canon;	/* canonical */
+};
+
+/*
+ * Refuse one pair of the mount's directories that are the same or nested,
+ * with kernel overlayfs's errors: workdir and upperdir must be separate
+ * subtrees (EINVAL); a lower layer may neither be, contain, nor be inside
+ * another layer or the workdir (ELOOP, "conflicting" or "overlapping
+ * lowerdir path").  The kernel lets an upper or a workdir inside a lower
+ * layer through (the lower layer then shows the upper's files, and copies
+ * being built); overpass refuses those too.
+ */
+static int check_pair(const struct ovl_dir_role *a, const struct ovl_dir_role *b)
+{
+	const char *how;
+
+	if (!strcmp(a->canon, b->canon))
+		how = "same directory as";
+	else if (path_within(b->canon, a->canon))
+		how = "inside";
+	else if (path_within(a->canon, b->canon))
+		how = "contains";
+	else
+		return 0;
+	if (!strcmp(a->role, "upperdir") && !strcmp(b->role, "workdir")) {
+		ovl_log("workdir %s: workdir and upperdir must be separate subtrees: %s upperdir %s (EINVAL)",
+			b->path, how, a->path);
+		return -EINVAL;
+	}
+	ovl_log("%s %s: %s path: %s %s %s (ELOOP)", b->role, b->path,
+		strcmp(how, "same directory as") ? "overlapping" : "conflicting",
+		how, a->role, a->path);
+	return -ELOOP;
+}
+
+/*
+ * Refuse the same directory twice and directories nested in one another;
+ * each complaint names the later directory of the command line.
+ */
 static int check_overlaps(struct ovl_fs *fs, char **canon)
 {
 	struct ovl_params *p = fs->p;
+	int n = 0, err = 0;
+	struct ovl_dir_role *d = calloc(fs->nlayers + 1, sizeof(*d));
 
-	for (int i = 0; i < fs->nlayers; i++) {
-		for (int j = i + 1; j < fs->nlayers; j++) {
-			const char *a = fs->layers[i].path, *b = fs->layers[j].path;
-
-			if (!strcmp(canon[i], canon[j])) {
-				ovl_log("%s: given twice as a layer (also as %s)", b, a);
-				return -EINVAL;
-			}
-			if (!fs->layers[i].is_upper)
-				continue;
-			if (path_within(canon[i], canon[j]) ||
-			    path_within(canon[j], canon[i])) {
-				ovl_log("%s: upperdir overlaps lowerdir %s", a, b);
-				return -EINVAL;
-			}
-		}
+	if (!d)
+		return -ENOMEM;
+	for (int i = fs->upper ? 1 : 0; i < fs->nlayers; i++)
+		d[n++] = (struct ovl_dir_role){ "lowerdir", fs->layers[i].path,
+						canon[i] };
+	if (fs->upper) {
+		d[n++] = (struct ovl_dir_role){ "upperdir", p->upperdir, canon[0] };
+		d[n++] = (struct ovl_dir_role){ "workdir", p->workdir,
+						canon[fs->nlayers] };
 	}
-	if (p->workdir) {
-		char *w = canon[fs->nlayers];
+	for (int j = 1; j < n && !err; j++)
+		for (int i = 0; i < j && !err; i++)
+			err = check_pair(&d[i], &d[j]);
+	free(d);
+	return err;
+}
 
-		if (path_within(w, canon[0]) || path_within(canon[0], w)) {
-			ovl_log("%s: workdir and upperdir %s must not contain each other",
-				p->workdir, p->upperdir);
-			return -EINVAL;
-		}
-		for (int j = 1; j < fs->nlayers; j++) {
-			if (path_within(w, canon[j]) || path_within(canon[j], w)) {
-				ovl_log("%s: workdir overlaps lowerdir %s",
-					p->workdir, fs->layers[j].path);
-				return -EINVAL;
-			}
-		}
+/* Mount id of @fd (statx STATX_MNT_ID), or 0 when unknown. */
+static uint64_t mount_id(int fd)
+{
+#if defined(HAVE_STATX) && defined(STATX_MNT_ID)
+	struct statx stx;
+
+	if (statx(fd, "", AT_EMPTY_PATH, STATX_MNT_ID, &stx) == 0 &&
+	    (stx.stx_mask & STATX_MNT_ID))
+		return stx.stx_mnt_id;
+#else
+	(void)fd;
+#endif
+	return 0;
+}
+
+/*
+ * Open the workdir itself and check what can refuse it, before anything
+ * is made in it: a directory we may write in, on the upper's mount (copies
+ * built there are renamed into the upper; the kernel's "workdir and
+ * upperdir must reside under the same mount", EINVAL).
+ */
+static int workdir_open(struct ovl_fs *fs)
+{
+	struct ovl_params *p = fs->p;
+	struct stat st;
+	uint64_t wid, uid;
+	int fd;
+
+	fd = open(p->workdir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return layer_err("workdir", p->workdir, -errno);
+	fs->workdir_fd = fd;
+	if (fstat(fd, &st) < 0)
+		return layer_err("workdir", p->workdir, -errno);
+	wid = mount_id(fd);
+	uid = mount_id(fs->upper->root_fd);
+	if (st.st_dev != fs->upper->dev || (wid && uid && wid != uid)) {
+		ovl_log("workdir %s: not on the same mount as upperdir %s (EINVAL)",
+			p->workdir, p->upperdir);
+		return -EINVAL;
 	}
+	if (faccessat(AT_FDCWD, p->workdir, W_OK | X_OK, AT_EACCESS) < 0)
+		return layer_err("workdir", p->workdir, -errno);
 	return 0;
 }
 
@@ -174,30 +246,18 @@ static int open_work_subdir(int root, const char *name, bool clean, int *out)
 	return 0;
 }
 
-static int open_workdir(struct ovl_fs *fs)
+static int make_work_subdirs(struct ovl_fs *fs)
 {
-	struct ovl_params *p = fs->p;
-	struct stat st;
-	int root, err;
+	int err;
 
-	if (stat(p->workdir, &st) < 0)
-		return layer_err("workdir", p->workdir, -errno);
-	if (!S_ISDIR(st.st_mode))
-		return layer_err("workdir", p->workdir, -ENOTDIR);
-	if (st.st_dev != fs->upper->dev) {
-		ovl_log("workdir %s: not on the same filesystem as upperdir %s",
-			p->workdir, p->upperdir);
-		return -EXDEV;
-	}
-	root = open(p->workdir, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (root < 0)
-		return layer_err("workdir", p->workdir, -errno);
-	err = open_work_subdir(root, "work", true, &fs->work_fd);
+	err = open_work_subdir(fs->workdir_fd, "work", true, &fs->work_fd);
 	if (!err)
-		err = open_work_subdir(root, "index", false, &fs->index_fd);
-	close(root);
+		err = open_work_subdir(fs->workdir_fd, "index", false,
+				       &fs->index_fd);
+	close(fs->workdir_fd);
+	fs->workdir_fd = -1;
 	if (err)
-		return layer_err("workdir", p->workdir, err);
+		return layer_err("workdir", fs->p->workdir, err);
 	return 0;
 }
 
@@ -398,23 +458,54 @@ static void choose_xattr_ns(struct ovl_fs *fs)
 		OVL_XNS_USER : OVL_XNS_TRUSTED;
 }
 
+/* Canonical paths of the layers and the workdir, checked for overlaps. */
+static int layers_canon(struct ovl_fs *fs)
+{
+	struct ovl_params *p = fs->p;
+	int n = fs->nlayers, err = 0;
+	char **canon = calloc(n + 1, sizeof(*canon));
+
+	if (!canon)
+		return -ENOMEM;
+	for (int k = 0; !err && k < n; k++) {
+		canon[k] = realpath(fs->layers[k].path, NULL);
+		if (!canon[k])
+			err = layer_err(fs->layers[k].is_upper ? "upperdir" : "lowerdir",
+					fs->layers[k].path, -errno);
+	}
+	if (!err && fs->upper) {
+		canon[n] = realpath(p->workdir, NULL);
+		if (!canon[n])
+			err = layer_err("workdir", p->workdir, -errno);
+	}
+	if (!err)
+		err = check_overlaps(fs, canon);
+	for (int k = 0; k < n; k++)
+		fs->layers[k].canon = canon[k];
+	free(canon[n]);
+	free(canon);
+	return err;
+}
+
+/*
+ * Open every layer and check the whole configuration: nothing on disk is
+ * made, changed or removed here, so a refused mount leaves every directory
+ * as it was.  ovl_layers_prepare() then sets up the workdir.
+ */
 int ovl_layers_open(struct ovl_fs *fs)
 {
 	struct ovl_params *p = fs->p;
-	char **canon = NULL;
 	int n = p->nlower + (p->upperdir ? 1 : 0), err = 0, i = 0;
 
 	fs->layers = calloc(n, sizeof(*fs->layers));
-	canon = calloc(n + 1, sizeof(*canon));
-	if (!fs->layers || !canon) {
-		free(canon);
+	if (!fs->layers)
 		return -ENOMEM;
-	}
 	for (int k = 0; k < n; k++)
 		fs->layers[k].root_fd = -1;
 	fs->nlayers = n;
 	fs->work_fd = -1;
 	fs->index_fd = -1;
+	fs->workdir_fd = -1;
 	if (p->upperdir) {
 		fs->layers[0] = (struct ovl_layer){ .idx = 0, .is_upper = true,
 						    .path = p->upperdir, .root_fd = -1 };
@@ -427,35 +518,47 @@ int ovl_layers_open(struct ovl_fs *fs)
 						    .path = p->lowerdirs[k], .root_fd = -1 };
 		err = layer_open(&fs->layers[i], "lowerdir", true);
 	}
-	if (!err && fs->upper)
-		err = open_workdir(fs);
-	for (int k = 0; !err && k < n; k++) {
-		canon[k] = realpath(fs->layers[k].path, NULL);
-		if (!canon[k])
-			err = layer_err("layer", fs->layers[k].path, -errno);
-	}
-	if (!err && p->workdir) {
-		canon[n] = realpath(p->workdir, NULL);
-		if (!canon[n])
+	if (!err && fs->upper) {
+		struct stat st;
+
+		if (stat(p->workdir, &st) < 0)
 			err = layer_err("workdir", p->workdir, -errno);
+		else if (!S_ISDIR(st.st_mode))
+			err = layer_err("workdir", p->workdir, -ENOTDIR);
 	}
 	if (!err)
-		err = check_overlaps(fs, canon);
-	for (int k = 0; k < n; k++)
-		fs->layers[k].canon = canon[k];
-	free(canon[n]);
-	free(canon);
+		err = layers_canon(fs);
+	if (!err && fs->upper)
+		err = workdir_open(fs);
 	if (err)
 		return err;
 	for (int k = 0; k < n; k++)
 		fs->any_stacked |= fs->layers[k].stacked;
 	fs->has_xattrat = ovl_probe_xattrat(fs->layers[0].root_fd);
 	setup_xino(fs);
-	probe_whiteouts(fs);
 	choose_xattr_ns(fs);
 	probe_uuids(fs);
-	probe_overrides(fs);
 	probe_namelen(fs);
+	return 0;
+}
+
+/*
+ * The first step that writes: make workdir/work (emptied) and
+ * workdir/index, then probe what the upper takes and mark its root.  Runs
+ * once the mount exists, so a mount refused for any reason leaves the
+ * workdir untouched.
+ */
+int ovl_layers_prepare(struct ovl_fs *fs)
+{
+	int err;
+
+	if (fs->upper) {
+		err = make_work_subdirs(fs);
+		if (err)
+			return err;
+	}
+	probe_whiteouts(fs);
+	probe_overrides(fs);
 	probe_index(fs);
 	return 0;
 }
@@ -467,6 +570,9 @@ void ovl_layers_close(struct ovl_fs *fs)
 			close(fs->layers[i].root_fd);
 		free(fs->layers[i].canon);
 	}
+	if (fs->workdir_fd >= 0)
+		close(fs->workdir_fd);
+	fs->workdir_fd = -1;
 	if (fs->work_fd >= 0)
 		close(fs->work_fd);
 	if (fs->index_fd >= 0)

@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -335,7 +336,11 @@ static int run_loop(struct ovl_fs *fs)
 	return ret;
 }
 
-static int fs_setup(struct ovl_fs *fs)
+/*
+ * Everything that can refuse the configuration, before anything on disk is
+ * made or changed: the mountpoint, the layers, the workdir.
+ */
+static int fs_check(struct ovl_fs *fs)
 {
 	int err;
 
@@ -343,20 +348,53 @@ static int fs_setup(struct ovl_fs *fs)
 	if (!err)
 		err = ovl_layers_open(fs);
 	if (!err)
+		fs->pt_reason = ovl_passthrough_precheck(fs);
+	return err;
+}
+
+/*
+ * Once the mount exists (libfuse's mount code, fusermount3 for a plain
+ * user, may still refuse it): the workdir's subdirectories, the inode
+ * table and the root.  Requests wait in the kernel until the loop runs.
+ */
+static int fs_setup(struct ovl_fs *fs)
+{
+	int err;
+
+	err = ovl_layers_prepare(fs);
+	if (!err)
 		err = ovl_itable_init(fs);
 	if (!err)
 		err = ovl_lookup_root(fs);
-	if (!err)
-		fs->pt_reason = ovl_passthrough_precheck(fs);
 	return err;
+}
+
+/* At exit, the statistics to the statsfile, or to stderr in the foreground. */
+static void stats_at_exit(struct ovl_fs *fs)
+{
+	int err;
+
+	if (fs->p->statsfile) {
+		err = ovl_stats_write_file(fs, fs->p->statsfile);
+		if (err)
+			ovl_log("statsfile %s: cannot write the statistics: %s",
+				fs->p->statsfile, strerror(-err));
+	} else if (fs->p->foreground) {
+		char *text = ovl_stats_format(fs);
+
+		if (text)
+			fprintf(stderr, "overpass statistics:\n%s", text);
+		free(text);
+	}
 }
 
 static int do_mount(struct ovl_fs *fs)
 {
 	int ret, status = 0;
+	bool served = false;
 
 	raise_nofile();
-	if (fs_setup(fs))
+	if (fs_check(fs))
 		return EXIT_USAGE;
 	fs->se = session_new(fs);
 	if (!fs->se)
@@ -365,6 +403,10 @@ static int do_mount(struct ovl_fs *fs)
 	    fuse_session_mount(fs->se, fs->p->mountpoint) < 0) {
 		fuse_session_destroy(fs->se);
 		return EXIT_MOUNT;
+	}
+	if (fs_setup(fs)) {
+		status = EXIT_USAGE;
+		goto out_unmount;
 	}
 	if (apply_strictatime(fs) < 0) {
 		status = EXIT_MOUNT;
@@ -381,6 +423,7 @@ static int do_mount(struct ovl_fs *fs)
 	tell_parent(fs, 0);
 	if (ovl_reclaim_start(fs) < 0)
 		ovl_log("cannot start the reclaim thread: open files are not bounded");
+	served = true;
 	ret = run_loop(fs);
 	ovl_reclaim_stop(fs);
 	if (ret < 0 && ret != -ENODEV)
@@ -389,23 +432,16 @@ out_unmount:
 	fuse_session_unmount(fs->se);
 	fuse_remove_signal_handlers(fs->se);
 	fuse_session_destroy(fs->se);
-	if (fs->p->statsfile)
-		ovl_stats_write_file(fs, fs->p->statsfile);
-	else if (fs->p->foreground) {
-		char *text = ovl_stats_format(fs);
-
-		if (text)
-			fprintf(stderr, "overpass statistics:\n%s", text);
-		free(text);
-	}
+	if (served)
+		stats_at_exit(fs);
 	return status;
 }
 
 int main(int argc, char **argv)
 {
 	struct ovl_params p;
-	struct ovl_fs fs = { .p = &p, .ready_fd = -1, .work_fd = -1,
-			      .index_fd = -1 };
+	struct ovl_fs fs = { .p = &p, .ready_fd = -1, .workdir_fd = -1,
+			      .work_fd = -1, .index_fd = -1 };
 	enum ovl_action action;
 	int status;
 

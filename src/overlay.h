@@ -36,6 +36,7 @@ void ovl_strv_free(char **v);
 
 /* layers.c */
 int ovl_layers_open(struct ovl_fs *fs);
+int ovl_layers_prepare(struct ovl_fs *fs);
 void ovl_layers_close(struct ovl_fs *fs);
 uint64_t ovl_layer_map_ino(const struct ovl_fs *fs, int layer, ino_t ino);
 char *ovl_layer_relpath(const struct ovl_fs *fs, int layer, int fd);

@@ -224,6 +224,9 @@ struct ovl_fs {
 	struct ovl_layer *layers; /* nlayers entries, topmost first */
 	int nlayers;		/* upper (if any) + lowers */
 	struct ovl_layer *upper; /* &layers[0] when there is an upper, else NULL */
+	int workdir_fd;		/* O_PATH fd of the workdir itself, from the
+				 * checks until work/ and index/ are made;
+				 * -1 otherwise */
 	int work_fd;		/* O_PATH fd of workdir/work, where copies and
 				 * new entries are built; -1 without upper */
 	int index_fd;		/* O_PATH fd of workdir/index (hard links

@@ -13,6 +13,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* How an option is handled. */
 enum opt_kind {
@@ -64,10 +65,17 @@ static bool lsm_quote_opens(const char *cur, size_t k, char sep)
 }
 
 /*
- * Split @s on unescaped @sep; "\<sep>" becomes <sep> and "\\" a backslash.
- * Options split on commas keep a quoted SELinux context value whole.
+ * Split @s on unescaped @sep, as kernel overlayfs reads its options: a
+ * backslash escapes the character after it, whatever it is.  The option
+ * list is split on commas with the escapes kept (the kernel's
+ * ovl_next_opt), and each value then unescaped once, when it is read: a
+ * lowerdir split on colons (ovl_parse_param_split_lowerdirs, then
+ * ovl_unescape), a path.  So "lowerdir=e\\:f" is the two layers "e\" and
+ * "f", and "lowerdir=a\:b" the one layer "a:b".  Options split on commas
+ * keep a quoted SELinux context value whole.
  */
-static int split_escaped(const char *s, char sep, char ***out, int *n)
+static int split_escaped(const char *s, char sep, bool unescape, char ***out,
+			 int *n)
 {
 	char **v = NULL, *cur;
 	size_t len = strlen(s), k = 0;
@@ -78,7 +86,9 @@ static int split_escaped(const char *s, char sep, char ***out, int *n)
 	if (!cur)
 		return -ENOMEM;
 	for (size_t i = 0;; i++) {
-		if (s[i] == '\\' && (s[i + 1] == sep || s[i + 1] == '\\')) {
+		if (s[i] == '\\' && s[i + 1]) {
+			if (!unescape)
+				cur[k++] = s[i];
 			cur[k++] = s[++i];
 			continue;
 		}
@@ -111,6 +121,22 @@ nomem:
 	return -ENOMEM;
 }
 
+/* @s with its escapes removed ("\x" is "x"), malloc'd, or NULL. */
+static char *unescape_dup(const char *s)
+{
+	char *d = malloc(strlen(s) + 1), *q = d;
+
+	if (!d)
+		return NULL;
+	for (; *s; s++) {
+		if (*s == '\\' && s[1])
+			s++;
+		*q++ = *s;
+	}
+	*q = '\0';
+	return d;
+}
+
 void ovl_strv_free(char **v)
 {
 	if (!v)
@@ -120,12 +146,13 @@ void ovl_strv_free(char **v)
 	free(v);
 }
 
-static int set_str(char **dst, const char *opt, const char *val)
+/* A path option: its value unescaped, as kernel overlayfs reads its dirs. */
+static int set_path(char **dst, const char *opt, const char *val)
 {
 	if (!*val)
 		return fail(opt, "empty value");
 	free(*dst);
-	*dst = strdup(val);
+	*dst = unescape_dup(val);
 	return *dst ? 0 : -ENOMEM;
 }
 
@@ -134,7 +161,7 @@ static int opt_lowerdir(struct ovl_params *p, const char *val)
 	char **v;
 	int n, err;
 
-	err = split_escaped(val, ':', &v, &n);
+	err = split_escaped(val, ':', true, &v, &n);
 	if (err)
 		return err;
 	for (int i = 0; i < n; i++) {
@@ -151,17 +178,17 @@ static int opt_lowerdir(struct ovl_params *p, const char *val)
 
 static int opt_upperdir(struct ovl_params *p, const char *val)
 {
-	return set_str(&p->upperdir, "upperdir", val);
+	return set_path(&p->upperdir, "upperdir", val);
 }
 
 static int opt_workdir(struct ovl_params *p, const char *val)
 {
-	return set_str(&p->workdir, "workdir", val);
+	return set_path(&p->workdir, "workdir", val);
 }
 
 static int opt_statsfile(struct ovl_params *p, const char *val)
 {
-	return set_str(&p->statsfile, "statsfile", val);
+	return set_path(&p->statsfile, "statsfile", val);
 }
 
 /* fuse-overlayfs's NAME=0|1 switches; NAME alone means 1. */
@@ -349,7 +376,7 @@ int ovl_idmap_parse(const char *opt, const char *val, struct ovl_idmap **out,
 	char **v;
 	int n, err;
 
-	err = split_escaped(val, ':', &v, &n);
+	err = split_escaped(val, ':', true, &v, &n);
 	if (err)
 		return err;
 	if (n == 0 || n % 3) {
@@ -597,7 +624,7 @@ int ovl_params_apply_opts(struct ovl_params *p, const char *optstr)
 	char **v;
 	int n, err;
 
-	err = split_escaped(optstr, ',', &v, &n);
+	err = split_escaped(optstr, ',', false, &v, &n);
 	if (err)
 		return err;
 	for (int i = 0; i < n && !err; i++)
@@ -632,6 +659,28 @@ void ovl_params_free(struct ovl_params *p)
 	memset(p, 0, sizeof(*p));
 }
 
+/*
+ * A relative statsfile is taken from the directory the command was started
+ * in: the daemon leaves it for / before it writes the file.
+ */
+static int statsfile_absolute(struct ovl_params *p)
+{
+	char *cwd = getcwd(NULL, 0), *abs = NULL;
+
+	if (!cwd)
+		return fail("statsfile", "%s: cannot tell the current directory: %s",
+			    p->statsfile, strerror(errno));
+	if (asprintf(&abs, "%s%s%s", cwd, strcmp(cwd, "/") ? "/" : "",
+		     p->statsfile) < 0)
+		abs = NULL;
+	free(cwd);
+	if (!abs)
+		return -ENOMEM;
+	free(p->statsfile);
+	p->statsfile = abs;
+	return 0;
+}
+
 /* Checks that need every option at once. */
 static int params_check(struct ovl_params *p)
 {
@@ -645,6 +694,8 @@ static int params_check(struct ovl_params *p)
 		return fail("mountpoint", "missing");
 	if (!p->upperdir)
 		p->read_only = true;
+	if (p->statsfile && p->statsfile[0] != '/')
+		return statsfile_absolute(p);
 	return 0;
 }
 

@@ -122,7 +122,9 @@ int ovl_stats_write_file(struct ovl_fs *fs, const char *path)
 	if (!text)
 		return -ENOMEM;
 	len = strlen(text);
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	/* never through a symlink planted at the path, nor blocking on a fifo */
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_NONBLOCK |
+			O_CLOEXEC, 0644);
 	if (fd < 0 || write(fd, text, len) != (ssize_t)len)
 		err = -errno;
 	if (fd >= 0)

@@ -25,6 +25,7 @@ TESTS += \
 	tests/095-limits.bats \
 	tests/100-podman.bats \
 	tests/105-hostile.bats \
+	tests/106-validate.bats \
 	tests/107-trust.bats \
 	tests/110-reliability.bats \
 	tests/115-stress.bats \

@@ -8,6 +8,7 @@
 
 #include <stdarg.h>
 #include <string.h>
+#include <unistd.h>
 
 static int ntest, nfail;
 
@@ -73,6 +74,45 @@ static void test_escapes(void)
 	ok(r == 0 && p.nlower == 2 && !strcmp(p.lowerdirs[0], "/a:b") &&
 	   !strcmp(p.lowerdirs[1], "/c,d"), "\\: and \\, escapes");
 	ovl_params_free(&p);
+
+	/* escapes are read once, as kernel overlayfs reads them */
+	r = parse(&p, "-o lowerdir=e\\\\:f /m", &a);
+	ok(r == 0 && p.nlower == 2 && !strcmp(p.lowerdirs[0], "e\\") &&
+	   !strcmp(p.lowerdirs[1], "f"), "e\\\\:f is the layers e\\ and f (%d: %s)",
+	   p.nlower, p.nlower ? p.lowerdirs[0] : "");
+	ovl_params_free(&p);
+	r = parse(&p, "-o lowerdir=\\e\\\\\\:f:g /m", &a);
+	ok(r == 0 && p.nlower == 2 && !strcmp(p.lowerdirs[0], "e\\:f") &&
+	   !strcmp(p.lowerdirs[1], "g"), "any character may be escaped: \\e\\\\\\:f is e\\:f");
+	ovl_params_free(&p);
+	r = parse(&p, "-o lowerdir=/a,upperdir=/u\\\\x\\,y,workdir=/w\\:z /m", &a);
+	ok(r == 0 && !strcmp(p.upperdir, "/u\\x,y") && !strcmp(p.workdir, "/w:z"),
+	   "upperdir and workdir unescaped once (%s, %s)", p.upperdir, p.workdir);
+	ovl_params_free(&p);
+	r = parse(&p, "-o lowerdir=/a,fsname=x\\,y /m", &a);
+	ok(r == 0 && p.fuse_opts && strstr(p.fuse_opts, "fsname=x\\,y"),
+	   "escapes kept in options handed to libfuse (%s)",
+	   p.fuse_opts ? p.fuse_opts : "");
+	ovl_params_free(&p);
+}
+
+static void test_statsfile(void)
+{
+	struct ovl_params p;
+	enum ovl_action a;
+	char *cwd = getcwd(NULL, 0), want[4096];
+	int r;
+
+	snprintf(want, sizeof(want), "%s/s.txt", cwd);
+	r = parse(&p, "-o lowerdir=/a,statsfile=s.txt /m", &a);
+	ok(r == 0 && !strcmp(p.statsfile, want),
+	   "a relative statsfile is taken from the current directory (%s)",
+	   p.statsfile ? p.statsfile : "");
+	ovl_params_free(&p);
+	r = parse(&p, "-o lowerdir=/a,statsfile=/x/s.txt /m", &a);
+	ok(r == 0 && !strcmp(p.statsfile, "/x/s.txt"), "an absolute one is kept");
+	ovl_params_free(&p);
+	free(cwd);
 }
 
 static void test_errors(void)
@@ -156,6 +196,7 @@ int main(void)
 {
 	test_basic();
 	test_escapes();
+	test_statsfile();
 	test_errors();
 	test_compat();
 	printf("1..%d\n", ntest);
