@@ -307,9 +307,10 @@ static void mark_override_root(struct ovl_fs *fs, struct ovl_layer *l)
 
 static void probe_overrides(struct ovl_fs *fs)
 {
+	/* in the order fuse-overlayfs 1.10 looks for them */
 	static const char *const names[] = { OVL_OVERRIDE_PRIVILEGED,
-					     OVL_OVERRIDE_CONTAINERS,
-					     OVL_OVERRIDE_USER };
+					     OVL_OVERRIDE_USER,
+					     OVL_OVERRIDE_CONTAINERS };
 
 	for (int i = 0; i < fs->nlayers; i++) {
 		struct ovl_layer *l = &fs->layers[i];

@@ -198,6 +198,13 @@ os.chmod("z", 0o4755)
 	ovp_mount "lowerdir=$LOWER" "xattr_permissions=2"
 	assert_equal "4755 0:0" "$(stat -c '%a %u:%g' "$MNT/f")" "xattr_permissions=2"
 	ovp_umount
+	# both kinds: fuse-overlayfs's own first, as fuse-overlayfs 1.10
+	setfattr -n user.fuseoverlayfs.override_stat -v 0:0:755 "$LOWER"
+	setfattr -n user.fuseoverlayfs.override_stat -v 2:2:600 "$LOWER/f"
+	ovp_mount "lowerdir=$LOWER" "xattr_permissions=2"
+	assert_equal "600 2:2" "$(stat -c '%a %u:%g' "$MNT/f")" "user.fuseoverlayfs before user.containers"
+	ovp_umount
+	setfattr -x user.fuseoverlayfs.override_stat "$LOWER"
 	# a record only root can write is read on every mount
 	setfattr -x user.containers.override_stat "$LOWER"
 	setfattr -n security.fuseoverlayfs.override_stat -v 0:0:755 "$LOWER"
