@@ -32,6 +32,7 @@ import argparse
 import atexit
 import csv
 import json
+import math
 import os
 import re
 import resource
@@ -52,6 +53,10 @@ ROOTLESS = [
     Workload("rootless-" + w.name, "rootless", w.unit, w.better, w.fn, w.drop, w.desc)
     for w in DATA
 ]
+ROOTLESS_NS = [
+    Workload("rootless-" + w.name, "rootless-namespace", w.unit, w.better, w.fn, w.drop, w.desc)
+    for w in NAMESPACE
+]
 MEMORY_ROWS = [
     ("mem-walk", "s", "lower"),
     ("mem-rss-start", "MiB", "lower"),
@@ -62,8 +67,9 @@ MEMORY_ROWS = [
     ("mem-inodes-cached", "inodes", None),
     ("mem-bytes/cached", "B", "lower"),
 ]
+ALL_WORKLOADS = DATA + NAMESPACE + ROOTLESS + ROOTLESS_NS
 WORKER_FNS = {w.name: w.fn for w in DATA + NAMESPACE}
-GROUPS = ["data", "namespace", "rootless", "memory"]
+GROUPS = ["data", "namespace", "rootless", "rootless-namespace", "memory"]
 
 
 def worker_main(name, ctx_json):
@@ -369,6 +375,85 @@ def fmt_ratio(r):
     return "-" if r is None else f"{r:.2f}"
 
 
+# ---------------------------------------------------------------------------
+# Targets and decidability.  A target is a label, the rows it judges, and
+# clauses (a, b, limit): a row meets it when one clause holds, that is when
+# a is at least `limit` times as good as b (goodness of the medians).  A
+# clause is decided when the interval its ratio can take, given the spread
+# of the repetitions, lies wholly on one side of the limit.
+
+OP, K, FO = "overpass", "kernel", "fuse-overlayfs"
+SHORT = {OP: "op", K: "k", FO: "fo"}
+NS_VS_FO = [(OP, FO, 2), (OP, K, 1)]  # 2 x fo, or the kernel's own ratio when below 2
+TARGETS = [
+    ("data with passthrough >= 0.95 x kernel",
+     lambda n, g: g == "data" and n != "append-copyup", [(OP, K, 0.95)]),
+    ("copy-up of 1 GiB <= 1.1 x kernel time", lambda n, g: n == "append-copyup", [(OP, K, 1 / 1.1)]),
+    ("namespace >= 2 x fuse-overlayfs (or >= k/fo where that is < 2)",
+     lambda n, g: g == "namespace", NS_VS_FO),
+    ("namespace >= 0.5 x kernel", lambda n, g: g == "namespace", [(OP, K, 0.5)]),
+    ("rootless data >= 1.5 x fuse-overlayfs", lambda n, g: g == "rootless", [(OP, FO, 1.5)]),
+    ("rootless namespace >= 2 x fuse-overlayfs (or >= k/fo where that is < 2)",
+     lambda n, g: g == "rootless-namespace", NS_VS_FO),
+    ("rootless namespace >= 0.5 x kernel", lambda n, g: g == "rootless-namespace", [(OP, K, 0.5)]),
+    ("mount + first lookup time <= fuse-overlayfs, every layer count",
+     lambda n, g: g == "mount" and n.startswith("mount-"), [(OP, FO, 1)]),
+    ("unmount to daemon exit <= fuse-overlayfs, every layer count",
+     lambda n, g: g == "mount" and n.startswith("umount-"), [(OP, FO, 1)]),
+    ("real workloads >= 0.8 x kernel", lambda n, g: g == "real", [(OP, K, 0.8)]),
+    ("real workloads >= 1.5 x fuse-overlayfs", lambda n, g: g == "real", [(OP, FO, 1.5)]),
+]
+CONFIDENCE = 0.9  # wanted coverage of each side's median interval
+
+
+def median_coverage(n, k):
+    """Probability that [x_(k), x_(n+1-k)] of n samples holds the median of
+    their distribution, whatever it is: 1 - 2 P(Binomial(n, 1/2) < k)."""
+    return 1 - 2 * sum(math.comb(n, i) for i in range(k)) / 2 ** n
+
+
+def median_interval(vals):
+    """The order statistics x_(k), x_(n+1-k) with k the largest whose
+    coverage is >= CONFIDENCE; min and max when even they fall short (they
+    cover 75% at 3 values, 94% at 5)."""
+    v = sorted(vals)
+    n, k = len(v), 1
+    while 2 * (k + 1) <= n + 1 and median_coverage(n, k + 1) >= CONFIDENCE:
+        k += 1
+    return v[k - 1], v[n - k]
+
+
+def ratio_interval(avals, bvals, better):
+    """(low, high) of goodness(a, b) over both sides' median intervals."""
+    if not avals or not bvals or better is None:
+        return None
+    gs = [goodness(x, y, better) for x in median_interval(avals) for y in median_interval(bvals)]
+    if None in gs:
+        return None
+    return min(gs), max(gs)
+
+
+def clause_state(results, name, better, clause):
+    """"met", "not met", "undecided", or None when a side is missing."""
+    a, b, limit = clause
+    iv = ratio_interval(results.get((name, a)), results.get((name, b)), better)
+    if iv is None:
+        return None
+    if iv[0] >= limit:
+        return "met"
+    return "not met" if iv[1] < limit else "undecided"
+
+
+def target_state(results, name, better, clauses):
+    states = [clause_state(results, name, better, c) for c in clauses]
+    states = [st for st in states if st is not None]
+    if not states:
+        return None
+    if "met" in states:
+        return "met"
+    return "undecided" if "undecided" in states else "not met"
+
+
 class Bench:
     def __init__(self, args):
         self.args = args
@@ -408,12 +493,12 @@ class Bench:
             self.systems.append(s)
         if not shutil.which("fio"):
             die("fio is not installed (bash contrib/setup-deps.sh installs it)")
-        names = {w.name for w in DATA + NAMESPACE + ROOTLESS} | set(GROUPS)
+        names = {w.name for w in ALL_WORKLOADS} | set(GROUPS)
         self.only = set(a.only.split(",")) if a.only else set(GROUPS)
         unknown = self.only - names
         if unknown:
             die(f"unknown workload(s) {', '.join(sorted(unknown))}; known: "
-                f"{', '.join(GROUPS + [w.name for w in DATA + NAMESPACE + ROOTLESS])}")
+                f"{', '.join(GROUPS + [w.name for w in ALL_WORKLOADS])}")
         os.makedirs(self.workdir, exist_ok=True)
         for d in ("run", "logs", "bin", "nsroot"):
             os.makedirs(f"{self.workdir}/{d}", exist_ok=True)
@@ -454,12 +539,33 @@ class Bench:
         self.results.setdefault((wname, system), []).append(value)
         self.csv_rows.append([wname, system, unit, rep + 1, f"{value:.6g}"])
 
+    def reps_label(self, rep):
+        return f"rep {rep + 1}/{self.args.reps}" + (" (rerun)" if rep >= self.args.reps else "")
+
+    def rounds(self, names, run_round):
+        """run_round(reps) for the first --reps repetitions, then again for
+        --reps more while a row of names is undecided, --rerun times at most."""
+        n = self.args.reps
+        run_round(range(n))
+        for r in range(1, self.args.rerun + 1):
+            pending = [x for x in names if self.decision(x) == "undecided"]
+            if not pending:
+                return
+            log(f"  undecided: {', '.join(pending)}; rerun {r}/{self.args.rerun}")
+            run_round(range(r * n, (r + 1) * n))
+        for x in names:
+            if self.decision(x) == "undecided":
+                self.note(f"{x}: still undecided after {self.args.rerun} reruns")
+
     def run_workload(self, w):
-        rootless = w.group == "rootless"
-        base = w.name[len("rootless-"):] if rootless else w.name
         self.rows.append((w.name, w.group, w.unit, w.better))
-        lowers = [f"{self.layers}/top", f"{self.layers}/bottom"]
-        for rep in range(self.args.reps):
+        self.rounds([w.name], lambda reps: self.workload_round(w, reps))
+
+    def workload_round(self, w, reps):
+        rootless = w.group.startswith("rootless")
+        base = w.name[len("rootless-"):] if rootless else w.name
+        lowers = w.lowers(self) if w.lowers else [f"{self.layers}/top", f"{self.layers}/bottom"]
+        for rep in reps:
             for system in self.order(rep):
                 m = Mount(self, system, lowers, rootless)
                 try:
@@ -468,22 +574,7 @@ class Bench:
                         drop_caches(w.drop)
                     value, extra = m.run(base, self.ctx())
                     if rep == 0:
-                        st = m.overpass_stats()
-                        if st and w.group == "namespace":
-                            reqs = sorted(((int(v), k[len("requests."):]) for k, v in st.items()
-                                           if k.startswith("requests.")), reverse=True)
-                            self.notes.append(
-                                f"overpass {w.name}: {sum(n for n, _ in reqs)} requests ("
-                                + ", ".join(f"{k} {n}" for n, k in reqs[:5])
-                                + f"), copy_ups {st.get('copy_ups')}, transport {st.get('transport')}")
-                        elif st:
-                            self.notes.append(
-                                f"overpass {w.name}: passthrough.active={st.get('passthrough.active')}"
-                                f" ({st.get('passthrough.reason')}), requests.READ="
-                                f"{st.get('requests.READ')} WRITE={st.get('requests.WRITE')}"
-                                f" passthrough.opens={st.get('passthrough.opens')}"
-                                f" fallback.opens={st.get('fallback.opens')}"
-                                f" transport={st.get('transport')}")
+                        self.stats_note(w, m.overpass_stats())
                 except (Exception, subprocess.SubprocessError) as e:
                     self.note(f"{w.name} on {system}{' (rootless)' if rootless else ''} "
                               f"rep {rep + 1} failed: {e}")
@@ -491,7 +582,26 @@ class Bench:
                 finally:
                     m.stop()
                 self.record(w.name, system, rep, value, w.unit)
-                log(f"  {w.name:27} rep {rep + 1}/{self.args.reps} {system:15} {fmt(value)} {w.unit}")
+                log(f"  {w.name:27} {self.reps_label(rep)} {system:15} {fmt(value)} {w.unit}")
+
+    def stats_note(self, w, st):
+        if not st:
+            return
+        if w.group.endswith("namespace") or w.group == "real":
+            reqs = sorted(((int(v), k[len("requests."):]) for k, v in st.items()
+                           if k.startswith("requests.")), reverse=True)
+            self.notes.append(
+                f"overpass {w.name}: {sum(n for n, _ in reqs)} requests ("
+                + ", ".join(f"{k} {n}" for n, k in reqs[:5])
+                + f"), copy_ups {st.get('copy_ups')}, transport {st.get('transport')}")
+        else:
+            self.notes.append(
+                f"overpass {w.name}: passthrough.active={st.get('passthrough.active')}"
+                f" ({st.get('passthrough.reason')}), requests.READ="
+                f"{st.get('requests.READ')} WRITE={st.get('requests.WRITE')}"
+                f" passthrough.opens={st.get('passthrough.opens')}"
+                f" fallback.opens={st.get('fallback.opens')}"
+                f" transport={st.get('transport')}")
 
     def run_memory(self):
         sc = self.sc
@@ -548,14 +658,31 @@ class Bench:
                         f"reclaimed={st1.get('reclaimed')} after the walk, inodes="
                         f"{st2.get('inodes')} reclaimed={st2.get('reclaimed')} after drop_caches=2")
 
+    def row(self, name):
+        return next(r for r in self.rows if r[0] == name)
+
+    def row_targets(self, name):
+        _, group, _, _ = self.row(name)
+        return [(label, clauses) for label, judges, clauses in TARGETS if judges(name, group)]
+
+    def decision(self, name):
+        """"decided" when every target the row is judged against is,
+        "undecided" when one is not, None when it has none measured."""
+        better = self.row(name)[3]
+        states = [target_state(self.results, name, better, c) for _, c in self.row_targets(name)]
+        states = [st for st in states if st is not None]
+        if not states:
+            return None
+        return "undecided" if "undecided" in states else "decided"
+
     def table(self):
         sysnames = self.systems
-        short = {"overpass": "op", "kernel": "k", "fuse-overlayfs": "fo"}
         ratio_cols = [(s, "kernel") for s in sysnames if s != "kernel" and "kernel" in sysnames]
         if "overpass" in sysnames and "fuse-overlayfs" in sysnames:
             ratio_cols.append(("overpass", "fuse-overlayfs"))
         head = f"{'workload':27} {'unit':6}" + "".join(f"{s:>15}" for s in sysnames)
-        head += "".join(f"{short[a] + '/' + short[b]:>8}" for a, b in ratio_cols) + f"{'spread':>8}"
+        head += "".join(f"{SHORT[a] + '/' + SHORT[b]:>8}" for a, b in ratio_cols)
+        head += f"{'spread':>8}{'n':>4} decided"
         lines = [head, "-" * len(head)]
         group = None
         medians = {}
@@ -565,9 +692,11 @@ class Bench:
                 lines.append(f"[{grp}]")
             meds = {}
             spread = 0.0
+            n = 0
             for s in sysnames:
                 vals = self.results.get((name, s))
                 if vals:
+                    n = max(n, len(vals))
                     meds[s] = statistics.median(vals)
                     if meds[s] > 0:
                         spread = max(spread, (max(vals) - min(vals)) / meds[s])
@@ -575,38 +704,54 @@ class Bench:
             line = f"{name:27} {unit:6}" + "".join(f"{fmt(meds.get(s)):>15}" for s in sysnames)
             line += "".join(f"{fmt_ratio(goodness(meds.get(a), meds.get(b), better)):>8}"
                             for a, b in ratio_cols)
-            line += f"{spread * 100:7.0f}%"
+            d = self.decision(name)
+            line += f"{spread * 100:7.0f}%{n:4} {'yes' if d == 'decided' else d or '-'}"
             lines.append(line)
         return lines, medians
 
+    def target_lines(self, medians, label, clauses, names):
+        """One line: met, NOT met or undecided over names, with the worst
+        decided row (or the worst undecided one) and its ratios."""
+        states = {}
+        for n in names:
+            st = target_state(self.results, n, self.row(n)[3], clauses)
+            if st is not None:
+                states[n] = st
+        if not states:
+            return [f"  {label}: not measured"]
+
+        def score(n):  # how far the row is past its best clause's limit
+            meds, better = medians.get(n, {}), self.row(n)[3]
+            gs = [goodness(meds.get(a), meds.get(b), better) for a, b, _ in clauses]
+            return max(g / lim for g, (_, _, lim) in zip(gs, clauses) if g is not None)
+
+        def show(n):
+            meds, better = medians.get(n, {}), self.row(n)[3]
+            return " or ".join(f"{SHORT[a]}/{SHORT[b]} "
+                               f"{fmt_ratio(goodness(meds.get(a), meds.get(b), better))}"
+                               f" (need >= {lim:.2f})" for a, b, lim in clauses)
+
+        undecided = [n for n, st in states.items() if st == "undecided"]
+        failed = [n for n, st in states.items() if st == "not met"]
+        if failed:
+            worst = min(failed, key=score)
+            verdict = f"NOT met (worst {worst}: {show(worst)}"
+        elif undecided:
+            worst = min(undecided, key=score)
+            verdict = f"undecided (nearest {worst}: {show(worst)}"
+        else:
+            worst = min(states, key=score)
+            verdict = f"met (worst {worst}: {show(worst)}"
+        if undecided:
+            verdict += f"; undecided: {', '.join(undecided)}"
+        return [f"  {label}: {verdict})"]
+
     def targets(self, medians):
         out = []
-
-        def check(label, names, a, b, limit):
-            worst = None
-            for n in names:
-                meds = medians.get(n, {})
-                better = next(r[3] for r in self.rows if r[0] == n)
-                g = goodness(meds.get(a), meds.get(b), better)
-                if g is not None and (worst is None or g < worst[0]):
-                    worst = (g, n)
-            if worst is None:
-                out.append(f"  {label}: not measured")
-            else:
-                verdict = "met" if worst[0] >= limit else "NOT met"
-                out.append(f"  {label}: {verdict} (worst {worst[1]}: {worst[0]:.2f}, need >= {limit:.2f})")
-
-        names = [r[0] for r in self.rows]
-        data = [w.name for w in DATA if w.name in names and w.name != "append-copyup"]
-        ns = [w.name for w in NAMESPACE if w.name in names]
-        rl = [w.name for w in ROOTLESS if w.name in names]
-        check("data with passthrough >= 0.95 x kernel", data, "overpass", "kernel", 0.95)
-        if "append-copyup" in names:
-            check("copy-up of 1 GiB <= 1.1 x kernel time", ["append-copyup"], "overpass", "kernel",
-                  1 / 1.1)
-        check("namespace >= 2 x fuse-overlayfs", ns, "overpass", "fuse-overlayfs", 2)
-        check("namespace >= 0.5 x kernel", ns, "overpass", "kernel", 0.5)
-        check("rootless data >= 1.5 x fuse-overlayfs", rl, "overpass", "fuse-overlayfs", 1.5)
+        for label, judges, clauses in TARGETS:
+            names = [r[0] for r in self.rows if judges(r[0], r[1])]
+            if names:
+                out += self.target_lines(medians, label, clauses, names)
         for s in ("overpass", "fuse-overlayfs"):
             v = medians.get("mem-bytes/inode", {}).get(s)
             if v is None:
@@ -652,8 +797,12 @@ class Bench:
             "ratios a/b: how many times better a is than b -- throughput_a/throughput_b for MiB/s",
             "  and IOPS, time_b/time_a for s, size_b/size_a for memory: >= 1 means a is at least",
             "  as good as b.  op = overpass, k = kernel overlayfs, fo = fuse-overlayfs.",
-            "spread: the largest (max - min)/median over the systems of that row.",
-            "[rootless]: every system inside unshare -Urm (no FUSE passthrough); k there is kernel",
+            "spread: the largest (max - min)/median over the systems of that row; n: repetitions.",
+            "decided: whether the spread lets each target of the row be judged: each side's median",
+            f"  lies, {CONFIDENCE:.0%} distribution-free (order statistics; min..max below 5 values), in an",
+            "  interval; the ratio's interval from those must lie wholly above or below the limit.",
+            f"  Undecided rows ran --reps more times, up to --rerun {self.args.rerun} times.",
+            "[rootless*]: every system inside unshare -Urm (no FUSE passthrough); k there is kernel",
             "  overlayfs mounted inside that user namespace.",
         ]
 
@@ -664,7 +813,7 @@ class Bench:
         log(f"uptime: {load}")
         self.setup()
         log(f"systems: {', '.join(self.systems)}; {self.args.reps} reps; scale {self.scale_name}")
-        for w in DATA + NAMESPACE + ROOTLESS:
+        for w in ALL_WORKLOADS:
             if self.selected(w):
                 log(f"[{w.group}] {w.name}: {w.desc} (load {os.getloadavg()[0]:.2f})")
                 self.run_workload(w)
@@ -689,6 +838,9 @@ class Bench:
             for name, _, unit, _ in self.rows:
                 for s, v in medians.get(name, {}).items():
                     wr.writerow([name, s, unit, "median", f"{v:.6g}"])
+                d = self.decision(name)
+                if d:
+                    wr.writerow([name, "", "", "decided", "yes" if d == "decided" else "no"])
         with open(os.path.splitext(csv_path)[0] + ".txt", "w") as f:
             f.write(text)
         log(f"wrote {csv_path} and {os.path.splitext(csv_path)[0]}.txt")
@@ -699,7 +851,7 @@ def parse_args(argv):
     p = argparse.ArgumentParser(
         description="Benchmark overpass against kernel overlayfs and fuse-overlayfs.",
         epilog=f"groups: {', '.join(GROUPS)}; workloads: "
-        + ", ".join(w.name for w in DATA + NAMESPACE + ROOTLESS))
+        + ", ".join(w.name for w in ALL_WORKLOADS))
     p.add_argument("--only", metavar="WORKLOAD[,...]",
                    help="run only these workloads or groups (default: all)")
     p.add_argument("--systems", default="overpass,kernel,fuse-overlayfs",
@@ -707,6 +859,8 @@ def parse_args(argv):
     p.add_argument("--overpass", default=os.path.join(here, "..", "_build-bench", "src", "overpass"),
                    help="the overpass binary (default: _build-bench/src/overpass)")
     p.add_argument("--reps", type=int, default=3, help="repetitions per workload (default 3)")
+    p.add_argument("--rerun", type=int, default=2, metavar="N",
+                   help="run an undecided row --reps more times, up to N times (default 2)")
     p.add_argument("--mem-reps", type=int, default=1,
                    help="repetitions of the memory walk (default 1)")
     p.add_argument("--small", action="store_true", help="everything ~100x smaller, to try it out")
@@ -719,8 +873,8 @@ def parse_args(argv):
                    " (default: keep it as it is)")
     p.add_argument("--worker", nargs=2, metavar=("NAME", "CTX"), help=argparse.SUPPRESS)
     a = p.parse_args(argv)
-    if a.reps < 1 or a.mem_reps < 1:
-        p.error("--reps and --mem-reps must be >= 1")
+    if a.reps < 1 or a.mem_reps < 1 or a.rerun < 0:
+        p.error("--reps and --mem-reps must be >= 1, --rerun >= 0")
     return a
 
 

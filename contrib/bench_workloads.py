@@ -502,7 +502,7 @@ def run_quiet(cmd, **kw):
 
 
 class Workload:
-    def __init__(self, name, group, unit, better, fn, drop=None, desc=""):
+    def __init__(self, name, group, unit, better, fn, drop=None, desc="", lowers=None):
         self.name = name
         self.group = group
         self.unit = unit
@@ -510,6 +510,7 @@ class Workload:
         self.fn = fn
         self.drop = drop  # drop_caches level written just before it runs
         self.desc = desc
+        self.lowers = lowers  # lowers(bench): its lower layers, if not top/bottom
 
 
 DATA = [
