@@ -34,7 +34,6 @@ import csv
 import json
 import math
 import os
-import re
 import resource
 import shutil
 import signal
@@ -43,12 +42,13 @@ import subprocess
 import sys
 import time
 
+from bench_real import MOUNT_LAYERS, LatencyMount, make_mount_layers, set_subreaper
 from bench_workloads import (
-    DATA, MIB, NAMESPACE, SCALES, WORKER_PYTHON, Workload, cached, die, log, make_layers,
-    make_mem_tree, run_group, run_quiet, tree_entries, walk_stat)
+    ACTIVE, DATA, MIB, NAMESPACE, SCALES, WORKER_PYTHON, Workload, cached, die, log, make_layers,
+    make_mem_tree, mount_points, run_group, run_quiet, tree_entries, walk_stat)
 
 # bench.py and the modules it imports, copied for the rootless worker
-BENCH_MODULES = ["bench.py", "bench_workloads.py"]
+BENCH_MODULES = ["bench.py", "bench_workloads.py", "bench_real.py"]
 ROOTLESS = [
     Workload("rootless-" + w.name, "rootless", w.unit, w.better, w.fn, w.drop, w.desc)
     for w in DATA
@@ -69,7 +69,7 @@ MEMORY_ROWS = [
 ]
 ALL_WORKLOADS = DATA + NAMESPACE + ROOTLESS + ROOTLESS_NS
 WORKER_FNS = {w.name: w.fn for w in DATA + NAMESPACE}
-GROUPS = ["data", "namespace", "rootless", "rootless-namespace", "memory"]
+GROUPS = ["data", "namespace", "rootless", "rootless-namespace", "mount", "real", "memory"]
 
 
 def worker_main(name, ctx_json):
@@ -82,8 +82,6 @@ def worker_main(name, ctx_json):
 # ---------------------------------------------------------------------------
 # Mounts.  Every mount and process started here is registered in ACTIVE and
 # taken down by cleanup(), also on exceptions and signals.
-
-ACTIVE = []
 
 # Run by `unshare -Urm sh -c NS_SETUP ns-setup NSROOT WORKDIR CMD...`: a new
 # root holding only /usr, /etc, /opt, a few devices, /proc and the workdir,
@@ -117,17 +115,6 @@ umount -l /.old
 rmdir /.old
 exec "$@"
 """
-
-_OCTAL = re.compile(r"\\([0-7]{3})")
-
-
-def mount_points(pid="self"):
-    try:
-        with open(f"/proc/{pid}/mountinfo") as f:
-            return [_OCTAL.sub(lambda m: chr(int(m.group(1), 8)), line.split()[4]) for line in f]
-    except (FileNotFoundError, ProcessLookupError):
-        return []
-
 
 def vm_rss(pid, field="VmRSS"):
     with open(f"/proc/{pid}/status") as f:
@@ -515,6 +502,9 @@ class Bench:
         self.mem = f"{self.workdir}/mem-{self.scale_name}"
         sc = self.sc
         cached(self.layers, "layers", sc, lambda root: make_layers(root, sc))
+        if "mount" in self.only:
+            self.mount_layers = f"{self.workdir}/mount-layers"
+            cached(self.mount_layers, "mount layers", dict(n=MOUNT_LAYERS[-1]), make_mount_layers)
         if "memory" in self.only:
             cached(self.mem, "memory tree",
                    dict(dirs=sc["mem_dirs"], files=sc["mem_files"]),
@@ -543,23 +533,24 @@ class Bench:
         return f"rep {rep + 1}/{self.args.reps}" + (" (rerun)" if rep >= self.args.reps else "")
 
     def rounds(self, names, run_round):
-        """run_round(reps) for the first --reps repetitions, then again for
-        --reps more while a row of names is undecided, --rerun times at most."""
+        """run_round(reps, rows) for the first --reps repetitions, then
+        again for --reps more, for the rows of names still undecided,
+        --rerun times at most."""
         n = self.args.reps
-        run_round(range(n))
+        run_round(range(n), names)
         for r in range(1, self.args.rerun + 1):
             pending = [x for x in names if self.decision(x) == "undecided"]
             if not pending:
                 return
             log(f"  undecided: {', '.join(pending)}; rerun {r}/{self.args.rerun}")
-            run_round(range(r * n, (r + 1) * n))
+            run_round(range(r * n, (r + 1) * n), pending)
         for x in names:
             if self.decision(x) == "undecided":
                 self.note(f"{x}: still undecided after {self.args.rerun} reruns")
 
     def run_workload(self, w):
         self.rows.append((w.name, w.group, w.unit, w.better))
-        self.rounds([w.name], lambda reps: self.workload_round(w, reps))
+        self.rounds([w.name], lambda reps, _: self.workload_round(w, reps))
 
     def workload_round(self, w, reps):
         rootless = w.group.startswith("rootless")
@@ -602,6 +593,37 @@ class Bench:
                 f" passthrough.opens={st.get('passthrough.opens')}"
                 f" fallback.opens={st.get('fallback.opens')}"
                 f" transport={st.get('transport')}")
+
+    def run_mount(self):
+        names = [f"{kind}-{n}" for kind in ("mount", "umount") for n in MOUNT_LAYERS]
+        for name in names:
+            self.rows.append((name, "mount", "s", "lower"))
+        set_subreaper(True)
+        try:
+            self.rounds(names, self.mount_round)
+        finally:
+            set_subreaper(False)
+
+    def mount_round(self, reps, rows):
+        run = f"{self.workdir}/run"
+        counts = [n for n in MOUNT_LAYERS if f"mount-{n}" in rows or f"umount-{n}" in rows]
+        for rep in reps:
+            for n in counts:
+                for system in self.order(rep):
+                    m = LatencyMount(system, self.program(system, False), self.mount_layers,
+                                     f"{run}/mnt-lat", f"{run}/upper-lat", f"{run}/work-lat", n)
+                    try:
+                        up = m.mount()
+                        down = m.unmount()
+                    except (Exception, subprocess.SubprocessError) as e:
+                        self.note(f"mount of {n} layers on {system} rep {rep + 1} failed: {e}")
+                        continue
+                    finally:
+                        m.stop()
+                    self.record(f"mount-{n}", system, rep, up, "s")
+                    self.record(f"umount-{n}", system, rep, down, "s")
+                    log(f"  {f'mount-{n}':27} {self.reps_label(rep)} {system:15} "
+                        f"{fmt(up)} s, umount {fmt(down)} s")
 
     def run_memory(self):
         sc = self.sc
@@ -817,6 +839,10 @@ class Bench:
             if self.selected(w):
                 log(f"[{w.group}] {w.name}: {w.desc} (load {os.getloadavg()[0]:.2f})")
                 self.run_workload(w)
+        if "mount" in self.only:
+            log(f"[mount] mount + first lookup and umount to exit, {MOUNT_LAYERS} lower layers "
+                f"(load {os.getloadavg()[0]:.2f})")
+            self.run_mount()
         if "memory" in self.only:
             log(f"[memory] walk {self.sc['mem_dirs'] * (self.sc['mem_files'] + 1)} inodes "
                 f"(load {os.getloadavg()[0]:.2f})")

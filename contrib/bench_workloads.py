@@ -11,6 +11,7 @@ import json
 import mmap
 import os
 import random
+import re
 import shutil
 import signal
 import stat
@@ -547,3 +548,19 @@ NAMESPACE = [
     Workload("compile-mix", "namespace", "s", "lower", wl_compile,
              desc="500 units: include-path misses, small reads, object writes, link"),
 ]
+
+
+# Every mount and process the run starts is registered here and taken down
+# by bench.py's cleanup(), also on exceptions and signals: each has .mnt and
+# .stop(), which unmounts only that mount point and signals only its pid.
+ACTIVE = []
+
+_OCTAL = re.compile(r"\\([0-7]{3})")
+
+
+def mount_points(pid="self"):
+    try:
+        with open(f"/proc/{pid}/mountinfo") as f:
+            return [_OCTAL.sub(lambda m: chr(int(m.group(1), 8)), line.split()[4]) for line in f]
+    except (FileNotFoundError, ProcessLookupError):
+        return []
