@@ -42,7 +42,9 @@ import subprocess
 import sys
 import time
 
-from bench_real import MOUNT_LAYERS, LatencyMount, make_mount_layers, set_subreaper
+from bench_real import (
+    MOUNT_LAYERS, REAL, REAL_INPUT, REAL_SCALE_KEYS, LatencyMount, make_debs, make_git_repo,
+    make_mount_layers, make_rootfs, make_src_tree, set_subreaper, src_tree_key)
 from bench_workloads import (
     ACTIVE, DATA, MIB, NAMESPACE, SCALES, WORKER_PYTHON, Workload, cached, die, log, make_layers,
     make_mem_tree, mount_points, run_group, run_quiet, tree_entries, walk_stat)
@@ -67,8 +69,8 @@ MEMORY_ROWS = [
     ("mem-inodes-cached", "inodes", None),
     ("mem-bytes/cached", "B", "lower"),
 ]
-ALL_WORKLOADS = DATA + NAMESPACE + ROOTLESS + ROOTLESS_NS
-WORKER_FNS = {w.name: w.fn for w in DATA + NAMESPACE}
+ALL_WORKLOADS = DATA + NAMESPACE + ROOTLESS + ROOTLESS_NS + REAL
+WORKER_FNS = {w.name: w.fn for w in DATA + NAMESPACE + REAL}
 GROUPS = ["data", "namespace", "rootless", "rootless-namespace", "mount", "real", "memory"]
 
 
@@ -455,6 +457,8 @@ class Bench:
         self.csv_rows = []
         self.systems = []
         self.fuse_overlayfs = shutil.which("fuse-overlayfs")
+        self.real = None  # input -> its cached lower layer, once prepare_real ran
+        self.top = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
     def program(self, system, rootless):
         if system == "overpass":
@@ -501,7 +505,10 @@ class Bench:
         self.layers = f"{self.workdir}/layers-{self.scale_name}"
         self.mem = f"{self.workdir}/mem-{self.scale_name}"
         sc = self.sc
-        cached(self.layers, "layers", sc, lambda root: make_layers(root, sc))
+        cached(self.layers, "layers", {k: v for k, v in sc.items() if k not in REAL_SCALE_KEYS},
+               lambda root: make_layers(root, sc))
+        if any(w.group == "real" and self.selected(w) for w in REAL):
+            self.prepare_real()
         if "mount" in self.only:
             self.mount_layers = f"{self.workdir}/mount-layers"
             cached(self.mount_layers, "mount layers", dict(n=MOUNT_LAYERS[-1]), make_mount_layers)
@@ -511,7 +518,39 @@ class Bench:
                    lambda root: make_mem_tree(root, sc))
 
     def selected(self, w):
+        if w.group == "real" and self.real is not None and REAL_INPUT[w.name] not in self.real:
+            return False  # its input could not be made: noted
         return w.group in self.only or w.name in self.only
+
+    def prepare_real(self):
+        """The real workloads' lower layers, made once and cached; a row
+        whose input cannot be made is left out with a note."""
+        wd, sc, top = self.workdir, self.sc, self.top
+        inputs = {
+            "src": (f"{wd}/real-src", "source tree", dict(tree=src_tree_key(top)),
+                    lambda r: make_src_tree(r, top)),
+            "git": (f"{wd}/real-git-{self.scale_name}", "git repository",
+                    dict(files=sc["git_files"], layout=3), lambda r: make_git_repo(r, sc["git_files"])),
+            "rootfs": (f"{wd}/real-rootfs", "debootstrap minbase rootfs", {}, make_rootfs),
+            "debs": (f"{wd}/real-debs-{self.scale_name}", "packages to install",
+                     dict(pkgs=sc["dpkg_pkgs"]),
+                     lambda r: make_debs(r, f"{wd}/real-rootfs/rootfs", sc["dpkg_pkgs"])),
+        }
+        wanted = {REAL_INPUT[w.name] for w in REAL if self.selected(w)}
+        if "rootfs" in wanted:
+            wanted.add("debs")
+        self.real = {}
+        for key in ("src", "git", "rootfs", "debs"):
+            if key not in wanted or (key == "debs" and "rootfs" not in self.real):
+                continue
+            root, what, params, build = inputs[key]
+            try:
+                cached(root, what, params, build)
+                self.real[key] = root
+            except (Exception, subprocess.SubprocessError) as e:
+                self.note(f"cannot make the {what} ({e}): its workloads are left out")
+        if "debs" not in self.real:
+            self.real.pop("rootfs", None)
 
     def ctx(self):
         return {
@@ -519,7 +558,20 @@ class Bench:
             "lower_bottom": f"{self.layers}/bottom",
             "tar": f"{self.layers}/tree.tar",
             "scale": self.sc,
+            "pkg_config_path": self.pkg_config_path(),
+            "debs": (self.real or {}).get("debs"),
         }
+
+    def pkg_config_path(self):
+        """The one overpass was configured with (libfuse in a private prefix)."""
+        try:
+            with open(f"{os.path.dirname(os.path.dirname(self.overpass))}/Makefile") as f:
+                for line in f:
+                    if line.startswith("PKG_CONFIG_PATH = "):
+                        return line.split("=", 1)[1].strip()
+        except OSError:
+            pass
+        return os.environ.get("PKG_CONFIG_PATH", "")
 
     def order(self, rep):
         k = rep % len(self.systems)

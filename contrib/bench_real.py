@@ -24,9 +24,10 @@ import os
 import select
 import shutil
 import signal
+import subprocess
 import time
 
-from bench_workloads import ACTIVE, log, mount_points
+from bench_workloads import ACTIVE, Workload, log, mount_points, run_group, run_quiet
 
 MOUNT_LAYERS = [1, 16, 64, 128, 500]  # 500 is kernel overlayfs's stack limit
 
@@ -229,3 +230,198 @@ class LatencyMount:
         os.waitpid(self.pid, 0)
         os.close(self.pidfd)
         self.pid = self.pidfd = None
+
+
+# ---------------------------------------------------------------------------
+# Real workloads' inputs, each a lower layer made once and cached.
+
+GIT_ENV = dict(GIT_CONFIG_NOSYSTEM="1", GIT_CONFIG_GLOBAL="/dev/null", GIT_AUTHOR_NAME="bench",
+               GIT_AUTHOR_EMAIL="bench@localhost", GIT_COMMITTER_NAME="bench",
+               GIT_COMMITTER_EMAIL="bench@localhost", GIT_AUTHOR_DATE="1700000000 +0000",
+               GIT_COMMITTER_DATE="1700000000 +0000")
+
+
+def check_run(cmd, what, **kw):
+    r = run_quiet(cmd, **kw)
+    if r.returncode != 0:
+        raise RuntimeError(f"{what} exited {r.returncode}: {(r.stderr or r.stdout).strip()[-2000:]}")
+    return r
+
+
+def git(repo, *args):
+    return check_run(["git", "-C", repo] + list(args), f"git {args[0]}",
+                     env=dict(os.environ, **GIT_ENV))
+
+
+def src_tree_key(top):
+    """What the source layer depends on: the committed tree of the project."""
+    return run_quiet(["git", "-C", top, "rev-parse", "HEAD^{tree}"]).stdout.strip()
+
+
+def make_src_tree(root, top):
+    """The project's committed tree, with configure generated in it."""
+    p = subprocess.Popen(["git", "-C", top, "archive", "HEAD"], stdout=subprocess.PIPE)
+    r = subprocess.run(["tar", "-x", "-C", root], stdin=p.stdout)
+    if p.wait() != 0 or r.returncode != 0:
+        raise RuntimeError("git archive HEAD | tar -x failed")
+    check_run(["./autogen.sh"], "autogen.sh", cwd=root)
+
+
+def git_file(i):
+    body = f"file {i}\n" + "".join(f"line {j} of file {i}\n" for j in range(5 + i % 40))
+    return f"d{i // 100:03d}/f{i % 100:02d}.txt", body
+
+
+def make_git_repo(root, nfiles):
+    """root/repo: a repository of nfiles files in 100-file directories,
+    packed; branch `other` changes every tenth file, the work tree is at
+    `main`."""
+    root += "/repo"
+    os.mkdir(root)
+    git(root, "init", "-q", "-b", "main")
+    for i in range(nfiles):
+        rel, body = git_file(i)
+        os.makedirs(os.path.dirname(f"{root}/{rel}"), exist_ok=True)
+        with open(f"{root}/{rel}", "w") as f:
+            f.write(body)
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "base")
+    git(root, "checkout", "-q", "-b", "other")
+    for i in range(0, nfiles, 10):
+        rel, body = git_file(i)
+        with open(f"{root}/{rel}", "a") as f:
+            f.write("changed on other\n")
+    git(root, "commit", "-q", "-a", "-m", "other")
+    git(root, "checkout", "-q", "main")
+    git(root, "gc", "-q")
+    # an index written well after the files' mtimes, as in a checkout some
+    # time ago: not racily clean, so git status trusts the stat data
+    for i in range(nfiles):
+        os.utime(f"{root}/{git_file(i)[0]}", (1700000000, 1700000000))
+    git(root, "update-index", "-q", "--really-refresh")
+
+
+def host_codename():
+    with open("/etc/os-release") as f:
+        for line in f:
+            if line.startswith("VERSION_CODENAME="):
+                return line.split("=", 1)[1].strip().strip('"')
+    raise RuntimeError("no VERSION_CODENAME in /etc/os-release")
+
+
+def apt_mirror(codename):
+    """The first archive URI apt's sources give for codename."""
+    d = "/etc/apt/sources.list.d"
+    files = ["/etc/apt/sources.list"] + [f"{d}/{n}" for n in sorted(os.listdir(d))]
+    for path in files:
+        try:
+            with open(path) as f:
+                text = f.read()
+        except OSError:
+            continue
+        if path.endswith(".sources"):
+            for stanza in text.split("\n\n"):
+                fields = dict(l.split(":", 1) for l in stanza.splitlines()
+                              if ":" in l and not l.startswith("#"))
+                if codename in fields.get("Suites", "").split():
+                    return fields["URIs"].split()[0]
+        elif path.endswith(".list"):
+            for line in text.splitlines():
+                f = line.split()
+                if len(f) >= 3 and f[0] == "deb" and f[2] == codename:
+                    return f[1]
+    raise RuntimeError(f"apt's sources name no archive for {codename}")
+
+
+def make_rootfs(root):
+    """debootstrap --variant=minbase of the host's release into root/rootfs."""
+    codename = host_codename()
+    check_run(["debootstrap", "--variant=minbase", codename, f"{root}/rootfs",
+               apt_mirror(codename)], "debootstrap")
+
+
+def make_debs(root, rootfs, pkgs):
+    """pkgs and what they need beyond rootfs's packages, as .deb files:
+    resolved by the host's apt against the rootfs's dpkg status."""
+    os.makedirs(f"{root}/partial")
+    check_run(["apt-get", "-q", "-y", "--download-only", "--no-install-recommends",
+               "-o", f"Dir::Cache::archives={root}",
+               "-o", f"Dir::State::status={rootfs}/var/lib/dpkg/status",
+               "install"] + pkgs, "apt-get --download-only")
+    os.rmdir(f"{root}/partial")
+    if not any(n.endswith(".deb") for n in os.listdir(root)):
+        raise RuntimeError(f"apt-get downloaded nothing for {' '.join(pkgs)}")
+
+
+# ---------------------------------------------------------------------------
+# Real workloads: run in this process as root, on a fresh mount.
+
+
+def timed(cmd, what, **kw):
+    t0 = time.monotonic()
+    r = run_group(cmd, **kw)
+    dt = time.monotonic() - t0
+    if r.returncode != 0:
+        raise RuntimeError(f"{what} exited {r.returncode}: {(r.stderr or r.stdout).strip()[-2000:]}")
+    return dt, r
+
+
+def wl_make(ctx):
+    sc = ctx["scale"]
+    script = ('mkdir _build && cd _build && ../configure -q PKG_CONFIG_PATH="$1" '
+              '&& shift && make -s -j2 "$@"')
+    dt, _ = timed(["sh", "-c", script, "make", ctx["pkg_config_path"]] + sc["make_targets"],
+                  "configure && make", cwd=ctx["mnt"])
+    return dt, {}
+
+
+def wl_git_status(ctx):
+    dt, r = timed(["git", "-C", ctx["mnt"], "status", "--porcelain"], "git status",
+                  env=dict(os.environ, **GIT_ENV))
+    if r.stdout.strip():
+        raise RuntimeError(f"git status: the tree is not clean: {r.stdout[:500].strip()}")
+    return dt, {}
+
+
+def wl_git_checkout(ctx):
+    dt, _ = timed(["git", "-C", ctx["mnt"], "checkout", "-q", "other"], "git checkout",
+                  env=dict(os.environ, **GIT_ENV))
+    return dt, {}
+
+
+# dpkg in a mount namespace of its own, gone with it: /dev and /proc bound
+# into the root it installs to, for the maintainer scripts
+DPKG_NS = r"""
+set -e
+mount --rbind /dev "$1/dev"
+mount -t proc proc "$1/proc"
+exec dpkg --root="$1" --force-unsafe-io -i "$2"/*.deb
+"""
+
+
+def wl_dpkg(ctx):
+    dt, _ = timed(["unshare", "-m", "--propagation", "private", "sh", "-c", DPKG_NS, "dpkg",
+                   ctx["mnt"], ctx["debs"]], "dpkg -i", env=dict(os.environ, PATH=SAFE_PATH))
+    return dt, {}
+
+
+SAFE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+REAL = [
+    Workload("make-j2", "real", "s", "lower", wl_make, lowers=lambda b: [b.real["src"]],
+             desc="configure and make -j2 of overpass, its tree in a lower layer, "
+             "building into _build/ through the mount"),
+    Workload("dpkg-install", "real", "s", "lower", wl_dpkg,
+             lowers=lambda b: [b.real["rootfs"] + "/rootfs"],
+             desc="dpkg -i of a set of packages into a debootstrap minbase rootfs in a lower layer"),
+    Workload("git-status", "real", "s", "lower", wl_git_status,
+             lowers=lambda b: [b.real["git"] + "/repo"],
+             desc="git status in a 50,000-file repository in a lower layer"),
+    Workload("git-checkout", "real", "s", "lower", wl_git_checkout,
+             lowers=lambda b: [b.real["git"] + "/repo"],
+             desc="git checkout of a branch changing 5,000 of its files"),
+]
+REAL_SCALE_KEYS = ("make_targets", "git_files", "dpkg_pkgs")  # not in the layers' stamp
+REAL_INPUT = {"make-j2": "src", "dpkg-install": "rootfs", "git-status": "git",
+              "git-checkout": "git"}

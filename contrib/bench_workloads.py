@@ -39,6 +39,9 @@ SCALES = {
         fio_runtime=5,  # seconds per random-read run
         mem_dirs=1000,  # memory tree: mem_dirs x mem_files inodes
         mem_files=1000,
+        make_targets=[],  # real: make's targets (all)
+        git_files=50000,  # real: files of the git repository
+        dpkg_pkgs=["perl", "less", "file", "bzip2", "patch", "make"],  # real: dpkg -i these
     ),
     "small": dict(
         data_bytes=10 << 20,
@@ -54,6 +57,9 @@ SCALES = {
         fio_runtime=1,
         mem_dirs=100,
         mem_files=100,
+        make_targets=["src/util.o"],
+        git_files=500,
+        dpkg_pkgs=["less"],
     ),
 }
 
