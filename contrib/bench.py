@@ -18,11 +18,25 @@ Groups of workloads (--only takes group or workload names):
              lower tree, renaming 1,000 lower files, a compile-like mix
   rootless   the data workloads with every system inside `unshare -Urm`,
              so FUSE passthrough is unavailable
+  rootless-namespace
+             the namespace workloads inside `unshare -Urm`
+  real       configure and make -j2 of overpass's tree in a lower layer,
+             dpkg -i of packages into a debootstrap minbase rootfs in a
+             lower layer, git status and git checkout in a 50,000-file
+             repository in a lower layer (contrib/bench_real.py)
+  mount      mount plus first lookup with 1, 16, 64, 128 and 500 lower
+             layers, and umount to the daemon's exit
   memory     the daemon's resident memory after stat-walking a 1,000,000
              inode tree and after the kernel forgets it (drop_caches=2)
 
+Each row is judged against its targets only when the spread of the
+repetitions decides it (see decision() and doc/performance.md); an
+undecided row runs --reps more times, up to --rerun times.
+
 Needs root (mounts, drop_caches), fio, util-linux; fuse-overlayfs is
-skipped with a note when it is not installed.  Layers are generated once
+skipped with a note when it is not installed, the real workloads need
+autoconf, automake, a C compiler, git and debootstrap (a row whose input
+cannot be made is left out with a note).  Layers are generated once
 and cached under --workdir.  Only mounts and processes this script started
 are ever unmounted or signalled.  contrib/bench.sh builds overpass and runs
 this script; doc/performance.md describes the method and a run's figures.

@@ -238,7 +238,8 @@ class LatencyMount:
 GIT_ENV = dict(GIT_CONFIG_NOSYSTEM="1", GIT_CONFIG_GLOBAL="/dev/null", GIT_AUTHOR_NAME="bench",
                GIT_AUTHOR_EMAIL="bench@localhost", GIT_COMMITTER_NAME="bench",
                GIT_COMMITTER_EMAIL="bench@localhost", GIT_AUTHOR_DATE="1700000000 +0000",
-               GIT_COMMITTER_DATE="1700000000 +0000")
+               GIT_COMMITTER_DATE="1700000000 +0000",
+               GIT_CONFIG_COUNT="1", GIT_CONFIG_KEY_0="gc.auto", GIT_CONFIG_VALUE_0="0")
 
 
 def check_run(cmd, what, **kw):
