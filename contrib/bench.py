@@ -519,8 +519,10 @@ class Bench:
         self.layers = f"{self.workdir}/layers-{self.scale_name}"
         self.mem = f"{self.workdir}/mem-{self.scale_name}"
         sc = self.sc
-        cached(self.layers, "layers", {k: v for k, v in sc.items() if k not in REAL_SCALE_KEYS},
-               lambda root: make_layers(root, sc))
+        if any(self.selected(w) for w in DATA + NAMESPACE + ROOTLESS + ROOTLESS_NS):
+            cached(self.layers, "layers",
+                   {k: v for k, v in sc.items() if k not in REAL_SCALE_KEYS},
+                   lambda root: make_layers(root, sc))
         if any(w.group == "real" and self.selected(w) for w in REAL):
             self.prepare_real()
         if "mount" in self.only:
