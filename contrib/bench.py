@@ -679,7 +679,8 @@ class Bench:
             for n in counts:
                 for system in self.order(rep):
                     m = LatencyMount(system, self.program(system, False), self.mount_layers,
-                                     f"{run}/mnt-lat", f"{run}/upper-lat", f"{run}/work-lat", n)
+                                     f"{run}/mnt-lat", f"{run}/upper-lat", f"{run}/work-lat", n,
+                                     f"{self.workdir}/logs/mount-{system}.log")
                     try:
                         up = m.mount()
                         down = m.unmount()
@@ -828,12 +829,13 @@ class Bench:
             verdict = f"NOT met (worst {worst}: {show(worst)}"
         elif undecided:
             worst = min(undecided, key=score)
-            verdict = f"undecided (nearest {worst}: {show(worst)}"
+            verdict = f"undecided (worst {worst}: {show(worst)}"
+            undecided.remove(worst)
         else:
             worst = min(states, key=score)
             verdict = f"met (worst {worst}: {show(worst)}"
         if undecided:
-            verdict += f"; undecided: {', '.join(undecided)}"
+            verdict += f"; also undecided: {', '.join(undecided)}"
         return [f"  {label}: {verdict})"]
 
     def targets(self, medians):

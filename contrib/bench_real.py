@@ -137,8 +137,9 @@ class LatencyMount:
     """One mount with n lower layers for the mount row; .stop() takes it
     down (by its path, and only the daemon this process adopted)."""
 
-    def __init__(self, system, program, root, mnt, upper, work, n):
+    def __init__(self, system, program, root, mnt, upper, work, n, log_path):
         self.system = system
+        self.log_path = log_path  # the daemon's stdout and stderr
         self.program = program
         self.mnt = mnt
         self.upper = upper
@@ -177,7 +178,11 @@ class LatencyMount:
 
     def fuse_mount(self):
         opts = f"lowerdir={':'.join(self.lowers)},upperdir={self.upper},workdir={self.work}"
-        pid = os.posix_spawn(self.program, [self.program, "-o", opts, self.mnt], os.environ)
+        out = [(os.POSIX_SPAWN_OPEN, 0, "/dev/null", os.O_RDONLY, 0),
+               (os.POSIX_SPAWN_OPEN, 1, self.log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644),
+               (os.POSIX_SPAWN_DUP2, 1, 2)]
+        pid = os.posix_spawn(self.program, [self.program, "-o", opts, self.mnt], os.environ,
+                             file_actions=out)
         _, status = os.waitpid(pid, 0)
         if os.waitstatus_to_exitcode(status) != 0:
             raise RuntimeError(f"{self.program} exited {os.waitstatus_to_exitcode(status)}")
