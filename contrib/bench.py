@@ -564,7 +564,9 @@ class Bench:
                 cached(root, what, params, build)
                 self.real[key] = root
             except (Exception, subprocess.SubprocessError) as e:
-                self.note(f"cannot make the {what} ({e}): its workloads are left out")
+                need = "rootfs" if key == "debs" else key
+                rows = [n for n, k in REAL_INPUT.items() if k == need]
+                self.note(f"cannot make the {what} ({e}): {', '.join(rows)} left out")
         if "debs" not in self.real:
             self.real.pop("rootfs", None)
 
@@ -896,6 +898,9 @@ class Bench:
             f"  Undecided rows ran --reps more times, up to --rerun {self.args.rerun} times.",
             "[rootless*]: every system inside unshare -Urm (no FUSE passthrough); k there is kernel",
             "  overlayfs mounted inside that user namespace.",
+            "[real]: each input alone in a lower layer (made once, cached), a fresh mount per run.",
+            "[mount]: FUSE daemons started detached, as container engines do; kernel overlayfs",
+            "  mounted in process with fsconfig lowerdir+= (one mount(2) option string is a page).",
         ]
 
     def main(self):
