@@ -149,6 +149,7 @@ class LatencyMount:
         self.pid = None
         self.pidfd = None
         self.known = set()  # our children before the mount
+        self.starter = None  # pid of the command starting the daemon, while it runs
 
     def fresh_dirs(self):
         for d in (self.upper, self.work):
@@ -183,16 +184,22 @@ class LatencyMount:
                (os.POSIX_SPAWN_DUP2, 1, 2)]
         pid = os.posix_spawn(self.program, [self.program, "-o", opts, self.mnt], os.environ,
                              file_actions=out)
+        self.starter = pid
         _, status = os.waitpid(pid, 0)
+        self.starter = None
         if os.waitstatus_to_exitcode(status) != 0:
             raise RuntimeError(f"{self.program} exited {os.waitstatus_to_exitcode(status)}")
 
+    def new_children(self):
+        """Our children of the program's name that were not before the mount."""
+        name = os.path.basename(self.program)[:15]
+        return [p for p in children() - self.known if comm(p) == name]
+
     def adopt(self):
         """The detached daemon, now our child (we are its subreaper)."""
-        name = os.path.basename(self.program)[:15]
-        new = [p for p in children() - self.known if comm(p) == name]
+        new = self.new_children()
         if len(new) > 1:
-            raise RuntimeError(f"found {len(new)} new {name} children after mounting")
+            raise RuntimeError(f"found {len(new)} new {self.system} children after mounting")
         if new:
             self.pid = new[0]
             self.pidfd = os.pidfd_open(self.pid)
@@ -215,6 +222,8 @@ class LatencyMount:
             if self.mnt in mount_points():
                 umount(self.mnt)
             self.reap()
+            if self.mnt in mount_points():  # made while we stopped: detach it
+                umount(self.mnt, 2)  # MNT_DETACH
         finally:
             if self in ACTIVE:
                 ACTIVE.remove(self)
@@ -222,19 +231,28 @@ class LatencyMount:
                 shutil.rmtree(d, ignore_errors=True)
 
     def reap(self):
-        if self.pid is None and self.system != "kernel" and self.known:
-            self.adopt()  # stopped before mount() found it
-        if self.pid is None:
-            return
+        """Wait for the daemon; when stopped while the command starting it
+        ran, wait for that command first, then unmount what it made."""
+        if self.starter is not None:
+            self.wait_exit(self.starter, os.pidfd_open(self.starter))
+            self.starter = None
+            self.adopt()
+            if self.mnt in mount_points():
+                umount(self.mnt)
+        if self.pid is not None:
+            self.wait_exit(self.pid, self.pidfd)
+            self.pid = self.pidfd = None
+
+    def wait_exit(self, pid, pidfd):
+        """Reap our child pid; SIGTERM, then SIGKILL, if it is slow to go."""
         for sig in (None, signal.SIGTERM, signal.SIGKILL):
             if sig is not None:
-                log(f"note: {self.system} (pid {self.pid}) outlived its unmount; {sig.name}")
-                os.kill(self.pid, sig)
-            if select.select([self.pidfd], [], [], 10)[0]:
+                log(f"note: {self.system} (pid {pid}) still running after unmount; {sig.name}")
+                os.kill(pid, sig)
+            if select.select([pidfd], [], [], 10)[0]:
                 break
-        os.waitpid(self.pid, 0)
-        os.close(self.pidfd)
-        self.pid = self.pidfd = None
+        os.waitpid(pid, 0)
+        os.close(pidfd)
 
 
 # ---------------------------------------------------------------------------
