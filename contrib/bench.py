@@ -407,6 +407,7 @@ TARGETS = [
     ("real workloads >= 1.5 x fuse-overlayfs", lambda n, g: g == "real", [(OP, FO, 1.5)]),
 ]
 CONFIDENCE = 0.9  # wanted coverage of each side's median interval
+MIN_VALUES = 3  # fewer values on a side leave its clauses undecided (min..max covers < 75%)
 
 
 def median_coverage(n, k):
@@ -439,9 +440,12 @@ def ratio_interval(avals, bvals, better):
 def clause_state(results, name, better, clause):
     """"met", "not met", "undecided", or None when a side is missing."""
     a, b, limit = clause
-    iv = ratio_interval(results.get((name, a)), results.get((name, b)), better)
+    avals, bvals = results.get((name, a)), results.get((name, b))
+    iv = ratio_interval(avals, bvals, better)
     if iv is None:
         return None
+    if min(len(avals), len(bvals)) < MIN_VALUES:
+        return "undecided"
     if iv[0] >= limit:
         return "met"
     return "not met" if iv[1] < limit else "undecided"
