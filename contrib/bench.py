@@ -386,7 +386,8 @@ def fmt_ratio(r):
 # of the repetitions, lies wholly on one side of the limit.
 
 OP, K, FO = "overpass", "kernel", "fuse-overlayfs"
-SHORT = {OP: "op", K: "k", FO: "fo"}
+BASE = "baseline"  # overpass's values in the --baseline CSV
+SHORT = {OP: "op", K: "k", FO: "fo", BASE: "base"}
 NS_VS_FO = [(OP, FO, 2), (OP, K, 1)]  # 2 x fo, or the kernel's own ratio when below 2
 TARGETS = [
     ("data with passthrough >= 0.95 x kernel",
@@ -405,6 +406,8 @@ TARGETS = [
      lambda n, g: g == "mount" and n.startswith("umount-"), [(OP, FO, 1)]),
     ("real workloads >= 0.8 x kernel", lambda n, g: g == "real", [(OP, K, 0.8)]),
     ("real workloads >= 1.5 x fuse-overlayfs", lambda n, g: g == "real", [(OP, FO, 1.5)]),
+    ("data, rootless data and memory no worse than --baseline (>= 0.95 x)",
+     lambda n, g: g in ("data", "rootless", "memory"), [(OP, BASE, 0.95)]),
 ]
 CONFIDENCE = 0.9  # wanted coverage of each side's median interval
 MIN_VALUES = 3  # fewer values on a side leave its clauses undecided (min..max covers < 75%)
@@ -508,6 +511,8 @@ class Bench:
         if unknown:
             die(f"unknown workload(s) {', '.join(sorted(unknown))}; known: "
                 f"{', '.join(GROUPS + [w.name for w in ALL_WORKLOADS])}")
+        if a.baseline:
+            self.load_baseline(a.baseline)
         os.makedirs(self.workdir, exist_ok=True)
         for d in ("run", "logs", "bin", "nsroot"):
             os.makedirs(f"{self.workdir}/{d}", exist_ok=True)
@@ -541,6 +546,17 @@ class Bench:
         if w.group == "real" and self.real is not None and REAL_INPUT[w.name] not in self.real:
             return False  # its input could not be made: noted
         return w.group in self.only or w.name in self.only
+
+    def load_baseline(self, path):
+        """overpass's values in a previous run's CSV, as system BASE."""
+        try:
+            with open(path, newline="") as f:
+                for row in csv.DictReader(f):
+                    if row["system"] == OP and row["rep"].isdigit():
+                        self.results.setdefault((row["workload"], BASE), []).append(
+                            float(row["value"]))
+        except (OSError, KeyError, ValueError) as e:
+            die(f"--baseline {path}: {e}")
 
     def prepare_real(self):
         """The real workloads' lower layers, made once and cached; a row
@@ -777,6 +793,8 @@ class Bench:
         ratio_cols = [(s, "kernel") for s in sysnames if s != "kernel" and "kernel" in sysnames]
         if "overpass" in sysnames and "fuse-overlayfs" in sysnames:
             ratio_cols.append(("overpass", "fuse-overlayfs"))
+        if self.args.baseline and "overpass" in sysnames:
+            ratio_cols.append(("overpass", BASE))
         head = f"{'workload':27} {'unit':6}" + "".join(f"{s:>15}" for s in sysnames)
         head += "".join(f"{SHORT[a] + '/' + SHORT[b]:>8}" for a, b in ratio_cols)
         head += f"{'spread':>8}{'n':>4} decided"
@@ -797,6 +815,9 @@ class Bench:
                     meds[s] = statistics.median(vals)
                     if meds[s] > 0:
                         spread = max(spread, (max(vals) - min(vals)) / meds[s])
+            base = self.results.get((name, BASE))
+            if base:
+                meds[BASE] = statistics.median(base)
             medians[name] = meds
             line = f"{name:27} {unit:6}" + "".join(f"{fmt(meds.get(s)):>15}" for s in sysnames)
             line += "".join(f"{fmt_ratio(goodness(meds.get(a), meds.get(b), better)):>8}"
@@ -847,6 +868,8 @@ class Bench:
     def targets(self, medians):
         out = []
         for label, judges, clauses in TARGETS:
+            if any(b == BASE for _, b, _ in clauses) and not self.args.baseline:
+                continue
             names = [r[0] for r in self.rows if judges(r[0], r[1])]
             if names:
                 out += self.target_lines(medians, label, clauses, names)
@@ -942,6 +965,8 @@ class Bench:
             wr.writerows(self.csv_rows)
             for name, _, unit, _ in self.rows:
                 for s, v in medians.get(name, {}).items():
+                    if s == BASE:
+                        continue
                     wr.writerow([name, s, unit, "median", f"{v:.6g}"])
                 d = self.decision(name)
                 if d:
@@ -966,6 +991,9 @@ def parse_args(argv):
     p.add_argument("--reps", type=int, default=3, help="repetitions per workload (default 3)")
     p.add_argument("--rerun", type=int, default=2, metavar="N",
                    help="run an undecided row --reps more times, up to N times (default 2)")
+    p.add_argument("--baseline", metavar="CSV",
+                   help="a previous run's CSV: judge overpass's data, rootless data and memory"
+                   " rows against its overpass values too")
     p.add_argument("--mem-reps", type=int, default=1,
                    help="repetitions of the memory walk (default 1)")
     p.add_argument("--small", action="store_true", help="everything ~100x smaller, to try it out")
