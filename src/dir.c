@@ -849,6 +849,19 @@ static int rename_check(struct ovl_fs *fs, struct ovl_inode *src,
 	return 0;
 }
 
+/*
+ * Whether @d may move: with redirect_dir other than on, a merged or lower
+ * directory cannot (its lower part would need a redirect), and rename
+ * fails with EXDEV before anything is copied up, as the kernel's
+ * ovl_can_move(); mv(1) then copies the directory.
+ */
+static int may_move(struct ovl_fs *fs, struct ovl_inode *d)
+{
+	if (!S_ISDIR(d->type) || fs->p->redirect == OVL_REDIRECT_ON)
+		return 0;
+	return pure_upper_dir(fs, d) ? 0 : -EXDEV;
+}
+
 /* Give a directory about to move its redirect (it keeps its lower part). */
 static int prepare_dir_move(struct ovl_fs *fs, struct ovl_inode *d, bool samedir)
 {
@@ -989,6 +1002,10 @@ static int do_rename(fuse_req_t req, struct ovl_inode *olddir, const char *oldna
 		err = 0, dst = NULL;
 	if (!err)
 		err = rename_check(fs, src, dst, flags);
+	if (!err)
+		err = may_move(fs, src);
+	if (!err && dst && (flags & RENAME_EXCHANGE))
+		err = may_move(fs, dst);
 	if (!err)
 		err = may_delete(fs, olddir, src);
 	if (!err && dst)
