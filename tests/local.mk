@@ -24,6 +24,9 @@ TESTS += \
 	tests/090-conformance.bats \
 	tests/095-limits.bats \
 	tests/100-podman.bats \
+	tests/101-docker.bats \
+	tests/102-buildah.bats \
+	tests/103-debian.bats \
 	tests/105-hostile.bats \
 	tests/106-validate.bats \
 	tests/107-trust.bats \
