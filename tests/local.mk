@@ -30,6 +30,7 @@ TESTS += \
 	tests/105-hostile.bats \
 	tests/106-validate.bats \
 	tests/107-trust.bats \
+	tests/108-redirect-suid.bats \
 	tests/110-reliability.bats \
 	tests/115-stress.bats \
 	tests/120-fuzz.bats
