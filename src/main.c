@@ -328,11 +328,15 @@ static void tell_parent(struct ovl_fs *fs, char status)
 }
 
 /*
- * Up to 16 request threads while requests wait, one kept when idle: a
- * thread is started whenever a request arrives and none is free, and one
- * that finds itself idle beside another ends.  An idle daemon is the main
- * thread, waiting for the end, and one reading /dev/fuse (with io_uring,
- * libfuse's ring threads, one per CPU, serve the requests instead).
+ * Up to 16 request threads while requests wait, two kept when idle.
+ * libfuse starts a thread whenever a request arrives and no other thread
+ * is free, and ends one as soon as more than max_idle are free, on every
+ * request: with one kept, each request of a single busy process started
+ * and ended a thread (the namespace workloads of contrib/bench.sh took up
+ * to four times as long).  With two, one process's requests start none.
+ * An idle daemon is then the main thread, waiting for the end, and two
+ * reading /dev/fuse (with io_uring, libfuse's ring threads, one per CPU,
+ * serve the requests instead).
  */
 static int run_loop(struct ovl_fs *fs)
 {
@@ -346,7 +350,7 @@ static int run_loop(struct ovl_fs *fs)
 		return -ENOMEM;
 	fuse_loop_cfg_set_clone_fd(cfg, 1);
 	fuse_loop_cfg_set_max_threads(cfg, 16);
-	fuse_loop_cfg_set_idle_threads(cfg, 1);
+	fuse_loop_cfg_set_idle_threads(cfg, 2);
 	ret = fuse_session_loop_mt(fs->se, cfg);
 	fuse_loop_cfg_destroy(cfg);
 	return ret;
