@@ -37,6 +37,7 @@ EOC
 }
 
 rootfs_tar() { # DIR TAR
+	local c
 	mkdir -p "$1/bin"
 	cp /bin/busybox "$1/bin/"
 	for c in sh sleep ls true; do ln -sf busybox "$1/bin/$c"; done
