@@ -35,6 +35,7 @@ packages=(
 	meson ninja-build dpkg-dev devscripts udev
 	fio fuse-overlayfs python3 e2fsprogs
 	podman runc crun uidmap busybox-static clang stress-ng inotify-tools
+	docker.io containerd buildah debootstrap file
 )
 
 have_all_packages() {

@@ -825,22 +825,43 @@ static bool pure_upper_dir(const struct ovl_fs *fs, const struct ovl_inode *d)
 	return S_ISDIR(d->type) && d->dirs->n == 1 && ovl_is_upper(fs, d);
 }
 
+/*
+ * Whether @d may move: with redirect_dir other than on, a merged or lower
+ * directory cannot (its lower part would need a redirect), and rename
+ * fails with EXDEV before anything is copied up, as the kernel's
+ * ovl_can_move(); mv(1) then copies the directory.
+ */
+static int may_move(struct ovl_fs *fs, struct ovl_inode *d)
+{
+	if (!S_ISDIR(d->type) || fs->p->redirect == OVL_REDIRECT_ON)
+		return 0;
+	return pure_upper_dir(fs, d) ? 0 : -EXDEV;
+}
+
 /* Checks of rename(2) on the merged view: 0 or the errno to return. */
 static int rename_check(struct ovl_fs *fs, struct ovl_inode *src,
 			struct ovl_inode *dst, unsigned flags)
 {
+	int err;
+
 	if (!dst)
-		return (flags & RENAME_EXCHANGE) ? -ENOENT : 0;
+		return (flags & RENAME_EXCHANGE) ? -ENOENT : may_move(fs, src);
 	if (src == dst)
 		return 1; /* same file: nothing to do */
 	if (flags & RENAME_NOREPLACE)
 		return -EEXIST;
-	if (flags & RENAME_EXCHANGE)
-		return 0;
+	if (flags & RENAME_EXCHANGE) {
+		err = may_move(fs, src);
+		return err ? err : may_move(fs, dst);
+	}
 	if (S_ISDIR(src->type) && !S_ISDIR(dst->type))
 		return -ENOTDIR;
 	if (!S_ISDIR(src->type) && S_ISDIR(dst->type))
 		return -EISDIR;
+	/* the kernel's order: EXDEV before ENOTEMPTY */
+	err = may_move(fs, src);
+	if (err)
+		return err;
 	/* a target only in upper is left to rename(2) itself, as the kernel
 	 * does, after the source's markers are set (they stay if it fails) */
 	if (S_ISDIR(dst->type) && !pure_upper_dir(fs, dst) &&

@@ -240,7 +240,7 @@ struct ovl_inode *ovl_inode_get_found(struct ovl_fs *fs, struct ovl_found *f,
 			fs->itable[h] = inode;
 			fs->itable_count++;
 			if (fs->itable_count > fs->reclaim_soft)
-				pthread_cond_signal(&fs->reclaim_cond);
+				ovl_reclaim_kick(fs);
 		}
 	}
 	if (inode) {

@@ -211,19 +211,27 @@ static int check_mountpoint(char **mntp)
 	return 0;
 }
 
-/* The option string for libfuse's mount code, with our defaults. */
+/*
+ * The option string for libfuse's mount code, with our defaults.  Mounted
+ * by root (in the initial namespace or a user namespace), suid and dev as
+ * on kernel overlayfs: setuid programs in container images work (libfuse
+ * would mount nosuid,nodev).  In a user namespace the kernel still makes
+ * the mount nodev; a plain user's mount (fusermount3) stays nosuid,nodev.
+ */
 static char *fuse_mount_opts(struct ovl_fs *fs)
 {
 	struct ovl_params *p = fs->p;
 	char *s = NULL;
 	bool root = geteuid() == 0;
 
-	if (asprintf(&s, "fsname=overpass,subtype=overpass%s%s%s%s%s%s%s%s",
+	if (asprintf(&s, "fsname=overpass,subtype=overpass%s%s%s%s%s%s%s%s%s%s",
 		     uring_session_opt(fs), p->read_only ? ",ro" : "",
 		     p->atime == OVL_ATIME_NOATIME ? ",noatime" : "",
 		     p->diratime < 0 ? ",nodiratime" : "",
 		     root && !p->allow_other_given ? ",allow_other" : "",
 		     !p->default_permissions_given ? ",default_permissions" : "",
+		     root && !p->nosuid_given ? ",suid" : "",
+		     root && !p->nodev_given ? ",dev" : "",
 		     p->fuse_opts ? "," : "", p->fuse_opts ? p->fuse_opts : "") < 0)
 		return NULL;
 	return s;
@@ -319,6 +327,17 @@ static void tell_parent(struct ovl_fs *fs, char status)
 	fs->ready_fd = -1;
 }
 
+/*
+ * Up to 16 request threads while requests wait, two kept when idle.
+ * libfuse starts a thread whenever a request arrives and no other thread
+ * is free, and ends one as soon as more than max_idle are free, on every
+ * request: with one kept, each request of a single busy process started
+ * and ended a thread (the namespace workloads of contrib/bench.sh took up
+ * to four times as long).  With two, one process's requests start none.
+ * An idle daemon is then the main thread, waiting for the end, and two
+ * reading /dev/fuse (with io_uring, libfuse's ring threads, one per CPU,
+ * serve the requests instead).
+ */
 static int run_loop(struct ovl_fs *fs)
 {
 	struct fuse_loop_config *cfg;
@@ -331,6 +350,7 @@ static int run_loop(struct ovl_fs *fs)
 		return -ENOMEM;
 	fuse_loop_cfg_set_clone_fd(cfg, 1);
 	fuse_loop_cfg_set_max_threads(cfg, 16);
+	fuse_loop_cfg_set_idle_threads(cfg, 2);
 	ret = fuse_session_loop_mt(fs->se, cfg);
 	fuse_loop_cfg_destroy(cfg);
 	return ret;
@@ -422,7 +442,7 @@ static int do_mount(struct ovl_fs *fs)
 		stdio_to_null();
 	tell_parent(fs, 0);
 	if (ovl_reclaim_start(fs) < 0)
-		ovl_log("cannot start the reclaim thread: open files are not bounded");
+		ovl_log("cannot read RLIMIT_NOFILE: open files are not bounded");
 	served = true;
 	ret = run_loop(fs);
 	ovl_reclaim_stop(fs);

@@ -78,6 +78,14 @@ static int add_dir(struct lookup_ctx *c, int layer, int pathfd)
 		close(fd);
 		return err;
 	}
+	if (redirect && c->fs->p->redirect == OVL_REDIRECT_NOFOLLOW) {
+		/* as the kernel's "refusing to follow redirect" */
+		ovl_debug("redirect_dir=nofollow: refusing redirect \"%s\"",
+			  redirect);
+		free(redirect);
+		close(fd);
+		return -EPERM;
+	}
 	c->stack[c->nstack++] = (struct ovl_dirlayer){ .layer = layer, .fd = fd,
 						       .xwhiteouts = xwh };
 	c->stop = opaque;

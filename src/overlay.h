@@ -103,6 +103,7 @@ int ovl_nlink_parse(const char *v, size_t n, long *delta);
 /* reclaim.c */
 int ovl_reclaim_start(struct ovl_fs *fs);
 void ovl_reclaim_stop(struct ovl_fs *fs);
+void ovl_reclaim_kick(struct ovl_fs *fs);
 bool ovl_reclaim_pressure(struct ovl_fs *fs);
 void ovl_reclaim_wait(struct ovl_fs *fs);
 

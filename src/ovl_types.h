@@ -54,6 +54,19 @@ enum ovl_atime {
 	OVL_ATIME_STRICTATIME,	/* strictatime */
 };
 
+/*
+ * redirect_dir=, with the kernel's meanings: whether renaming a merged or
+ * lower directory writes a redirect (else EXDEV, and mv(1) copies), and
+ * whether redirects found in the layers are followed (else a lookup
+ * meeting one fails with EPERM).  "off" is "follow", as on a kernel with
+ * redirect_always_follow (its default).
+ */
+enum ovl_redirect_mode {
+	OVL_REDIRECT_FOLLOW,	/* follow, never write (default) */
+	OVL_REDIRECT_NOFOLLOW,	/* neither follow nor write */
+	OVL_REDIRECT_ON,	/* follow and write */
+};
+
 /* Parsed mount options; owned by struct ovl_fs, freed by ovl_params_free. */
 struct ovl_params {
 	char **lowerdirs;	/* lower layer paths, topmost first */
@@ -75,6 +88,8 @@ struct ovl_params {
 	enum ovl_atime atime;	/* last of atime/noatime/relatime/strictatime */
 	int diratime;		/* -1 nodiratime, 1 diratime, 0 not given */
 	bool metacopy;		/* metacopy=on: metadata-only copy-up */
+	enum ovl_redirect_mode redirect; /* redirect_dir= */
+	bool redirect_given;	/* redirect_dir= was given */
 	int xino;		/* -1 auto, 0 off, 1 on */
 	bool ino32;		/* ino32_t: fold inode numbers into 32 bits */
 	bool static_nlink;	/* report st_nlink 1 for directories */
@@ -94,6 +109,8 @@ struct ovl_params {
 				 * when the kernel offers it */
 	bool allow_other_given;	/* user asked for allow_other/allow_root */
 	bool default_permissions_given; /* user asked for default_permissions */
+	bool nosuid_given;	/* nosuid or suid given: no default added */
+	bool nodev_given;	/* nodev or dev given: no default added */
 };
 
 /* One layer: its root directory, held open for the life of the mount. */
@@ -260,7 +277,9 @@ struct ovl_fs {
 	pthread_cond_t reclaim_cond; /* wakes the reclaim thread (with
 				 * itable_lock) */
 	pthread_t reclaim_thread; /* asks the kernel to forget old entries */
-	bool reclaim_running;	/* the thread was started */
+	bool reclaim_enabled;	/* ovl_reclaim_start() ran: the thread may
+				 * be started, on first need; itable_lock */
+	bool reclaim_running;	/* the thread was started; itable_lock */
 	bool reclaim_stop;	/* tells it to end; itable_lock */
 	size_t reclaim_soft;	/* itable_count above which it checks fds */
 	long fd_limit;		/* RLIMIT_NOFILE soft limit at start */

@@ -438,13 +438,20 @@ static int opt_passthrough(struct ovl_params *p, const char *val)
 	return 0;
 }
 
+/* The kernel's words; "off" reads as "follow" (see ovl_types.h). */
 static int opt_redirect_dir(struct ovl_params *p, const char *val)
 {
-	if (strcmp(val, "on") && strcmp(val, "off") && strcmp(val, "follow") &&
-	    strcmp(val, "nofollow"))
+	if (!strcmp(val, "on"))
+		p->redirect = OVL_REDIRECT_ON;
+	else if (!strcmp(val, "follow") || !strcmp(val, "off"))
+		p->redirect = OVL_REDIRECT_FOLLOW;
+	else if (!strcmp(val, "nofollow"))
+		p->redirect = OVL_REDIRECT_NOFOLLOW;
+	else
 		return fail("redirect_dir",
 			    "expected on, off, follow or nofollow, got '%s'",
 			    val);
+	p->redirect_given = true;
 	return 0;
 }
 
@@ -613,6 +620,10 @@ static int apply_one(struct ovl_params *p, const char *o)
 			p->allow_other_given = true;
 		if (!strcmp(d->name, "default_permissions"))
 			p->default_permissions_given = true;
+		if (!strcmp(d->name, "suid") || !strcmp(d->name, "nosuid"))
+			p->nosuid_given = true;
+		if (!strcmp(d->name, "dev") || !strcmp(d->name, "nodev"))
+			p->nodev_given = true;
 		if (strcmp(d->name, "rw"))
 			err = fuse_opt_append(p, o);
 	}
@@ -694,6 +705,17 @@ static int params_check(struct ovl_params *p)
 		return fail("mountpoint", "missing");
 	if (!p->upperdir)
 		p->read_only = true;
+	/*
+	 * As the kernel: with userxattr, redirects are neither written nor
+	 * followed (any owner of a directory can write user.* xattrs), and
+	 * asking for more is an error.
+	 */
+	if (p->userxattr && p->redirect_given &&
+	    p->redirect != OVL_REDIRECT_NOFOLLOW)
+		return fail("redirect_dir",
+			    "conflicts with userxattr (redirects in user.* xattrs are not trusted); use redirect_dir=nofollow or leave it out");
+	if (p->userxattr)
+		p->redirect = OVL_REDIRECT_NOFOLLOW;
 	if (p->statsfile && p->statsfile[0] != '/')
 		return statsfile_absolute(p);
 	return 0;

@@ -10,6 +10,8 @@
  *
  * It runs apart from the request threads: an invalidation waits for the
  * parent directory's lock, which a request in that directory may hold.
+ * It is started the first time the threshold is passed, not at mount: most
+ * mounts never get there, and an idle daemon keeps no thread for it.
  */
 #include "config.h"
 
@@ -164,10 +166,13 @@ static void *reclaim_main(void *arg)
 	return NULL;
 }
 
+/*
+ * Arm reclaiming: the fd limit and the first threshold.  The thread starts
+ * later, from ovl_reclaim_kick().
+ */
 int ovl_reclaim_start(struct ovl_fs *fs)
 {
 	struct rlimit rl;
-	int err;
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
 		return -errno;
@@ -176,22 +181,46 @@ int ovl_reclaim_start(struct ovl_fs *fs)
 	pthread_mutex_lock(&fs->itable_lock);
 	fs->reclaim_soft = (size_t)fs->fd_limit / 4;
 	fs->reclaim_stop = false;
+	fs->reclaim_enabled = true;
 	pthread_mutex_unlock(&fs->itable_lock);
-	err = pthread_create(&fs->reclaim_thread, NULL, reclaim_main, fs);
-	if (err)
-		return -err;
-	fs->reclaim_running = true;
 	return 0;
+}
+
+/*
+ * The inode count passed the threshold, or a request ran out of fds:
+ * wake the thread, starting it the first time; itable_lock held.
+ */
+void ovl_reclaim_kick(struct ovl_fs *fs)
+{
+	int err;
+
+	if (!fs->reclaim_enabled || fs->reclaim_stop)
+		return;
+	if (fs->reclaim_running) {
+		pthread_cond_signal(&fs->reclaim_cond);
+		return;
+	}
+	err = pthread_create(&fs->reclaim_thread, NULL, reclaim_main, fs);
+	if (err) {
+		ovl_log("cannot start the reclaim thread: %s; open files are not bounded",
+			strerror(err));
+		fs->reclaim_enabled = false;
+		return;
+	}
+	fs->reclaim_running = true;
 }
 
 void ovl_reclaim_stop(struct ovl_fs *fs)
 {
-	if (!fs->reclaim_running)
-		return;
+	bool running;
+
 	pthread_mutex_lock(&fs->itable_lock);
 	fs->reclaim_stop = true;
+	running = fs->reclaim_running;
 	pthread_cond_signal(&fs->reclaim_cond);
 	pthread_mutex_unlock(&fs->itable_lock);
+	if (!running)
+		return;
 	pthread_join(fs->reclaim_thread, NULL);
 	fs->reclaim_running = false;
 }
@@ -210,11 +239,13 @@ void ovl_reclaim_wait(struct ovl_fs *fs)
 {
 	struct timespec pause = { 0, 50 * 1000 * 1000 };
 
-	if (!fs->reclaim_running)
-		return;
 	pthread_mutex_lock(&fs->itable_lock);
+	if (!fs->reclaim_enabled) {
+		pthread_mutex_unlock(&fs->itable_lock);
+		return;
+	}
 	fs->reclaim_soft = 0;
-	pthread_cond_signal(&fs->reclaim_cond);
+	ovl_reclaim_kick(fs);
 	pthread_mutex_unlock(&fs->itable_lock);
 	nanosleep(&pause, NULL);
 }

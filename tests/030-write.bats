@@ -43,7 +43,7 @@ markers() { # upper
 	need_trusted
 	make_lower "$LOWER"; make_lower "$T/klower"
 	kovl_mount "lowerdir=$T/klower,upperdir=$KUPPER,workdir=$KWORK,redirect_dir=on"
-	ovp_mount "lowerdir=$LOWER,upperdir=$UPPER,workdir=$WORK"
+	ovp_mount "lowerdir=$LOWER,upperdir=$UPPER,workdir=$WORK,redirect_dir=on"
 	steps "$KMNT" > "$T/k.out" 2>&1
 	steps "$MNT" > "$T/m.out" 2>&1
 	assert_files_equal "$T/k.out" "$T/m.out"
@@ -116,7 +116,7 @@ markers() { # upper
 @test "rename over a directory that is not empty: ENOTEMPTY, and nothing lost" {
 	need_ovp
 	make_lower "$LOWER"
-	ovp_mount "lowerdir=$LOWER,upperdir=$UPPER,workdir=$WORK"
+	ovp_mount "lowerdir=$LOWER,upperdir=$UPPER,workdir=$WORK,redirect_dir=on"
 	mkdir "$MNT/full" "$MNT/e1" "$MNT/e2" "$MNT/e3"
 	echo keep > "$MNT/full/f"; echo keep2 > "$MNT/dir/new"
 	# upper only, merged, lower only: each refuses, each keeps its files

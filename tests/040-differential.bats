@@ -33,7 +33,7 @@ markers() { # upper
 	python3 "$DIFFTEST" --prepare "$T/kl1" "$T/kl2" "$KUPPER"
 	kovl_mount "lowerdir=$T/kl1:$T/kl2,upperdir=$KUPPER,workdir=$KWORK,$KOPTS"
 	ovp_mount "lowerdir=$LOWER:$LOWER2" "upperdir=$UPPER" "workdir=$WORK" \
-		allow_other default_permissions
+		allow_other default_permissions redirect_dir=on
 	run_cmd 0 --timeout 900 python3 "$DIFFTEST" --seed "$seed" --ops "$ops" \
 		--uppers "$KUPPER" "$UPPER" --check-every 50 "$KMNT" "$MNT"
 	echo "# ${lines[-1]}" >&3

@@ -333,7 +333,7 @@ more" "$(cat "$UPPER/f")"
 	chown -R 0:0 "$LOWER"
 	run_cmd 0 unshare -Urm bash -c "
 		set -e
-		'$OVERPASS' -o 'lowerdir=$LOWER,upperdir=$UPPER,workdir=$WORK' '$MNT' </dev/null
+		'$OVERPASS' -o 'lowerdir=$LOWER,upperdir=$UPPER,workdir=$WORK,redirect_dir=on' '$MNT' </dev/null
 		cd '$MNT'
 		rm f; rm -r d; mkdir d; echo new >d/new; echo more >>h; mv e e2; rm g/x
 		'$OVERPASS' --stats . | grep ^passthrough
@@ -392,7 +392,7 @@ more" "$(cat "$UPPER/f")"
 	run_cmd 0 runuser -u "$u" -- bash -c "
 		set -e
 		cd '$D'
-		'$OVERPASS' -o lowerdir=l,upperdir=u,workdir=w m </dev/null
+		'$OVERPASS' -o lowerdir=l,upperdir=u,workdir=w,redirect_dir=on m </dev/null
 		echo more >>m/h; rm m/f; rm -r m/d; mkdir m/d; mv m/e m/e2; echo n >m/new
 		cat m/h m/new; echo \$(ls m) / \$(ls m/e2)
 		'$OVERPASS' --stats m | grep ^passthrough

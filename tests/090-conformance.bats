@@ -1,8 +1,8 @@
 #!/usr/bin/env bats
 # SPDX-License-Identifier: GPL-2.0-or-later
 # POSIX edge cases, contrib/conformance.py: the same layers under overpass
-# and under kernel overlayfs (index=on,redirect_dir=on, as overpass
-# behaves; overpass with allow_other,default_permissions, so the kernel
+# and under kernel overlayfs (index=on,redirect_dir=on; overpass with
+# redirect_dir=on, allow_other,default_permissions, so the kernel
 # checks permissions as it does for overlayfs), the script run on both as
 # root and as another user, outputs compared line by line.  The script works from the mount root, a
 # lower-only and a merged directory, on objects only in the lower layer,
@@ -46,7 +46,7 @@ conform() {
 	run_cmd 0 python3 "$CONF" --prepare "$d/lower" "$d/upper" "$d/kupper" \
 		--user "$OTHER" --group "$group" || return 1
 	ovp_mount -m "$d/mnt" "lowerdir=$d/lower" "upperdir=$d/upper" "workdir=$d/work" \
-		allow_other default_permissions || return 1
+		allow_other default_permissions redirect_dir=on || return 1
 	kovl_mount -m "$d/kmnt" "lowerdir=$d/lower" "upperdir=$d/kupper" \
 		"workdir=$d/kwork" index=on redirect_dir=on || return 1
 	conf_run "$d/kmnt" "$T/$id.kernel" --group "$group" "$@" || return 1
@@ -225,7 +225,7 @@ nested_setup() {
 	run_cmd 0 python3 "$CONF" --prepare "$d/base/lower" "$d/outer/upper" "$d/kupper" \
 		--user "$OTHER" || return 1
 	ovp_mount -m "$d/mnt" "lowerdir=$d/outer/lower" "upperdir=$d/outer/upper" \
-		"workdir=$d/outer/work" allow_other default_permissions || return 1
+		"workdir=$d/outer/work" allow_other default_permissions redirect_dir=on || return 1
 	kovl_mount -m "$d/kmnt" "lowerdir=$d/base/lower" "upperdir=$d/kupper" \
 		"workdir=$d/kwork" index=on redirect_dir=on
 }
@@ -291,7 +291,7 @@ aufs_long_names() {
 		[ $w = root ] || args=(--as-user "$OTHER")
 		mkdir -p "$d"/{lower,pmnt,kupper,kwork,kmnt,kupper2,kwork2,kmnt2}
 		run_cmd 0 python3 "$CONF" --prepare "$d/lower" "$d/kupper" "$d/kupper2" --user "$OTHER"
-		ovp_mount -m "$d/pmnt" "lowerdir=$d/lower" allow_other default_permissions
+		ovp_mount -m "$d/pmnt" "lowerdir=$d/lower" allow_other default_permissions redirect_dir=on
 		kovl_mount -m "$d/kmnt" "lowerdir=$d/lower" "upperdir=$d/kupper" \
 			"workdir=$d/kwork" index=on redirect_dir=on
 		kovl_mount -m "$d/kmnt2" "lowerdir=$d/pmnt" "upperdir=$d/kupper2" \
@@ -331,7 +331,7 @@ overlayfs_isms() {
 	run_cmd 0 python3 "$CONF" --prepare-plain "$d/plain" --user "$OTHER"
 	run_cmd 0 python3 "$CONF" --prepare "$d/lower" "$d/upper" --user "$OTHER"
 	ovp_mount -m "$d/mnt" "lowerdir=$d/lower" "upperdir=$d/upper" "workdir=$d/work" \
-		allow_other default_permissions
+		allow_other default_permissions redirect_dir=on
 	conf_run "$d/plain" "$T/plain.out"
 	conf_run "$d/mnt" "$T/ovp.out"
 	ovp_umount "$d/mnt"

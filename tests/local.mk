@@ -24,9 +24,13 @@ TESTS += \
 	tests/090-conformance.bats \
 	tests/095-limits.bats \
 	tests/100-podman.bats \
+	tests/101-docker.bats \
+	tests/102-buildah.bats \
+	tests/103-debian.bats \
 	tests/105-hostile.bats \
 	tests/106-validate.bats \
 	tests/107-trust.bats \
+	tests/108-redirect-suid.bats \
 	tests/110-reliability.bats \
 	tests/115-stress.bats \
 	tests/120-fuzz.bats
