@@ -27,4 +27,5 @@ TESTS += \
 	tests/105-hostile.bats \
 	tests/110-reliability.bats \
 	tests/115-stress.bats \
-	tests/120-fuzz.bats
+	tests/120-fuzz.bats \
+	tests/125-one-file.bats

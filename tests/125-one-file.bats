@@ -1,0 +1,69 @@
+#!/usr/bin/env bats
+# SPDX-License-Identifier: GPL-2.0-or-later
+# One file across copy-up (doc/copy-up.md): a lower file open through
+# passthrough and then written gets a new FUSE inode, yet locks, the other
+# names of a hard link and descriptors opened before the copy-up all act on
+# the one file, as with kernel overlayfs.  Each case runs
+# tests/tools/onefile.py on kernel overlayfs and on overpass over the same
+# layers and compares the lines.
+
+load helpers
+
+ONEFILE=$TOP_SRCDIR/tests/tools/onefile.py
+
+# onefile CASE...: the cases on both mounts, outputs compared.
+onefile() {
+	run_cmd 0 python3 "$ONEFILE" prepare "$LOWER"
+	kovl_mount "lowerdir=$LOWER" "upperdir=$KUPPER" "workdir=$KWORK" index=on
+	ovp_mount
+	run_cmd 0 python3 "$ONEFILE" run "$KMNT" "$@"
+	echo "$output" >"$T/kernel"
+	run_cmd 0 python3 "$ONEFILE" run "$MNT" "$@"
+	echo "$output" >"$T/ovp"
+	assert_equal 1 "$(stat_value "$MNT" passthrough.active)" "passthrough.active"
+	ovp_umount
+	kovl_umount
+	assert_files_equal "$T/kernel" "$T/ovp" "kernel overlayfs vs overpass"
+}
+
+@test "flock: a lock through an open from before a copy-up excludes one through an open after it" {
+	need_ovp
+	need_kovl
+	need_init_root
+	onefile flock
+}
+
+@test "POSIX record locks: a reader's F_RDLCK from before the first write blocks the writer's F_WRLCK" {
+	need_ovp
+	need_kovl
+	need_init_root
+	onefile posix
+}
+
+@test "OFD locks across a copy-up" {
+	need_ovp
+	need_kovl
+	need_init_root
+	onefile ofd
+}
+
+@test "POSIX locks across a copy-up: EDEADLK, and a blocked F_SETLKW interrupted by a signal" {
+	need_ovp
+	need_kovl
+	need_init_root
+	onefile deadlock intr
+}
+
+@test "hard links: the other name shows the copied-up data once the old reader closed" {
+	need_ovp
+	need_kovl
+	need_init_root
+	onefile hardlink
+}
+
+@test "a descriptor from before a copy-up: fstat, fchmod, fchown, futimens, xattrs, fsync act on the file" {
+	need_ovp
+	need_kovl
+	need_init_root
+	onefile meta
+}
