@@ -51,6 +51,9 @@ static void file_close_at_exit(struct ovl_fs *fs, struct ovl_handle *h)
  * When the lower file is open through passthrough, the copy goes to a new
  * inode and this open fails with ESTALE: the VFS then repeats the lookup
  * (LOOKUP_REVAL), finds the upper file under a new node id and opens that.
+ * So does every later open through a name still on the old node id (the
+ * other names of a hard link) while its lower backing file lives; after
+ * that the old node id opens the upper file like the new one.
  */
 int ovl_open_inode(struct ovl_fs *fs, fuse_req_t req, struct ovl_inode *inode,
 		   struct fuse_file_info *fi)
@@ -58,7 +61,14 @@ int ovl_open_inode(struct ovl_fs *fs, fuse_req_t req, struct ovl_inode *inode,
 	struct ovl_file *of;
 	int fd, err, backing_id = 0;
 	enum ovl_pt_reason why;
+	bool stale;
 
+	/* superseded: its backing file is the lower one, for older opens */
+	pthread_mutex_lock(&inode->lock);
+	stale = inode->superseded && inode->backing_id;
+	pthread_mutex_unlock(&inode->lock);
+	if (stale)
+		return -ESTALE;
 	if (open_writes(fi->flags)) {
 		if (fs->p->read_only)
 			return -EROFS;
@@ -164,11 +174,19 @@ void ovl_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 	       struct fuse_file_info *fi)
 {
 	struct ovl_fs *fs = ovl_fs_of(req);
-	int fd = file_of(fi)->fd, err = 0;
+	struct ovl_file *of = file_of(fi);
+	int fd = of->fd, err = 0;
 
 	ovl_stat_op(fs, OVL_OP_FSYNC);
-	if (fs->p->fsync && (datasync ? fdatasync(fd) : fsync(fd)) < 0)
+	/* opened before a copy-up: the file is the upper copy now */
+	if (of->inode->superseded)
+		fd = ovl_reopen(of->inode->fd, O_RDONLY);
+	if (fd < 0)
+		err = -fd;
+	else if (fs->p->fsync && (datasync ? fdatasync(fd) : fsync(fd)) < 0)
 		err = errno;
+	if (fd >= 0 && fd != of->fd)
+		close(fd);
 	fuse_reply_err(req, err);
 }
 

@@ -138,6 +138,8 @@ void ovl_inode_ref(struct ovl_fs *fs, struct ovl_inode *inode);
 void ovl_inode_unref(struct ovl_fs *fs, struct ovl_inode *inode);
 int ovl_inode_stat(struct ovl_fs *fs, struct ovl_inode *inode,
 		   struct stat *st);
+double ovl_attr_timeout(struct ovl_fs *fs, struct ovl_inode *inode);
+void ovl_inode_changed(struct ovl_fs *fs, struct ovl_inode *inode);
 void ovl_found_release(struct ovl_found *f);
 void ovl_dirstack_free(struct ovl_dirstack *ds);
 bool ovl_is_upper(const struct ovl_fs *fs, const struct ovl_inode *inode);

@@ -141,6 +141,8 @@ struct ovl_inode {
 				 * directory the O_RDONLY fd dirs->d[0].fd */
 	struct ovl_dirstack *dirs; /* directories: merged layer stack */
 	bool merged;		/* directory with more than one layer */
+	bool byname;		/* found only by the name it was made for (a
+				 * lower hard link without an index); itable_lock */
 	bool indexed;		/* its upper file is in workdir/index (a lower
 				 * file with several links, copied up) */
 	int data_fd;		/* metacopy: O_PATH fd of the lower file that
@@ -165,7 +167,11 @@ struct ovl_inode {
 	unsigned backing_users;	/* opens using backing_id */
 	unsigned fallback_users; /* opens served through the daemon */
 	bool superseded;	/* copied up into a new inode while its lower
-				 * file was open through passthrough */
+				 * file was open through passthrough: out of
+				 * the table, fd is the upper file (metadata
+				 * requests act on it), the lower file is
+				 * origin_fd, opens get ESTALE while the lower
+				 * backing id lives */
 };
 
 /* How an open file's data travels. */
