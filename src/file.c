@@ -101,7 +101,8 @@ int ovl_open_inode(struct ovl_fs *fs, fuse_req_t req, struct ovl_inode *inode,
 		/* lower files never change; the upper only through us */
 		fi->keep_cache = 1;
 	}
-	fi->noflush = !open_writes(fi->flags);
+	/* FLUSH carries the owner whose record locks a close drops */
+	fi->noflush = 0;
 	fi->fh = (uintptr_t)of;
 	ovl_handle_add(fs, &of->h, file_close_at_exit);
 	return 0;
@@ -110,6 +111,7 @@ int ovl_open_inode(struct ovl_fs *fs, fuse_req_t req, struct ovl_inode *inode,
 void ovl_release_file(struct ovl_fs *fs, fuse_req_t req,
 		      struct fuse_file_info *fi)
 {
+	ovl_locks_release(fs, file_of(fi)->inode, fi->fh);
 	file_close(fs, req, file_of(fi));
 }
 

@@ -69,6 +69,9 @@ static void ovl_init(void *userdata, struct fuse_conn_info *conn)
 	fuse_set_feature_flag(conn, FUSE_CAP_PARALLEL_DIROPS);
 	fuse_set_feature_flag(conn, FUSE_CAP_ATOMIC_O_TRUNC);
 	fuse_set_feature_flag(conn, FUSE_CAP_DIRECT_IO_ALLOW_MMAP);
+	/* one lock table across the node ids of a copied-up file (lock.c) */
+	fuse_set_feature_flag(conn, FUSE_CAP_POSIX_LOCKS);
+	fuse_set_feature_flag(conn, FUSE_CAP_FLOCK_LOCKS);
 	fuse_unset_feature_flag(conn, FUSE_CAP_WRITEBACK_CACHE);
 	/* modes arrive unmasked: new_mode() in dir.c applies the umask or
 	 * the parent's default ACL, as the kernel would */
@@ -111,9 +114,12 @@ static const struct fuse_lowlevel_ops ovl_ops = {
 	.open = ovl_open,
 	.read = ovl_read,
 	.write_buf = ovl_write_buf,
-	/* no .flush: a close has nothing to do here (data went to the real
-	 * file, locks are the kernel's), and the ENOSYS libfuse answers the
-	 * first FLUSH with stops the kernel sending any */
+	/* locks are the daemon's (lock.c): a close drops the closing
+	 * process's record locks, the last one its open file's flocks */
+	.flush = ovl_flush,
+	.getlk = ovl_getlk,
+	.setlk = ovl_setlk,
+	.flock = ovl_flock,
 	.release = ovl_release,
 	.fsync = ovl_fsync,
 	.fallocate = ovl_fallocate,
@@ -345,6 +351,8 @@ static int fs_setup(struct ovl_fs *fs)
 	if (!err)
 		err = ovl_itable_init(fs);
 	if (!err)
+		err = ovl_locks_init(fs);
+	if (!err)
 		err = ovl_lookup_root(fs);
 	if (!err)
 		fs->pt_reason = ovl_passthrough_precheck(fs);
@@ -434,6 +442,7 @@ int main(int argc, char **argv)
 		if (fs.itable) {
 			ovl_handles_close_all(&fs);
 			ovl_itable_destroy(&fs);
+			ovl_locks_destroy(&fs);
 		}
 		ovl_layers_close(&fs);
 		break;

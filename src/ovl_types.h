@@ -262,6 +262,9 @@ struct ovl_fs {
 	pthread_mutex_t handles_lock; /* guards the handles list */
 	struct ovl_handle handles; /* head of the open files and dirs list */
 
+	struct ovl_locks *locks; /* lock.c: flock and record locks, keyed by
+				  * overlay file */
+
 	struct ovl_stats stats;	/* counters */
 	int ready_fd;		/* pipe to the waiting parent, -1 once told */
 };
