@@ -67,3 +67,24 @@ onefile() {
 	need_init_root
 	onefile meta
 }
+
+@test "sqlite: readers open a lower database before the first writer; thousands of transactions, integrity_check and row counts" {
+	need_ovp
+	need_init_root
+	python3 -c 'import sqlite3' 2>/dev/null || skip "needs Python's sqlite3"
+	run_cmd 0 python3 "$TOP_SRCDIR/tests/tools/sqlitetest.py" prepare "$LOWER"
+	ovp_mount
+	# 4 readers (2 read-only: passthrough opens of the lower file, which
+	# the read-write ones copy up), 3 writers of 700 transactions each
+	run_cmd 0 --timeout 600 python3 "$TOP_SRCDIR/tests/tools/sqlitetest.py" run \
+		"$MNT/db.sqlite" --writers 3 --txns 700 --readers 4
+	echo "# ${lines[0]}" >&3
+	assert_contains "integrity=ok rows=3100 want=3100 counter=2100 failed=0" "$output"
+	assert_ge 1 "$(stat_value "$MNT" requests.SETLK)" "requests.SETLK"
+	ovp_umount
+	# what landed in the upper layer is the whole database
+	run_cmd 0 python3 -c 'import sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+print(db.execute("PRAGMA integrity_check").fetchone()[0], db.execute("SELECT count(*) FROM t").fetchone()[0])' "$UPPER/db.sqlite"
+	assert_equal "ok 3100" "$output" "the upper copy"
+}
