@@ -29,7 +29,10 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <stdio.h>
 #include <sys/file.h>
+#include <time.h>
 
 #define OVL_OFFSET_MAX INT64_MAX
 #define OVL_LOCK_BUCKETS 256
@@ -76,19 +79,41 @@ struct ovl_lockfile {
 struct ovl_locks {
 	pthread_mutex_t lock;
 	struct ovl_lockfile *bucket[OVL_LOCK_BUCKETS];
+	unsigned nwaiters;	/* requests waiting, in every file */
+	pthread_cond_t wake;	/* the watcher: there are waiters, or stop */
+	pthread_t watcher;	/* see watch_signals() */
+	bool watching;		/* the watcher runs */
+	bool stop;		/* tells it to end */
 };
+
+static void *watch_signals(void *arg);
 
 int ovl_locks_init(struct ovl_fs *fs)
 {
-	fs->locks = calloc(1, sizeof(*fs->locks));
-	if (!fs->locks)
+	struct ovl_locks *t = calloc(1, sizeof(*t));
+
+	if (!t)
 		return -ENOMEM;
-	if (pthread_mutex_init(&fs->locks->lock, NULL)) {
-		free(fs->locks);
-		fs->locks = NULL;
+	if (pthread_mutex_init(&t->lock, NULL)) {
+		free(t);
 		return -ENOMEM;
 	}
+	if (pthread_cond_init(&t->wake, NULL)) {
+		pthread_mutex_destroy(&t->lock);
+		free(t);
+		return -ENOMEM;
+	}
+	fs->locks = t;
 	return 0;
+}
+
+/* After detaching (a fork keeps no thread): start the watcher. */
+int ovl_locks_start(struct ovl_fs *fs)
+{
+	struct ovl_locks *t = fs->locks;
+
+	t->watching = pthread_create(&t->watcher, NULL, watch_signals, fs) == 0;
+	return t->watching ? 0 : -EAGAIN;
 }
 
 /* At exit: the connection is gone, and waiting requests with it. */
@@ -98,6 +123,13 @@ void ovl_locks_destroy(struct ovl_fs *fs)
 
 	if (!t)
 		return;
+	if (t->watching) {
+		pthread_mutex_lock(&t->lock);
+		t->stop = true;
+		pthread_cond_signal(&t->wake);
+		pthread_mutex_unlock(&t->lock);
+		pthread_join(t->watcher, NULL);
+	}
 	for (int b = 0; b < OVL_LOCK_BUCKETS; b++) {
 		struct ovl_lockfile *lf, *nlf;
 
@@ -114,6 +146,7 @@ void ovl_locks_destroy(struct ovl_fs *fs)
 			free(lf);
 		}
 	}
+	pthread_cond_destroy(&t->wake);
 	pthread_mutex_destroy(&t->lock);
 	free(t);
 	fs->locks = NULL;
@@ -297,7 +330,8 @@ static void waiter_answer(struct ovl_waiter *w, int err)
  * Grant what waiters of @lf can have now, oldest first; they are moved to
  * *@done, answered once the table lock is dropped.  Table lock held.
  */
-static void wake_waiters(struct ovl_lockfile *lf, struct ovl_waiter **done)
+static void wake_waiters(struct ovl_locks *t, struct ovl_lockfile *lf,
+			 struct ovl_waiter **done)
 {
 	struct ovl_waiter **pp = &lf->waiters, *w;
 
@@ -310,6 +344,7 @@ static void wake_waiters(struct ovl_lockfile *lf, struct ovl_waiter **done)
 			continue;
 		}
 		*pp = w->next;
+		t->nwaiters--;
 		w->state = OVL_WAIT_DONE;
 		/* a failed allocation answers ENOLCK rather than wait on */
 		w->interrupted = apply_lock(lf, &w->want) != 0;
@@ -328,6 +363,99 @@ static void answer_all(struct ovl_waiter *done)
 	}
 }
 
+/*
+ * Whether the thread @tid has a signal pending that it does not block: the
+ * kernel then has sent, or would send, FUSE_INTERRUPT for its request.  A
+ * thread that is gone counts as interrupted.
+ */
+static bool signal_pending(pid_t tid)
+{
+	char path[64], line[128];
+	unsigned long long pnd = 0, shd = 0, blk = 0, v;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)tid);
+	f = fopen(path, "re");
+	if (!f)
+		return true;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "SigPnd: %llx", &v) == 1)
+			pnd = v;
+		else if (sscanf(line, "ShdPnd: %llx", &v) == 1)
+			shd = v;
+		else if (sscanf(line, "SigBlk: %llx", &v) == 1)
+			blk = v;
+	}
+	fclose(f);
+	/* SIGKILL cannot be blocked */
+	return ((pnd | shd) & ~blk) || ((pnd | shd) & (1ull << (SIGKILL - 1)));
+}
+
+/*
+ * The watcher: while requests wait, look every 50 ms whether their callers
+ * got a signal, and end those waits with EINTR.  FUSE over io_uring never
+ * hands libfuse the kernel's FUSE_INTERRUPT for a request that came through
+ * a ring (libfuse 3.18 matches interrupts only against /dev/fuse requests),
+ * so without this a blocked F_SETLKW or flock could not be interrupted,
+ * nor its process killed (the kernel waits for the answer of a request the
+ * server has read).  Over /dev/fuse, FUSE_INTERRUPT usually comes first.
+ */
+static void *watch_signals(void *arg)
+{
+	struct ovl_fs *fs = arg;
+	struct ovl_locks *t = fs->locks;
+
+	pthread_mutex_lock(&t->lock);
+	while (!t->stop) {
+		struct ovl_waiter *done = NULL;
+		struct timespec ts;
+
+		if (!t->nwaiters) {
+			pthread_cond_wait(&t->wake, &t->lock);
+			continue;
+		}
+		for (int b = 0; b < OVL_LOCK_BUCKETS; b++) {
+			struct ovl_lockfile *lf, *nlf;
+
+			for (lf = t->bucket[b]; lf; lf = nlf) {
+				struct ovl_waiter **pp = &lf->waiters, *w;
+
+				nlf = lf->hnext;
+				while ((w = *pp)) {
+					if (!signal_pending(fuse_req_ctx(w->req)->pid)) {
+						pp = &w->next;
+						continue;
+					}
+					*pp = w->next;
+					t->nwaiters--;
+					w->state = OVL_WAIT_DONE;
+					w->next = done;
+					done = w;
+				}
+				lockfile_put(t, lf);
+			}
+		}
+		pthread_mutex_unlock(&t->lock);
+		while (done) {
+			struct ovl_waiter *w = done;
+
+			done = w->next;
+			waiter_answer(w, EINTR);
+		}
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 50 * 1000 * 1000;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+		pthread_mutex_lock(&t->lock);
+		if (!t->stop)
+			pthread_cond_timedwait(&t->wake, &t->lock, &ts);
+	}
+	pthread_mutex_unlock(&t->lock);
+	return NULL;
+}
+
 /* FUSE_INTERRUPT for a waiting request: it ends with EINTR. */
 static void waiter_interrupted(fuse_req_t req, void *data)
 {
@@ -343,6 +471,7 @@ static void waiter_interrupted(fuse_req_t req, void *data)
 		for (pp = &w->lf->waiters; *pp != w; pp = &(*pp)->next)
 			;
 		*pp = w->next;
+		t->nwaiters--;
 		w->state = OVL_WAIT_DONE;
 		mine = true;
 		lockfile_put(t, w->lf);
@@ -387,7 +516,7 @@ static int lock_set(struct ovl_fs *fs, fuse_req_t req, uint64_t ino,
 	}
 	if (l->type == F_UNLCK) {
 		err = cut_range(lf, l);
-		wake_waiters(lf, &done);
+		wake_waiters(t, lf, &done);
 		goto out_put;
 	}
 	if (l->flock) {
@@ -396,7 +525,7 @@ static int lock_set(struct ovl_fs *fs, fuse_req_t req, uint64_t ino,
 
 		un.type = F_UNLCK;
 		cut_range(lf, &un);
-		wake_waiters(lf, &done);
+		wake_waiters(t, lf, &done);
 	}
 	c = first_conflict(lf, l);
 	if (!c) {
@@ -417,6 +546,8 @@ static int lock_set(struct ovl_fs *fs, fuse_req_t req, uint64_t ino,
 		while (*pp)
 			pp = &(*pp)->next;
 		*pp = w;
+		if (t->nwaiters++ == 0)
+			pthread_cond_signal(&t->wake);
 		w = NULL; /* the table's now: no touching it after unlock */
 		err = 1;
 	}
@@ -457,7 +588,7 @@ static void lock_drop(struct ovl_fs *fs, uint64_t ino, bool by_fh, uint64_t id)
 			}
 		}
 		if (dropped)
-			wake_waiters(lf, &done);
+			wake_waiters(t, lf, &done);
 		lockfile_put(t, lf);
 	}
 	pthread_mutex_unlock(&t->lock);

@@ -389,6 +389,8 @@ static int do_mount(struct ovl_fs *fs)
 	tell_parent(fs, 0);
 	if (ovl_reclaim_start(fs) < 0)
 		ovl_log("cannot start the reclaim thread: open files are not bounded");
+	if (ovl_locks_start(fs) < 0)
+		ovl_log("cannot start the lock watcher: over io_uring a signal cannot end a lock wait");
 	ret = run_loop(fs);
 	ovl_reclaim_stop(fs);
 	if (ret < 0 && ret != -ENODEV)

@@ -245,6 +245,7 @@ void ovl_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 
 /* lock.c */
 int ovl_locks_init(struct ovl_fs *fs);
+int ovl_locks_start(struct ovl_fs *fs);
 void ovl_locks_destroy(struct ovl_fs *fs);
 void ovl_getlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
 	       struct flock *fl);

@@ -266,6 +266,20 @@ def c_intr(d):
             lambda: lk(fd, fcntl.F_SETLK, fcntl.F_WRLCK)))
         return 0
     wait(child(waiter))
+    # a process killed while it waits ends (the kernel waits for the
+    # answer to a request the server has read)
+    r, w = os.pipe()
+
+    def victim():
+        fd = os.open(p, os.O_RDWR)
+        os.write(w, b"1")
+        lk(fd, fcntl.F_SETLKW, fcntl.F_WRLCK)
+        return 0
+    pid = child(victim)
+    pipe_wait(r)
+    time.sleep(0.2)
+    os.kill(pid, signal.SIGKILL)
+    out("intr", "killed waiter", os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
     # the interrupted request left no lock behind
     lk(old, fcntl.F_SETLK, fcntl.F_UNLCK)
     fd = os.open(p, os.O_RDWR)
