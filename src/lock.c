@@ -33,10 +33,20 @@
 #include <stdio.h>
 #include <sys/file.h>
 #include <time.h>
+#include <unistd.h>
 
 #define OVL_OFFSET_MAX INT64_MAX
 #define OVL_LOCK_BUCKETS 256
 #define OVL_DEADLK_STEPS 10	/* as the kernel's MAX_DEADLK_ITERATIONS */
+/*
+ * FUSE over io_uring: a request holds one of its CPU queue's ring entries
+ * until it is answered (libfuse's default depth is 8), and the kernel
+ * queues a CPU's requests on that CPU's ring only.  Were all of them lock
+ * waits, the unlock that would end them could never reach us from that CPU.
+ * So at most this many waits are kept per queue; one more gets ENOLCK
+ * ("no lock records left"), which fcntl(2) and flock(2) both document.
+ */
+#define OVL_RING_WAITERS 6
 
 /* One lock held. */
 struct ovl_lock {
@@ -64,6 +74,7 @@ struct ovl_waiter {
 	struct ovl_lock want;	/* what it asks for */
 	uint64_t blocked_on;	/* owner of the first lock in its way */
 	enum ovl_waiter_state state; /* under the table lock */
+	int ring;		/* io_uring queue (the caller's CPU), or -1 */
 	bool interrupted;	/* FUSE_INTERRUPT came while NEW */
 };
 
@@ -317,6 +328,48 @@ static bool would_deadlock(struct ovl_locks *t, uint64_t owner,
 	return false;
 }
 
+/*
+ * The io_uring queue a request from @tid came through: the kernel picks the
+ * queue of the CPU the caller runs on, and a caller asleep in the request
+ * stays on it.  -1 if it cannot be read.
+ */
+static int ring_of(pid_t tid)
+{
+	char path[64], buf[1024], *p;
+	int cpu = -1, n;
+	ssize_t len;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)tid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	len = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (len <= 0)
+		return -1;
+	buf[len] = '\0';
+	p = strrchr(buf, ')');
+	/* "processor" is field 39, the 37th after the command name */
+	for (n = 0; p && n < 37; n++)
+		p = strchr(p + 1, ' ');
+	if (p)
+		cpu = atoi(p + 1);
+	return cpu;
+}
+
+/* Lock waits held on io_uring queue @ring; table lock held. */
+static int ring_waiters(struct ovl_locks *t, int ring)
+{
+	int n = 0;
+
+	for (int b = 0; b < OVL_LOCK_BUCKETS; b++)
+		for (struct ovl_lockfile *lf = t->bucket[b]; lf; lf = lf->hnext)
+			for (struct ovl_waiter *w = lf->waiters; w; w = w->next)
+				n += w->ring == ring;
+	return n;
+}
+
 /* Answer a waiter taken off its list: after the table lock is dropped. */
 static void waiter_answer(struct ovl_waiter *w, int err)
 {
@@ -504,6 +557,12 @@ static int lock_set(struct ovl_fs *fs, fuse_req_t req, uint64_t ino,
 			return -ENOLCK;
 		w->req = req;
 		w->want = *l;
+		w->ring = -1;
+		if (fuse_req_is_uring(req)) {
+			w->ring = ring_of(fuse_req_ctx(req)->pid);
+			if (w->ring < 0)
+				w->ring = 0; /* unknown: counted together */
+		}
 		/* may call back at once (already interrupted): sets the flag */
 		fuse_req_interrupt_func(req, waiter_interrupted, w);
 	}
@@ -536,6 +595,8 @@ static int lock_set(struct ovl_fs *fs, fuse_req_t req, uint64_t ino,
 		err = -EDEADLK;
 	} else if (w->interrupted) {
 		err = -EINTR;
+	} else if (w->ring >= 0 && ring_waiters(t, w->ring) >= OVL_RING_WAITERS) {
+		err = -ENOLCK;
 	} else {
 		w->lf = lf;
 		w->blocked_on = c->owner;
