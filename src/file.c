@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -26,6 +27,8 @@ static bool open_writes(int flags)
 
 static void file_close(struct ovl_fs *fs, fuse_req_t req, struct ovl_file *of)
 {
+	if (of->upper_fd >= 0)
+		close(of->upper_fd);
 	ovl_handle_del(fs, &of->h);
 	ovl_pt_release(fs, req, of->inode, of->mode == OVL_FILE_PASSTHROUGH);
 	close(of->fd);
@@ -38,6 +41,8 @@ static void file_close_at_exit(struct ovl_fs *fs, struct ovl_handle *h)
 {
 	struct ovl_file *of = (struct ovl_file *)h;
 
+	if (of->upper_fd >= 0)
+		close(of->upper_fd);
 	close(of->fd);
 	ovl_inode_unref(fs, of->inode);
 	free(of);
@@ -59,7 +64,7 @@ int ovl_open_inode(struct ovl_fs *fs, fuse_req_t req, struct ovl_inode *inode,
 		   struct fuse_file_info *fi)
 {
 	struct ovl_file *of;
-	int fd, err, backing_id = 0;
+	int fd, err, layer, backing_id = 0;
 	enum ovl_pt_reason why;
 	bool stale;
 
@@ -80,6 +85,8 @@ int ovl_open_inode(struct ovl_fs *fs, fuse_req_t req, struct ovl_inode *inode,
 	pthread_mutex_lock(&inode->lock);
 	fd = ovl_reopen(inode->data_fd >= 0 ? inode->data_fd : inode->fd,
 			fi->flags & ~(O_CREAT | O_EXCL | O_NOCTTY));
+	/* a metacopy's data is below: not yet the upper's */
+	layer = inode->data_fd >= 0 ? -1 : inode->layer;
 	pthread_mutex_unlock(&inode->lock);
 	if (fd < 0)
 		return fd;
@@ -90,6 +97,8 @@ int ovl_open_inode(struct ovl_fs *fs, fuse_req_t req, struct ovl_inode *inode,
 	}
 	of->inode = inode;
 	of->fd = fd;
+	of->layer = layer;
+	of->upper_fd = -1;
 	ovl_inode_ref(fs, inode);
 	why = ovl_pt_open(fs, req, inode, fd, &backing_id);
 	if (why == OVL_PT_OK) {
@@ -134,6 +143,32 @@ void ovl_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		ovl_release_file(fs, req, fi); /* the opener was interrupted */
 }
 
+/*
+ * The file a daemon-served descriptor reads: the one it opened, or, once
+ * its inode was copied up (in place: no backing file pinned it), the upper
+ * copy, as kernel overlayfs reads the new data through an old descriptor.
+ * The copy is opened on the first read after the copy-up and kept.
+ */
+static int read_fd(struct ovl_file *of)
+{
+	struct ovl_inode *inode = of->inode;
+	int fd = of->upper_fd, expected = -1;
+
+	if (fd >= 0 || of->layer == 0 || inode->superseded)
+		return fd >= 0 ? fd : of->fd;
+	pthread_mutex_lock(&inode->lock);
+	if (inode->layer == 0 && inode->data_fd < 0)
+		fd = ovl_reopen(inode->fd, O_RDONLY);
+	pthread_mutex_unlock(&inode->lock);
+	if (fd < 0)
+		return of->fd;
+	if (!atomic_compare_exchange_strong(&of->upper_fd, &expected, fd)) {
+		close(fd); /* another read opened it first */
+		fd = expected;
+	}
+	return fd;
+}
+
 void ovl_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	      struct fuse_file_info *fi)
 {
@@ -141,7 +176,7 @@ void ovl_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 
 	ovl_stat_op(ovl_fs_of(req), OVL_OP_READ);
 	buf.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
-	buf.buf[0].fd = file_of(fi)->fd;
+	buf.buf[0].fd = read_fd(file_of(fi));
 	buf.buf[0].pos = off;
 	fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
 }

@@ -198,6 +198,11 @@ struct ovl_file {
 	struct ovl_handle h;	/* in fs->handles; first member */
 	struct ovl_inode *inode; /* holds an nref on it */
 	int fd;			/* real file opened with the caller's flags */
+	int layer;		/* the inode's layer when fd was opened (-1:
+				 * a metacopy's lower data) */
+	_Atomic int upper_fd;	/* served through the daemon and opened before
+				 * a copy-up: the upper file, opened for reads
+				 * on first use (-1 until then) */
 	enum ovl_file_mode mode; /* data path */
 };
 

@@ -11,16 +11,23 @@ load helpers
 
 ONEFILE=$TOP_SRCDIR/tests/tools/onefile.py
 
-# onefile CASE...: the cases on both mounts, outputs compared.
+# onefile [-o OPT] CASE...: the cases on both mounts (overpass with OPT
+# too), outputs compared.
 onefile() {
+	local opts=() pt=1
+	if [ "$1" = -o ]; then
+		opts=("lowerdir=$LOWER" "upperdir=$UPPER" "workdir=$WORK" "$2")
+		pt=0
+		shift 2
+	fi
 	run_cmd 0 python3 "$ONEFILE" prepare "$LOWER"
 	kovl_mount "lowerdir=$LOWER" "upperdir=$KUPPER" "workdir=$KWORK" index=on
-	ovp_mount
+	ovp_mount "${opts[@]}"
 	run_cmd 0 python3 "$ONEFILE" run "$KMNT" "$@"
 	echo "$output" >"$T/kernel"
 	run_cmd 0 python3 "$ONEFILE" run "$MNT" "$@"
 	echo "$output" >"$T/ovp"
-	assert_equal 1 "$(stat_value "$MNT" passthrough.active)" "passthrough.active"
+	assert_equal "$pt" "$(stat_value "$MNT" passthrough.active)" "passthrough.active"
 	ovp_umount
 	kovl_umount
 	assert_files_equal "$T/kernel" "$T/ovp" "kernel overlayfs vs overpass"
@@ -66,6 +73,12 @@ onefile() {
 	need_kovl
 	need_init_root
 	onefile meta
+}
+
+@test "served by the daemon (passthrough=off), a descriptor from before a copy-up reads the new data" {
+	need_ovp
+	need_kovl
+	onefile -o passthrough=off olddata meta hardlink flock posix
 }
 
 @test "sqlite: readers open a lower database before the first writer; thousands of transactions, integrity_check and row counts" {

@@ -335,13 +335,29 @@ def c_meta(d):
     os.close(fd)
 
 
+def c_olddata(d):
+    """What a descriptor opened before the copy-up reads afterwards (kernel
+    overlayfs: the new data; overpass: the same when the daemon serves the
+    descriptor, the lower data when it is a passthrough open)."""
+    p = f"{d}/big"
+    fd = os.open(p, os.O_RDONLY)
+    out("olddata", "read before", repr(os.pread(fd, 3, 0)))
+    with open(p, "r+") as f:
+        f.write("NEW")
+        f.seek(0, os.SEEK_END)
+        f.write("appended\n")
+    out("olddata", "read after", repr(os.pread(fd, 100, 0)))
+    out("olddata", "fstat size", os.fstat(fd).st_size)
+    os.close(fd)
+
+
 CASES = {"flock": c_flock, "posix": c_posix, "ofd": c_ofd,
          "deadlock": c_deadlock, "intr": c_intr, "hardlink": c_hardlink,
-         "meta": c_meta}
+         "meta": c_meta, "olddata": c_olddata}
 
 if __name__ == "__main__":
     if sys.argv[1] == "prepare":
         prepare(sys.argv[2])
     else:
-        for c in sys.argv[3:] or CASES:
+        for c in sys.argv[3:] or [c for c in CASES if c != "olddata"]:
             CASES[c](sys.argv[2])
