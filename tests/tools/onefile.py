@@ -129,7 +129,9 @@ def c_flock(d):
     fcntl.flock(x, fcntl.LOCK_EX)
     os.close(x)
     y = os.open(f"{d}/fl2", os.O_WRONLY | os.O_APPEND)
-    out("flock", "after close", attempt(lambda: fcntl.flock(y, fcntl.LOCK_EX | fcntl.LOCK_NB)))
+    # blocking: the release that drops it reaches the daemon just after
+    # the close (doc/copy-up.md), a non-blocking try could come first
+    out("flock", "after close", attempt(lambda: fcntl.flock(y, fcntl.LOCK_EX)))
     os.close(y)
 
 
