@@ -37,6 +37,15 @@ static void ovl_uring_init(struct ovl_fs *fs, struct fuse_conn_info *conn)
 	fs->uring_offered = (conn->capable_ext & FUSE_CAP_OVER_IO_URING) != 0;
 	if (!fs->p->io_uring)
 		fuse_unset_feature_flag(conn, FUSE_CAP_OVER_IO_URING);
+	/*
+	 * libfuse never matches the kernel's FUSE_INTERRUPT with a request
+	 * that came through a ring: it would keep it, unanswered, until the
+	 * next /dev/fuse request or for ever.  Its ENOSYS tells the kernel to
+	 * send none; lock waits, the only requests we keep waiting, end on a
+	 * signal through the watcher of lock.c instead.
+	 */
+	if (fs->p->io_uring && fs->uring_offered)
+		conn->no_interrupt = 1;
 #else
 	(void)fs;
 	(void)conn;
