@@ -68,7 +68,8 @@ int ovl_open_inode(struct ovl_fs *fs, fuse_req_t req, struct ovl_inode *inode,
 	enum ovl_pt_reason why;
 	bool stale;
 
-	/* superseded: its backing file is the lower one, for older opens */
+	/* superseded: its backing file is the lower one, for older opens;
+	 * the lookup the kernel repeats finds the new inode */
 	pthread_mutex_lock(&inode->lock);
 	stale = inode->superseded && inode->backing_id;
 	pthread_mutex_unlock(&inode->lock);
@@ -81,17 +82,33 @@ int ovl_open_inode(struct ovl_fs *fs, fuse_req_t req, struct ovl_inode *inode,
 		if (err)
 			return err;
 	}
-	/* a metacopy file not written yet reads its lower data */
-	pthread_mutex_lock(&inode->lock);
-	fd = ovl_reopen(inode->data_fd >= 0 ? inode->data_fd : inode->fd,
-			fi->flags & ~(O_CREAT | O_EXCL | O_NOCTTY));
-	/* a metacopy's data is below: not yet the upper's */
-	layer = inode->data_fd >= 0 ? -1 : inode->layer;
-	pthread_mutex_unlock(&inode->lock);
-	if (fd < 0)
-		return fd;
+	for (int tries = 0;; tries++) {
+		/* a metacopy file not written yet reads its lower data */
+		pthread_mutex_lock(&inode->lock);
+		/* superseded while this open copied up or waited */
+		if (inode->superseded && inode->backing_id) {
+			pthread_mutex_unlock(&inode->lock);
+			return -ESTALE;
+		}
+		fd = ovl_reopen(inode->data_fd >= 0 ? inode->data_fd : inode->fd,
+				fi->flags & ~(O_CREAT | O_EXCL | O_NOCTTY));
+		layer = ovl_data_layer(inode);
+		pthread_mutex_unlock(&inode->lock);
+		if (fd < 0)
+			return fd;
+		/* a copy-up between the reopen and the registration would
+		 * give the upper inode the lower file as its backing file,
+		 * and every writable open of it would fail (EIO) */
+		why = ovl_pt_open(fs, req, inode, fd, layer, &backing_id);
+		if ((int)why >= 0)
+			break;
+		close(fd);
+		if (tries == 3)
+			return -EIO;
+	}
 	of = calloc(1, sizeof(*of));
 	if (!of) {
+		ovl_pt_release(fs, req, inode, why == OVL_PT_OK);
 		close(fd);
 		return -ENOMEM;
 	}
@@ -100,7 +117,6 @@ int ovl_open_inode(struct ovl_fs *fs, fuse_req_t req, struct ovl_inode *inode,
 	of->layer = layer;
 	of->upper_fd = -1;
 	ovl_inode_ref(fs, inode);
-	why = ovl_pt_open(fs, req, inode, fd, &backing_id);
 	if (why == OVL_PT_OK) {
 		of->mode = OVL_FILE_PASSTHROUGH;
 		fi->backing_id = backing_id;

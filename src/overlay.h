@@ -217,7 +217,14 @@ void ovl_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
 void ovl_passthrough_init(struct ovl_fs *fs, struct fuse_conn_info *conn);
 enum ovl_pt_reason ovl_passthrough_precheck(struct ovl_fs *fs);
 int ovl_pt_open(struct ovl_fs *fs, fuse_req_t req, struct ovl_inode *inode,
-		int fd, int *backing_id);
+		int fd, int layer, int *backing_id);
+
+/* The layer an open of @inode reads its data from: -1 for a metacopy
+ * file's lower data; inode lock held. */
+static inline int ovl_data_layer(const struct ovl_inode *inode)
+{
+	return inode->data_fd >= 0 ? -1 : inode->layer;
+}
 void ovl_pt_release(struct ovl_fs *fs, fuse_req_t req, struct ovl_inode *inode,
 		    bool passthrough);
 

@@ -69,6 +69,14 @@ def reader(path, ro, ready, go, done, report):
 
 
 def writer(path, w, txns, report):
+    # sqlite falls back to a read-only connection when O_RDWR fails, and
+    # refuses writes when stat(path) no longer shows the file it opened:
+    # both would only say "attempt to write a readonly database"
+    fd = os.open(path, os.O_RDWR)
+    a, b = os.fstat(fd), os.stat(path)
+    os.close(fd)
+    if (a.st_dev, a.st_ino) != (b.st_dev, b.st_ino):
+        raise RuntimeError(f"stat {b.st_dev}:{b.st_ino} fstat {a.st_dev}:{a.st_ino}")
     db = connect(path, False)
     busy = 0
     for i in range(txns):
