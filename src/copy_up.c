@@ -386,8 +386,13 @@ static int build_other(struct ovl_cu_ctx *c)
 	return 0;
 }
 
-/* Switch @inode to its new upper file: lock held. */
-static int switch_to_upper(struct ovl_cu_ctx *c)
+/*
+ * Switch @inode to its new upper file: lock held.  A @superseded inode
+ * (its lower file is some open's backing file) takes the upper file too,
+ * so every metadata request through its node id acts on the file as it is
+ * now, but leaves the table: the next lookup makes a new inode.
+ */
+static int switch_to_upper(struct ovl_cu_ctx *c, bool superseded)
 {
 	struct ovl_inode *inode = c->inode;
 	struct stat st;
@@ -431,6 +436,11 @@ static int switch_to_upper(struct ovl_cu_ctx *c)
 		inode->fd = fd;
 	}
 	inode->layer = 0;
+	if (superseded) {
+		inode->superseded = true;
+		ovl_inode_unhash(c->fs, inode);
+		return 0;
+	}
 	ovl_inode_rekey(c->fs, inode, st.st_dev, st.st_ino);
 	return 0;
 }
@@ -474,14 +484,14 @@ static int copy_up_locked(struct ovl_cu_ctx *c)
 	/*
 	 * The kernel keeps the lower file as this inode's backing file while
 	 * it is open through passthrough, and would give it to any new open:
-	 * leave this inode to those readers, and let the next lookup find the
-	 * upper copy as a new inode.
+	 * leave this inode to those readers (its metadata follows the upper
+	 * copy), and let the next lookup find the upper copy as a new inode.
 	 */
 	if (c->inode->backing_id && !c->meta_only) {
-		c->inode->superseded = true;
-		return -ESTALE;
+		err = switch_to_upper(c, true);
+		return err ? err : -ESTALE;
 	}
-	return switch_to_upper(c);
+	return switch_to_upper(c, false);
 }
 
 /*
@@ -524,6 +534,11 @@ static int fill_metacopy(struct ovl_cu_ctx *c)
 		return err;
 	atomic_fetch_add(&c->fs->stats.copy_ups, 1);
 	if (inode->backing_id) {
+		/* the lower file stays open (origin_fd) for fds still using it */
+		if (inode->origin_fd < 0) {
+			inode->origin_fd = inode->data_fd;
+			inode->data_fd = -1;
+		}
 		inode->superseded = true;
 		ovl_inode_unhash(c->fs, inode);
 		return -ESTALE;

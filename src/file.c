@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -26,6 +27,8 @@ static bool open_writes(int flags)
 
 static void file_close(struct ovl_fs *fs, fuse_req_t req, struct ovl_file *of)
 {
+	if (of->upper_fd >= 0)
+		close(of->upper_fd);
 	ovl_handle_del(fs, &of->h);
 	ovl_pt_release(fs, req, of->inode, of->mode == OVL_FILE_PASSTHROUGH);
 	close(of->fd);
@@ -38,6 +41,8 @@ static void file_close_at_exit(struct ovl_fs *fs, struct ovl_handle *h)
 {
 	struct ovl_file *of = (struct ovl_file *)h;
 
+	if (of->upper_fd >= 0)
+		close(of->upper_fd);
 	close(of->fd);
 	ovl_inode_unref(fs, of->inode);
 	free(of);
@@ -67,14 +72,25 @@ int ovl_may_write(struct ovl_fs *fs, struct ovl_inode *inode, int flags)
  * When the lower file is open through passthrough, the copy goes to a new
  * inode and this open fails with ESTALE: the VFS then repeats the lookup
  * (LOOKUP_REVAL), finds the upper file under a new node id and opens that.
+ * So does every later open through a name still on the old node id (the
+ * other names of a hard link) while its lower backing file lives; after
+ * that the old node id opens the upper file like the new one.
  */
 int ovl_open_inode(struct ovl_fs *fs, fuse_req_t req, struct ovl_inode *inode,
 		   struct fuse_file_info *fi)
 {
 	struct ovl_file *of;
-	int fd, err, backing_id = 0;
+	int fd, err, layer, backing_id = 0;
 	enum ovl_pt_reason why;
+	bool stale;
 
+	/* superseded: its backing file is the lower one, for older opens;
+	 * the lookup the kernel repeats finds the new inode */
+	pthread_mutex_lock(&inode->lock);
+	stale = inode->superseded && inode->backing_id;
+	pthread_mutex_unlock(&inode->lock);
+	if (stale)
+		return -ESTALE;
 	if (open_writes(fi->flags)) {
 		if (fs->p->read_only)
 			return -EROFS;
@@ -84,22 +100,41 @@ int ovl_open_inode(struct ovl_fs *fs, fuse_req_t req, struct ovl_inode *inode,
 		if (err)
 			return err;
 	}
-	/* a metacopy file not written yet reads its lower data */
-	pthread_mutex_lock(&inode->lock);
-	fd = ovl_reopen(inode->data_fd >= 0 ? inode->data_fd : inode->fd,
-			fi->flags & ~(O_CREAT | O_EXCL | O_NOCTTY));
-	pthread_mutex_unlock(&inode->lock);
-	if (fd < 0)
-		return fd;
+	for (int tries = 0;; tries++) {
+		/* a metacopy file not written yet reads its lower data */
+		pthread_mutex_lock(&inode->lock);
+		/* superseded while this open copied up or waited */
+		if (inode->superseded && inode->backing_id) {
+			pthread_mutex_unlock(&inode->lock);
+			return -ESTALE;
+		}
+		fd = ovl_reopen(inode->data_fd >= 0 ? inode->data_fd : inode->fd,
+				fi->flags & ~(O_CREAT | O_EXCL | O_NOCTTY));
+		layer = ovl_data_layer(inode);
+		pthread_mutex_unlock(&inode->lock);
+		if (fd < 0)
+			return fd;
+		/* a copy-up between the reopen and the registration would
+		 * give the upper inode the lower file as its backing file,
+		 * and every writable open of it would fail (EIO) */
+		why = ovl_pt_open(fs, req, inode, fd, layer, &backing_id);
+		if ((int)why >= 0)
+			break;
+		close(fd);
+		if (tries == 3)
+			return -EIO;
+	}
 	of = calloc(1, sizeof(*of));
 	if (!of) {
+		ovl_pt_release(fs, req, inode, why == OVL_PT_OK);
 		close(fd);
 		return -ENOMEM;
 	}
 	of->inode = inode;
 	of->fd = fd;
+	of->layer = layer;
+	of->upper_fd = -1;
 	ovl_inode_ref(fs, inode);
-	why = ovl_pt_open(fs, req, inode, fd, &backing_id);
 	if (why == OVL_PT_OK) {
 		of->mode = OVL_FILE_PASSTHROUGH;
 		fi->backing_id = backing_id;
@@ -109,7 +144,8 @@ int ovl_open_inode(struct ovl_fs *fs, fuse_req_t req, struct ovl_inode *inode,
 		/* lower files never change; the upper only through us */
 		fi->keep_cache = 1;
 	}
-	fi->noflush = !open_writes(fi->flags);
+	/* FLUSH carries the owner whose record locks a close drops */
+	fi->noflush = 0;
 	fi->fh = (uintptr_t)of;
 	ovl_handle_add(fs, &of->h, file_close_at_exit);
 	return 0;
@@ -118,6 +154,7 @@ int ovl_open_inode(struct ovl_fs *fs, fuse_req_t req, struct ovl_inode *inode,
 void ovl_release_file(struct ovl_fs *fs, fuse_req_t req,
 		      struct fuse_file_info *fi)
 {
+	ovl_locks_release(fs, file_of(fi)->inode, fi->fh);
 	file_close(fs, req, file_of(fi));
 }
 
@@ -140,6 +177,32 @@ void ovl_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		ovl_release_file(fs, req, fi); /* the opener was interrupted */
 }
 
+/*
+ * The file a daemon-served descriptor reads: the one it opened, or, once
+ * its inode was copied up (in place: no backing file pinned it), the upper
+ * copy, as kernel overlayfs reads the new data through an old descriptor.
+ * The copy is opened on the first read after the copy-up and kept.
+ */
+static int read_fd(struct ovl_file *of)
+{
+	struct ovl_inode *inode = of->inode;
+	int fd = of->upper_fd, expected = -1;
+
+	if (fd >= 0 || of->layer == 0 || inode->superseded)
+		return fd >= 0 ? fd : of->fd;
+	pthread_mutex_lock(&inode->lock);
+	if (inode->layer == 0 && inode->data_fd < 0)
+		fd = ovl_reopen(inode->fd, O_RDONLY);
+	pthread_mutex_unlock(&inode->lock);
+	if (fd < 0)
+		return of->fd;
+	if (!atomic_compare_exchange_strong(&of->upper_fd, &expected, fd)) {
+		close(fd); /* another read opened it first */
+		fd = expected;
+	}
+	return fd;
+}
+
 void ovl_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	      struct fuse_file_info *fi)
 {
@@ -147,7 +210,7 @@ void ovl_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 
 	ovl_stat_op(ovl_fs_of(req), OVL_OP_READ);
 	buf.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
-	buf.buf[0].fd = file_of(fi)->fd;
+	buf.buf[0].fd = read_fd(file_of(fi));
 	buf.buf[0].pos = off;
 	fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
 }
@@ -182,11 +245,19 @@ void ovl_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 	       struct fuse_file_info *fi)
 {
 	struct ovl_fs *fs = ovl_fs_of(req);
-	int fd = file_of(fi)->fd, err = 0;
+	struct ovl_file *of = file_of(fi);
+	int fd = of->fd, err = 0;
 
 	ovl_stat_op(fs, OVL_OP_FSYNC);
-	if (fs->p->fsync && (datasync ? fdatasync(fd) : fsync(fd)) < 0)
+	/* opened before a copy-up: the file is the upper copy now */
+	if (of->inode->superseded)
+		fd = ovl_reopen(of->inode->fd, O_RDONLY);
+	if (fd < 0)
+		err = -fd;
+	else if (fs->p->fsync && (datasync ? fdatasync(fd) : fsync(fd)) < 0)
 		err = errno;
+	if (fd >= 0 && fd != of->fd)
+		close(fd);
 	fuse_reply_err(req, err);
 }
 

@@ -151,14 +151,36 @@ static void itable_grow(struct ovl_fs *fs)
 	fs->itable_size = nsize;
 }
 
-static struct ovl_inode *itable_find(struct ovl_fs *fs, dev_t dev, ino_t ino)
+/*
+ * The inode of (@dev, @ino); one found "by name" only for the name it was
+ * made for (@parent, @name).  itable_lock held.
+ */
+static struct ovl_inode *itable_find(struct ovl_fs *fs, dev_t dev, ino_t ino,
+				     struct ovl_inode *parent, const char *name)
 {
 	struct ovl_inode *i = fs->itable[hash_key(dev, ino, fs->itable_size)];
 
-	for (; i; i = i->hnext)
-		if (i->key_dev == dev && i->key_ino == ino)
-			return i;
+	for (; i; i = i->hnext) {
+		if (i->key_dev != dev || i->key_ino != ino)
+			continue;
+		if (i->byname && (i->parent != parent || !name || !i->name ||
+				  strcmp(i->name, name)))
+			continue;
+		return i;
+	}
 	return NULL;
+}
+
+/*
+ * Without an index, a copy-up breaks a lower hard link: each name of a
+ * lower file with several links is then its own inode from the start, as
+ * kernel overlayfs does with index=off (ovl_hash_bylower), so what a name
+ * shows never depends on which lookups the kernel happened to cache.
+ */
+static bool found_byname(const struct ovl_fs *fs, const struct ovl_found *f)
+{
+	return fs->upper && fs->index_fd < 0 && f->layer > 0 && !f->dirs &&
+	       !S_ISDIR(f->st.st_mode) && f->st.st_nlink > 1;
 }
 
 static void itable_remove(struct ovl_fs *fs, struct ovl_inode *inode)
@@ -205,6 +227,7 @@ static struct ovl_inode *inode_new(struct ovl_fs *fs, struct ovl_found *f,
 	inode->origin_fd = -1;
 	atomic_init(&inode->prot, -1);
 	inode->data_fd = f->data_fd;
+	inode->byname = found_byname(fs, f);
 	inode->parent = parent;
 	f->fd = -1;
 	f->data_fd = -1;
@@ -224,7 +247,7 @@ struct ovl_inode *ovl_inode_get_found(struct ovl_fs *fs, struct ovl_found *f,
 	struct ovl_inode *inode;
 
 	pthread_mutex_lock(&fs->itable_lock);
-	inode = itable_find(fs, f->st.st_dev, f->st.st_ino);
+	inode = itable_find(fs, f->st.st_dev, f->st.st_ino, parent, name);
 	if (!inode) {
 		inode = inode_new(fs, f, parent, name);
 		if (inode) {
@@ -346,6 +369,7 @@ void ovl_inode_rekey(struct ovl_fs *fs, struct ovl_inode *inode, dev_t dev,
 	fs->itable_count++;
 	inode->key_dev = dev;
 	inode->key_ino = ino;
+	inode->byname = false;
 	{
 		size_t h = hash_key(dev, ino, fs->itable_size);
 
@@ -507,20 +531,59 @@ int ovl_inode_stat(struct ovl_fs *fs, struct ovl_inode *inode, struct stat *st)
 	return 0;
 }
 
+/*
+ * How long the kernel may keep @inode's attributes: a superseded inode
+ * shares its upper file with the inode that replaced it, whose writes
+ * (passed through) the daemon never sees, so its attributes are asked for
+ * each time.
+ */
+double ovl_attr_timeout(struct ovl_fs *fs, struct ovl_inode *inode)
+{
+	return inode->superseded ? 0 : fs->p->timeout;
+}
+
+/*
+ * The metadata of @inode changed through its node id: when it is a
+ * superseded inode, the inode that replaced it (same upper file, keyed by
+ * it) has attributes in the kernel's cache that are now old.  Attributes
+ * only, so no lock of the kernel's is taken (see inval_attrs in
+ * copy_up.c).
+ */
+void ovl_inode_changed(struct ovl_fs *fs, struct ovl_inode *inode)
+{
+	struct ovl_inode *peer;
+	fuse_ino_t id = 0;
+	struct stat st;
+
+	if (!inode->superseded || !fs->se ||
+	    fstatat(inode->fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
+		return;
+	pthread_mutex_lock(&fs->itable_lock);
+	peer = itable_find(fs, st.st_dev, st.st_ino, NULL, NULL);
+	if (peer && peer != inode)
+		id = ovl_nodeid(fs, peer);
+	pthread_mutex_unlock(&fs->itable_lock);
+	/* a node id the kernel forgot meanwhile is answered ENOENT: harmless */
+	if (id)
+		fuse_lowlevel_notify_inval_inode(fs->se, id, -1, 0);
+}
+
 void ovl_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct ovl_fs *fs = ovl_fs_of(req);
+	struct ovl_inode *inode;
 	struct stat st;
 	int err;
 
 	ovl_stat_op(fs, OVL_OP_GETATTR);
 	if (ino == FUSE_ROOT_ID)
 		ovl_stats_transport(fs, req);
-	err = ovl_inode_stat(fs, ovl_inode_of(fs, ino), &st);
+	inode = ovl_inode_of(fs, ino);
+	err = ovl_inode_stat(fs, inode, &st);
 	if (err)
 		fuse_reply_err(req, -err);
 	else
-		fuse_reply_attr(req, &st, fs->p->timeout);
+		fuse_reply_attr(req, &st, ovl_attr_timeout(fs, inode));
 }
 
 /*
@@ -668,12 +731,14 @@ void ovl_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 
 	ovl_stat_op(fs, OVL_OP_SETATTR);
 	err = do_setattr(fs, inode, attr, to_set, fi);
-	if (!err)
+	if (!err) {
+		ovl_inode_changed(fs, inode);
 		err = ovl_inode_stat(fs, inode, &st);
+	}
 	if (err)
 		fuse_reply_err(req, -err);
 	else
-		fuse_reply_attr(req, &st, fs->p->timeout);
+		fuse_reply_attr(req, &st, ovl_attr_timeout(fs, inode));
 }
 
 void ovl_readlink(fuse_req_t req, fuse_ino_t ino)

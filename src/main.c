@@ -38,6 +38,15 @@ static void ovl_uring_init(struct ovl_fs *fs, struct fuse_conn_info *conn)
 	fs->uring_offered = (conn->capable_ext & FUSE_CAP_OVER_IO_URING) != 0;
 	if (!fs->p->io_uring)
 		fuse_unset_feature_flag(conn, FUSE_CAP_OVER_IO_URING);
+	/*
+	 * libfuse never matches the kernel's FUSE_INTERRUPT with a request
+	 * that came through a ring: it would keep it, unanswered, until the
+	 * next /dev/fuse request or for ever.  Its ENOSYS tells the kernel to
+	 * send none; lock waits, the only requests we keep waiting, end on a
+	 * signal through the watcher of lock.c instead.
+	 */
+	if (fs->p->io_uring && fs->uring_offered)
+		conn->no_interrupt = 1;
 #else
 	(void)fs;
 	(void)conn;
@@ -70,6 +79,9 @@ static void ovl_init(void *userdata, struct fuse_conn_info *conn)
 	fuse_set_feature_flag(conn, FUSE_CAP_PARALLEL_DIROPS);
 	fuse_set_feature_flag(conn, FUSE_CAP_ATOMIC_O_TRUNC);
 	fuse_set_feature_flag(conn, FUSE_CAP_DIRECT_IO_ALLOW_MMAP);
+	/* one lock table across the node ids of a copied-up file (lock.c) */
+	fuse_set_feature_flag(conn, FUSE_CAP_POSIX_LOCKS);
+	fuse_set_feature_flag(conn, FUSE_CAP_FLOCK_LOCKS);
 	fuse_unset_feature_flag(conn, FUSE_CAP_WRITEBACK_CACHE);
 	/* modes arrive unmasked: new_mode() in dir.c applies the umask or
 	 * the parent's default ACL, as the kernel would */
@@ -112,9 +124,12 @@ static const struct fuse_lowlevel_ops ovl_ops = {
 	.open = ovl_open,
 	.read = ovl_read,
 	.write_buf = ovl_write_buf,
-	/* no .flush: a close has nothing to do here (data went to the real
-	 * file, locks are the kernel's), and the ENOSYS libfuse answers the
-	 * first FLUSH with stops the kernel sending any */
+	/* locks are the daemon's (lock.c): a close drops the closing
+	 * process's record locks, the last one its open file's flocks */
+	.flush = ovl_flush,
+	.getlk = ovl_getlk,
+	.setlk = ovl_setlk,
+	.flock = ovl_flock,
 	.release = ovl_release,
 	.fsync = ovl_fsync,
 	.fallocate = ovl_fallocate,
@@ -385,6 +400,8 @@ static int fs_setup(struct ovl_fs *fs)
 	if (!err)
 		err = ovl_itable_init(fs);
 	if (!err)
+		err = ovl_locks_init(fs);
+	if (!err)
 		err = ovl_lookup_root(fs);
 	return err;
 }
@@ -443,6 +460,8 @@ static int do_mount(struct ovl_fs *fs)
 	tell_parent(fs, 0);
 	if (ovl_reclaim_start(fs) < 0)
 		ovl_log("cannot read RLIMIT_NOFILE: open files are not bounded");
+	if (ovl_locks_start(fs) < 0)
+		ovl_log("cannot start the lock watcher: over io_uring a signal cannot end a lock wait");
 	served = true;
 	ret = run_loop(fs);
 	ovl_reclaim_stop(fs);
@@ -490,6 +509,7 @@ int main(int argc, char **argv)
 		if (fs.itable) {
 			ovl_handles_close_all(&fs);
 			ovl_itable_destroy(&fs);
+			ovl_locks_destroy(&fs);
 		}
 		ovl_layers_close(&fs);
 		break;

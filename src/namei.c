@@ -277,8 +277,8 @@ int ovl_fill_entry(struct ovl_fs *fs, struct ovl_inode *inode,
 	if (err)
 		return err;
 	e->ino = ovl_nodeid(fs, inode);
-	e->attr_timeout = fs->p->timeout;
-	e->entry_timeout = fs->p->timeout;
+	e->attr_timeout = ovl_attr_timeout(fs, inode);
+	e->entry_timeout = ovl_attr_timeout(fs, inode);
 	return 0;
 }
 

@@ -51,7 +51,8 @@ enum ovl_op {
 	OVL_OP_LISTXATTR, OVL_OP_REMOVEXATTR, OVL_OP_FLUSH, OVL_OP_OPENDIR,
 	OVL_OP_READDIR, OVL_OP_RELEASEDIR, OVL_OP_FSYNCDIR, OVL_OP_ACCESS,
 	OVL_OP_CREATE, OVL_OP_READDIRPLUS, OVL_OP_FALLOCATE, OVL_OP_LSEEK,
-	OVL_OP_COPY_FILE_RANGE, OVL_OP_INIT, OVL_OP_TMPFILE, OVL_OP_NR,
+	OVL_OP_COPY_FILE_RANGE, OVL_OP_INIT, OVL_OP_TMPFILE, OVL_OP_GETLK,
+	OVL_OP_SETLK, OVL_OP_NR,
 };
 #define ovl_stat_op(fs, which) atomic_fetch_add(&(fs)->stats.op[(which)], 1)
 void ovl_stats_fallback(struct ovl_fs *fs, enum ovl_pt_reason why);
@@ -141,6 +142,8 @@ void ovl_inode_ref(struct ovl_fs *fs, struct ovl_inode *inode);
 void ovl_inode_unref(struct ovl_fs *fs, struct ovl_inode *inode);
 int ovl_inode_stat(struct ovl_fs *fs, struct ovl_inode *inode,
 		   struct stat *st);
+double ovl_attr_timeout(struct ovl_fs *fs, struct ovl_inode *inode);
+void ovl_inode_changed(struct ovl_fs *fs, struct ovl_inode *inode);
 void ovl_found_release(struct ovl_found *f);
 void ovl_dirstack_free(struct ovl_dirstack *ds);
 bool ovl_is_upper(const struct ovl_fs *fs, const struct ovl_inode *inode);
@@ -221,7 +224,14 @@ void ovl_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
 void ovl_passthrough_init(struct ovl_fs *fs, struct fuse_conn_info *conn);
 enum ovl_pt_reason ovl_passthrough_precheck(struct ovl_fs *fs);
 int ovl_pt_open(struct ovl_fs *fs, fuse_req_t req, struct ovl_inode *inode,
-		int fd, int *backing_id);
+		int fd, int layer, int *backing_id);
+
+/* The layer an open of @inode reads its data from: -1 for a metacopy
+ * file's lower data; inode lock held. */
+static inline int ovl_data_layer(const struct ovl_inode *inode)
+{
+	return inode->data_fd >= 0 ? -1 : inode->layer;
+}
 void ovl_pt_release(struct ovl_fs *fs, fuse_req_t req, struct ovl_inode *inode,
 		    bool passthrough);
 
@@ -246,6 +256,19 @@ void ovl_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
 			 size_t len, int flags);
 void ovl_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 	       struct fuse_file_info *fi);
+
+/* lock.c */
+int ovl_locks_init(struct ovl_fs *fs);
+int ovl_locks_start(struct ovl_fs *fs);
+void ovl_locks_destroy(struct ovl_fs *fs);
+void ovl_getlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
+	       struct flock *fl);
+void ovl_setlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
+	       struct flock *fl, int sleep);
+void ovl_flock(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
+	       int op);
+void ovl_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void ovl_locks_release(struct ovl_fs *fs, struct ovl_inode *inode, uint64_t fh);
 
 /* xattr.c */
 void ovl_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,

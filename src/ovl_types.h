@@ -160,6 +160,8 @@ struct ovl_inode {
 				 * directory the O_RDONLY fd dirs->d[0].fd */
 	struct ovl_dirstack *dirs; /* directories: merged layer stack */
 	bool merged;		/* directory with more than one layer */
+	bool byname;		/* found only by the name it was made for (a
+				 * lower hard link without an index); itable_lock */
 	bool indexed;		/* its upper file is in workdir/index (a lower
 				 * file with several links, copied up) */
 	int data_fd;		/* metacopy: O_PATH fd of the lower file that
@@ -184,7 +186,11 @@ struct ovl_inode {
 	unsigned backing_users;	/* opens using backing_id */
 	unsigned fallback_users; /* opens served through the daemon */
 	bool superseded;	/* copied up into a new inode while its lower
-				 * file was open through passthrough */
+				 * file was open through passthrough: out of
+				 * the table, fd is the upper file (metadata
+				 * requests act on it), the lower file is
+				 * origin_fd, opens get ESTALE while the lower
+				 * backing id lives */
 	atomic_int prot;	/* OVL_PROT_* flags it carries, -1 until first
 				 * asked (ovl_protection); they never change
 				 * while mounted, copy-up included */
@@ -218,6 +224,11 @@ struct ovl_file {
 	struct ovl_handle h;	/* in fs->handles; first member */
 	struct ovl_inode *inode; /* holds an nref on it */
 	int fd;			/* real file opened with the caller's flags */
+	int layer;		/* the inode's layer when fd was opened (-1:
+				 * a metacopy's lower data) */
+	_Atomic int upper_fd;	/* served through the daemon and opened before
+				 * a copy-up: the upper file, opened for reads
+				 * on first use (-1 until then) */
 	enum ovl_file_mode mode; /* data path */
 };
 
@@ -286,6 +297,9 @@ struct ovl_fs {
 
 	pthread_mutex_t handles_lock; /* guards the handles list */
 	struct ovl_handle handles; /* head of the open files and dirs list */
+
+	struct ovl_locks *locks; /* lock.c: flock and record locks, keyed by
+				  * overlay file */
 
 	struct ovl_stats stats;	/* counters */
 	int ready_fd;		/* pipe to the waiting parent, -1 once told */

@@ -57,15 +57,21 @@ void ovl_passthrough_init(struct ovl_fs *fs, struct fuse_conn_info *conn)
  * file of the inode's topmost layer) on the first passthrough open; or
  * through the daemon.  The two never mix on one inode, as the kernel would
  * fail the open with EIO.  Returns 0 and the id, or the reason (> 0) why
- * this open is served through the daemon.
+ * this open is served through the daemon, or -EAGAIN when the inode's
+ * data moved (a copy-up) since @fd was opened from layer @layer: @fd is
+ * not its file any more.
  */
 int ovl_pt_open(struct ovl_fs *fs, fuse_req_t req, struct ovl_inode *inode,
-		int fd, int *backing_id)
+		int fd, int layer, int *backing_id)
 {
 	enum ovl_pt_reason why = fs->pt_reason;
 	int id;
 
 	pthread_mutex_lock(&inode->lock);
+	if (ovl_data_layer(inode) != layer) {
+		pthread_mutex_unlock(&inode->lock);
+		return -EAGAIN;
+	}
 	if (fs->passthrough && inode->fallback_users)
 		why = OVL_PT_REGISTER_FAILED; /* stay in the inode's mode */
 	if (fs->passthrough && !inode->fallback_users && !inode->backing_id) {

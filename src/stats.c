@@ -30,7 +30,8 @@ static const char *const op_names[OVL_OP_NR] = {
 	[OVL_OP_CREATE] = "CREATE", [OVL_OP_READDIRPLUS] = "READDIRPLUS",
 	[OVL_OP_FALLOCATE] = "FALLOCATE", [OVL_OP_LSEEK] = "LSEEK",
 	[OVL_OP_COPY_FILE_RANGE] = "COPY_FILE_RANGE", [OVL_OP_INIT] = "INIT",
-	[OVL_OP_TMPFILE] = "TMPFILE",
+	[OVL_OP_TMPFILE] = "TMPFILE", [OVL_OP_GETLK] = "GETLK",
+	[OVL_OP_SETLK] = "SETLK",
 };
 
 static const char *const reason_names[OVL_PT_NR] = {

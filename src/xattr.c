@@ -252,6 +252,8 @@ static int do_setxattr(struct ovl_fs *fs, struct ovl_inode *inode,
 	if (!err)
 		err = remove ? ovl_fremovexattr(inode->fd, name) :
 			       ovl_fsetxattr(inode->fd, name, value, size, flags);
+	if (!err)
+		ovl_inode_changed(fs, inode); /* an ACL changes the mode */
 	free(mapped);
 	return err;
 }

@@ -109,8 +109,9 @@ m.flush(); m.close(); os.close(fd)
 		echo written >'$MNT/created'
 		'$OVERPASS' --stats '$MNT'
 		fusermount3 -u '$MNT' 2>/dev/null || umount '$MNT'
-		for i in \$(seq 1 100); do kill -0 \$pid 2>/dev/null || break; sleep 0.1; done
-		if kill -0 \$pid 2>/dev/null; then echo daemon still running; exit 1; fi
+		gone() { ! kill -0 \$pid 2>/dev/null || grep -q '^State:[[:space:]]*[ZX]' /proc/\$pid/status 2>/dev/null; }
+		for i in \$(seq 1 100); do gone && break; sleep 0.1; done
+		if ! gone; then echo daemon still running; exit 1; fi
 		echo daemon-gone
 	"
 	local stats=$output

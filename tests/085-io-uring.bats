@@ -144,3 +144,24 @@ more" "$(cat "$UPPER/small")" "the upper copy"
 	run_cmd 0 fusermount3 -u "$MNT"
 	assert_not_mounted "$MNT"
 }
+
+@test "lock waits over io_uring: a signal ends one, and more waiters on one CPU than its ring holds never stall it" {
+	need_ovp
+	need_init_root
+	need_uring_libfuse
+	set_uring Y
+	run_cmd 0 python3 "$TOP_SRCDIR/tests/tools/onefile.py" prepare "$LOWER"
+	ovp_mount
+	set_uring "$URING_SAVED"
+	assert_equal io_uring "$(stat_value "$MNT" transport)" "transport"
+	run_cmd 0 --timeout 60 python3 "$TOP_SRCDIR/tests/tools/onefile.py" run "$MNT" intr
+	assert_contains "intr: blocking write lock: interrupted" "$output"
+	assert_contains "intr: killed waiter: -9" "$output"
+	run_cmd 0 --timeout 60 python3 "$TOP_SRCDIR/tests/tools/ringwait.py" "$MNT/f" 4
+	assert_contains "children failed 0" "$output"
+	# ten waiters on CPU 0: some get ENOLCK, none stalls the unlock
+	run_cmd 0 --timeout 60 python3 "$TOP_SRCDIR/tests/tools/ringwait.py" "$MNT/f" 10
+	assert_contains "unlocked after" "$output"
+	assert_contains "No locks available" "$output"
+	ovp_umount
+}

@@ -272,13 +272,29 @@ fstype_of() {
 		/proc/self/mountinfo
 }
 
+# proc_state PID: the state letter of /proc/PID/stat (R, S, D, Z...), read
+# after the last ')' so that no command name can shift the fields.
+proc_state() {
+	local st
+	st=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+	st=${st##*) }
+	echo "${st%% *}"
+}
+
+# wait_gone PID SECONDS: the process has ended.  A zombie has: an orphaned
+# daemon stays one until PID 1 reaps it, every few seconds here and later
+# under load; our own children are reaped by wait later.  When it has not
+# ended, what each of its threads is doing is printed.
 wait_gone() { # PID SECONDS
-	local i
+	local i s t
 	for ((i = 0; i < $2 * 20; i++)); do
 		kill -0 "$1" 2>/dev/null || return 0
-		# a zombie child of ours has ended, wait reaps it later
-		[ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" = Z ] && return 0
+		s=$(proc_state "$1") || return 0
+		[ "$s" != Z ] && [ "$s" != X ] || return 0
 		sleep 0.05
+	done
+	for t in /proc/"$1"/task/*; do
+		echo "# pid $1 thread ${t##*/}: state $(proc_state "$1/task/${t##*/}") wchan $(cat "$t/wchan" 2>/dev/null)" >&2
 	done
 	return 1
 }

@@ -33,4 +33,5 @@ TESTS += \
 	tests/108-redirect-suid.bats \
 	tests/110-reliability.bats \
 	tests/115-stress.bats \
-	tests/120-fuzz.bats
+	tests/120-fuzz.bats \
+	tests/125-one-file.bats

@@ -30,24 +30,29 @@
 Operations: create (O_EXCL or O_TRUNC), write at an offset, append,
 truncate, read, mkdir, rmdir, unlink, rename (plain, RENAME_NOREPLACE,
 RENAME_EXCHANGE), link, symlink, mkfifo, chmod, chown, utimensat,
-setxattr, removexattr, getxattr, listxattr, readdir, and open-unlink-fstat
-(st_nlink of an open file after unlink, ftruncate on it).  One operation
+setxattr, removexattr, getxattr, listxattr, readdir, open-unlink-fstat
+(st_nlink of an open file after unlink, ftruncate on it), and held (a
+descriptor opened before a write through the same or another name of a
+hard link: flock and OFD locks across the copy-up, fstat, fchmod, reads).  One operation
 in five runs as uid 1000 (no groups), so permissions are compared too:
 mount overpass with allow_other,default_permissions.
 """
 import argparse
 import ctypes
 import errno
+import fcntl
 import hashlib
 import os
 import random
 import stat
+import struct
 import sys
 
 libc = ctypes.CDLL(None, use_errno=True)
 AT_FDCWD = -100
 RENAME_NOREPLACE = 1
 RENAME_EXCHANGE = 2
+F_OFD_SETLK = 37
 FIXED_NS = 1_000_000_000 * 10**9  # the mtime the test sets: 2001-09-09
 
 DIRS = ["", "lo", "up", "mg", "mg/in", "op", "new"]
@@ -274,6 +279,50 @@ def op_open_unlink(root, p, r):
         os.close(fd)
 
 
+def try_op(fn):
+    try:
+        fn()
+        return "ok"
+    except OSError as e:
+        return ename(e.errno)
+
+
+def op_held(root, p, r):
+    """A descriptor opened before a write (on overpass a passthrough open,
+    so the write copies up to a new FUSE inode), then the file reached
+    through it and through the name written, which may be another name of
+    a hard link: flock and OFD locks through both must meet, fstat and
+    fchmod through the old descriptor act on the file as it is now, and a
+    new open of either name reads the new data.  (What the old descriptor
+    reads is the documented difference, not compared.)"""
+    held = os.open(f"{root}/{p}", os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        os.pread(held, 1, 0)
+        fcntl.flock(held, fcntl.LOCK_SH)
+        lk = struct.pack("hhqqi", fcntl.F_RDLCK, os.SEEK_SET, 0, 0, 0)
+        fcntl.fcntl(held, F_OFD_SETLK + 1, lk)  # F_OFD_SETLKW: a released
+        # open file of an earlier step may not have reached the daemon yet
+        w = os.open(f"{root}/{r['to']}", os.O_WRONLY | os.O_APPEND | os.O_NONBLOCK)
+        try:
+            os.write(w, r["data"])
+            fl = try_op(lambda: fcntl.flock(w, fcntl.LOCK_EX | fcntl.LOCK_NB))
+            wl = struct.pack("hhqqi", fcntl.F_WRLCK, os.SEEK_SET, 0, 0, 0)
+            ofd = try_op(lambda: fcntl.fcntl(w, F_OFD_SETLK, wl))
+        finally:
+            os.close(w)
+        st = os.fstat(held)
+        ch = try_op(lambda: os.fchmod(held, r["mode"]))
+        mode = os.fstat(held).st_mode & 0o7777
+        reads = []
+        for n in (p, r["to"]):
+            with open(f"{root}/{n}", "rb") as f:
+                reads.append(hashlib.sha1(f.read()).hexdigest()[:12])
+        return (f"flock={fl} ofd={ofd} size={st.st_size} nlink={st.st_nlink} "
+                f"fchmod={ch} mode={mode:o} read={reads}")
+    finally:
+        os.close(held)
+
+
 def op_xattr(root, p, r):
     path = f"{root}/{p}"
     kind = r["x"]
@@ -310,13 +359,14 @@ OPS = {
     "xattr": (op_xattr, 1),
     "readdir": (lambda root, p, r: sorted(os.listdir(f"{root}/{p}")), 1),
     "open_unlink": (op_open_unlink, 1),
+    "held": (op_held, 2),
 }
 # operations that change data or metadata but not the name: st_ino stays
-KEEPS_INO = {"write", "truncate", "chmod", "chown", "utime", "xattr"}
+KEEPS_INO = {"write", "truncate", "chmod", "chown", "utime", "xattr", "held"}
 WEIGHTS = {"create": 8, "write": 8, "read": 4, "truncate": 4, "mkdir": 5,
            "rmdir": 5, "unlink": 6, "rename": 12, "link": 4, "symlink": 2,
            "mkfifo": 1, "chmod": 4, "chown": 3, "utime": 4, "xattr": 6,
-           "readdir": 4, "open_unlink": 2}
+           "readdir": 4, "open_unlink": 2, "held": 4}
 
 
 def rand_path(rng):
@@ -327,6 +377,7 @@ def rand_path(rng):
 
 def gen_op(rng):
     name = rng.choices(list(WEIGHTS), weights=list(WEIGHTS.values()))[0]
+    p = rand_path(rng)
     r = {"data": rng.randbytes(rng.choice([0, 1, 10, 300, 5000])),
          "off": rng.choice([0, 3, 4999, 1 << 20]),
          "size": rng.choice([0, 1, 4, 4096, 9 << 20]),
@@ -343,7 +394,12 @@ def gen_op(rng):
          "xflag": rng.choice([0, 0, os.XATTR_CREATE, os.XATTR_REPLACE]),
          # one operation in five runs as another user (permissions)
          "uid_run": rng.choice([0, 0, 0, 0, 1000])}
-    return name, rand_path(rng), r
+    if name == "held":
+        # the same name, or the other name of a lower hard link
+        d, n = os.path.split(p)
+        other = {"h1": "h2", "h2": "h1"}.get(n, n)
+        r["to"] = os.path.join(d, rng.choice([n, other]))
+    return name, p, r
 
 
 def show_op(name, p, r):
@@ -353,6 +409,7 @@ def show_op(name, p, r):
              "truncate": lambda: f"size={r['size']}",
              "mkdir": lambda: f"mode={r['mode']:o}", "chmod": lambda: f"mode={r['mode']:o}",
              "rename": lambda: f"-> {r['to']} flags={r['rflags']}",
+             "held": lambda: f"write {r['to']} len={len(r['data'])} mode={r['mode']:o}",
              "link": lambda: f"-> {r['to']}", "symlink": lambda: f"target={r['target']}",
              "chown": lambda: f"{r['uid']}:{r['gid']}",
              "xattr": lambda: f"{r['x']} {r['name']} flags={r['xflag']} len={len(r['data'])}"}
