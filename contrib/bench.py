@@ -60,7 +60,8 @@ from bench_real import (
     MOUNT_LAYERS, REAL, REAL_INPUT, REAL_SCALE_KEYS, LatencyMount, make_debs, make_git_repo,
     make_mount_layers, make_rootfs, make_src_tree, set_subreaper, src_tree_key)
 from bench_workloads import (
-    ACTIVE, DATA, MIB, NAMESPACE, SCALES, WORKER_PYTHON, Workload, cached, die, log, make_layers,
+    ACTIVE, DATA, MIB, NAMESPACE, SCALES, WORKER_PYTHON, Workload, cached, die, fresh_mount_dirs,
+    log, make_layers,
     make_mem_tree, mount_points, run_group, run_quiet, tree_entries, walk_stat)
 
 # bench.py and the modules it imports, copied for the rootless worker
@@ -170,13 +171,7 @@ class Mount:
         return o
 
     def start(self):
-        for d in (self.upper, self.work):
-            if os.path.exists(d):
-                shutil.rmtree(d)
-            os.makedirs(d)
-        os.makedirs(self.mnt, exist_ok=True)
-        if self.mnt in mount_points():
-            raise RuntimeError(f"{self.mnt} is already a mount point")
+        fresh_mount_dirs(self.upper, self.work, self.mnt)
         ACTIVE.append(self)
         opts = self.options()
         if self.system == "kernel" and not self.rootless:

@@ -27,7 +27,8 @@ import signal
 import subprocess
 import time
 
-from bench_workloads import ACTIVE, Workload, log, mount_points, run_group, run_quiet
+from bench_workloads import (ACTIVE, Workload, fresh_mount_dirs, log, mount_points, run_group,
+                             run_quiet)
 
 MOUNT_LAYERS = [1, 16, 64, 128, 500]  # 500 is kernel overlayfs's stack limit
 
@@ -151,18 +152,9 @@ class LatencyMount:
         self.known = set()  # our children before the mount
         self.starter = None  # pid of the command starting the daemon, while it runs
 
-    def fresh_dirs(self):
-        for d in (self.upper, self.work):
-            if os.path.exists(d):
-                shutil.rmtree(d)
-            os.makedirs(d)
-        os.makedirs(self.mnt, exist_ok=True)
-        if self.mnt in mount_points():
-            raise RuntimeError(f"{self.mnt} is already a mount point")
-
     def mount(self):
         """Mount, stat the probe: seconds from start to the stat's return."""
-        self.fresh_dirs()
+        fresh_mount_dirs(self.upper, self.work, self.mnt)
         self.known = children()
         ACTIVE.append(self)
         t0 = time.monotonic()

@@ -570,3 +570,14 @@ def mount_points(pid="self"):
             return [_OCTAL.sub(lambda m: chr(int(m.group(1), 8)), line.split()[4]) for line in f]
     except (FileNotFoundError, ProcessLookupError):
         return []
+
+
+def fresh_mount_dirs(upper, work, mnt):
+    """An empty upper and work directory, and a mount point not in use."""
+    for d in (upper, work):
+        if os.path.exists(d):
+            shutil.rmtree(d)
+        os.makedirs(d)
+    os.makedirs(mnt, exist_ok=True)
+    if mnt in mount_points():
+        raise RuntimeError(f"{mnt} is already a mount point")
