@@ -25,6 +25,7 @@
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
 #include <unistd.h>
+#include <linux/openat2.h>
 
 #ifndef OVERLAYFS_SUPER_MAGIC
 #define OVERLAYFS_SUPER_MAGIC 0x794c7630
@@ -45,6 +46,9 @@
 #endif
 #ifndef AT_RECURSIVE
 #define AT_RECURSIVE 0x8000
+#endif
+#ifndef SYS_openat2
+#define SYS_openat2 437
 #endif
 
 static int layer_err(const char *what, const char *path, int err)
@@ -71,7 +75,148 @@ static int open_ro_clone(const char *path)
 	return fd;
 }
 
-static int layer_open(struct ovl_layer *l, const char *what, bool ro_clone)
+/* true when @inner is @outer or below it (both canonical paths). */
+static bool path_within(const char *inner, const char *outer)
+{
+	size_t n = strlen(outer);
+
+	if (n == 1 && outer[0] == '/')
+		return true;
+	return !strncmp(inner, outer, n) && (inner[n] == '/' || !inner[n]);
+}
+
+/*
+ * Read-only clones of the mounts the lower layers live on, one per mount
+ * and shared by its layers: container engines keep every layer on one
+ * filesystem, and each clone costs a mount at start and an unmount at exit.
+ * A clone is of that mount alone, not of mounts below it: kernel overlayfs
+ * does not cross into a mount inside a layer either.
+ */
+struct ovl_clones {
+	int n;			/* clones made */
+	struct ovl_clone {
+		uint64_t mnt_id; /* the mount cloned */
+		char *root;	/* canonical path of its root */
+		int fd;		/* O_PATH fd of the clone's root */
+	} c[];			/* one per lower layer at most */
+};
+
+static uint64_t mnt_id_of(const char *path)
+{
+	struct statx stx;
+
+	if (statx(AT_FDCWD, path, AT_SYMLINK_NOFOLLOW, STATX_MNT_ID, &stx) < 0 ||
+	    !(stx.stx_mask & STATX_MNT_ID))
+		return 0;
+	return stx.stx_mnt_id;
+}
+
+/* The root of mount @id holding @canon: the highest ancestor still on it. */
+static char *mount_root(const char *canon, uint64_t id)
+{
+	char *root = strdup(canon), *slash;
+
+	while (root && (slash = strrchr(root, '/'))) {
+		char keep = slash[1];
+
+		if (slash == root) { /* the parent is "/" */
+			if (mnt_id_of("/") == id)
+				root[1] = '\0';
+			break;
+		}
+		*slash = '\0';
+		if (mnt_id_of(root) != id) {
+			*slash = '/';
+			slash[1] = keep;
+			break;
+		}
+	}
+	return root;
+}
+
+/* The clone of mount @id (made now if it is the first layer on it). */
+static struct ovl_clone *clone_for(struct ovl_clones *cs, const char *canon,
+				   uint64_t id)
+{
+	struct ovl_clone *c;
+	int fd;
+
+	for (int i = 0; i < cs->n; i++)
+		if (cs->c[i].mnt_id == id)
+			return &cs->c[i];
+	c = &cs->c[cs->n];
+	c->root = mount_root(canon, id);
+	if (!c->root)
+		return NULL;
+	fd = (int)syscall(SYS_open_tree, AT_FDCWD, c->root,
+			  OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+	if (fd >= 0 && ovl_mount_setattr(fd, "", AT_EMPTY_PATH,
+					 OVL_MOUNT_ATTR_RDONLY, 0)) {
+		close(fd);
+		fd = -1;
+	}
+	if (fd < 0) { /* a mount with locked mounts below, in a user ns */
+		free(c->root);
+		return NULL;
+	}
+	c->mnt_id = id;
+	c->fd = fd;
+	cs->n++;
+	return c;
+}
+
+/*
+ * The root of lower layer @l below a shared read-only clone of its mount,
+ * or -1 when there is none to be had (the caller clones the layer alone).
+ * The layer must be the same directory as seen by its path.
+ */
+static int open_in_clone(struct ovl_clones *cs, struct ovl_layer *l,
+			 const struct stat *want)
+{
+	struct open_how how = { .flags = O_PATH | O_DIRECTORY | O_CLOEXEC,
+				.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
+					   RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV };
+	char *canon = realpath(l->path, NULL);
+	struct ovl_clone *c = NULL;
+	const char *rel;
+	struct stat st;
+	uint64_t id;
+	int fd = -1;
+
+	if (canon && (id = mnt_id_of(canon)))
+		c = clone_for(cs, canon, id);
+	if (!c || !path_within(canon, c->root))
+		goto out;
+	rel = canon + (strcmp(c->root, "/") ? strlen(c->root) : 0);
+	fd = (int)syscall(SYS_openat2, c->fd, *rel ? rel + 1 : ".", &how,
+			  sizeof(how));
+	if (fd >= 0 && (fstat(fd, &st) < 0 || st.st_dev != want->st_dev ||
+			st.st_ino != want->st_ino)) {
+		close(fd);
+		fd = -1;
+	}
+	if (fd >= 0)
+		l->clone_rel = strdup(*rel ? rel : "/");
+	if (fd >= 0 && !l->clone_rel) {
+		close(fd);
+		fd = -1;
+	}
+out:
+	free(canon);
+	return fd;
+}
+
+static void clones_close(struct ovl_clones *cs)
+{
+	for (int i = 0; cs && i < cs->n; i++) {
+		close(cs->c[i].fd);
+		free(cs->c[i].root);
+	}
+	free(cs);
+}
+
+static int layer_open(struct ovl_layer *l, const char *what,
+		      struct ovl_clones *cs)
 {
 	struct statfs sfs;
 	struct stat st;
@@ -81,8 +226,10 @@ static int layer_open(struct ovl_layer *l, const char *what, bool ro_clone)
 		return layer_err(what, l->path, -errno);
 	if (!S_ISDIR(st.st_mode))
 		return layer_err(what, l->path, -ENOTDIR);
-	if (ro_clone) {
-		fd = open_ro_clone(l->path);
+	if (cs) {
+		fd = open_in_clone(cs, l, &st);
+		if (fd < 0)
+			fd = open_ro_clone(l->path);
 		l->ro_mount = fd >= 0;
 	}
 	if (fd < 0)
@@ -98,16 +245,6 @@ static int layer_open(struct ovl_layer *l, const char *what, bool ro_clone)
 	l->stacked = sfs.f_type == OVERLAYFS_SUPER_MAGIC ||
 		     sfs.f_type == FUSE_SUPER_MAGIC_;
 	return 0;
-}
-
-/* true when @inner is @outer or below it (both canonical paths). */
-static bool path_within(const char *inner, const char *outer)
-{
-	size_t n = strlen(outer);
-
-	if (n == 1 && outer[0] == '/')
-		return true;
-	return !strncmp(inner, outer, n) && (inner[n] == '/' || !inner[n]);
 }
 
 /* A directory the mount is made of, for the overlap checks. */
@@ -495,6 +632,7 @@ static int layers_canon(struct ovl_fs *fs)
  */
 int ovl_layers_open(struct ovl_fs *fs)
 {
+	struct ovl_clones *clones;
 	struct ovl_params *p = fs->p;
 	int n = p->nlower + (p->upperdir ? 1 : 0), err = 0, i = 0;
 
@@ -511,14 +649,18 @@ int ovl_layers_open(struct ovl_fs *fs)
 		fs->layers[0] = (struct ovl_layer){ .idx = 0, .is_upper = true,
 						    .path = p->upperdir, .root_fd = -1 };
 		fs->upper = &fs->layers[0];
-		err = layer_open(fs->upper, "upperdir", false);
+		err = layer_open(fs->upper, "upperdir", NULL);
 		i = 1;
 	}
+	clones = calloc(1, sizeof(*clones) + p->nlower * sizeof(clones->c[0]));
+	if (!clones && !err)
+		err = -ENOMEM;
 	for (int k = 0; !err && k < p->nlower; k++, i++) {
 		fs->layers[i] = (struct ovl_layer){ .idx = i,
 						    .path = p->lowerdirs[k], .root_fd = -1 };
-		err = layer_open(&fs->layers[i], "lowerdir", true);
+		err = layer_open(&fs->layers[i], "lowerdir", clones);
 	}
+	clones_close(clones); /* the layers' fds keep the clones */
 	if (!err && fs->upper) {
 		struct stat st;
 
@@ -570,6 +712,7 @@ void ovl_layers_close(struct ovl_fs *fs)
 		if (fs->layers[i].root_fd >= 0)
 			close(fs->layers[i].root_fd);
 		free(fs->layers[i].canon);
+		free(fs->layers[i].clone_rel);
 	}
 	if (fs->workdir_fd >= 0)
 		close(fs->workdir_fd);
@@ -599,6 +742,14 @@ char *ovl_layer_relpath(const struct ovl_fs *fs, int layer, int fd)
 	if (n <= 0)
 		return NULL;
 	buf[n] = '\0';
+	if (l->ro_mount && l->clone_rel) {
+		/* a shared clone shows paths from its mount's root */
+		size_t rl = strcmp(l->clone_rel, "/") ? strlen(l->clone_rel) : 0;
+
+		if (strncmp(buf, l->clone_rel, rl) || (buf[rl] != '/' && buf[rl]))
+			return NULL;
+		return strdup(buf[rl] ? buf + rl : "/");
+	}
 	if (l->ro_mount) /* a detached mount shows paths from its root */
 		return strdup(buf);
 	if (strncmp(buf, l->canon, cl) || (buf[cl] != '/' && buf[cl]))

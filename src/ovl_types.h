@@ -119,6 +119,9 @@ struct ovl_layer {
 	bool is_upper;		/* the writable layer */
 	const char *path;	/* path given on the command line (for messages) */
 	char *canon;		/* its canonical path (owned) */
+	char *clone_rel;	/* its path below a read-only clone shared with
+				 * the other layers on its mount ("/" for the
+				 * mount's root), or NULL (owned) */
 	int root_fd;		/* O_PATH|O_DIRECTORY fd of the root (possibly on a
 				 * private read-only clone of the mount) */
 	bool ro_mount;		/* root_fd lives on a read-only detached mount */

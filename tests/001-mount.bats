@@ -425,3 +425,29 @@ check_refused() {
 	run_ovp '!' --stats "$T"
 	assert_contains "$T" "$output"
 }
+
+@test "lower layers on one filesystem are reached through one read-only clone of its mount" {
+	need_ovp
+	echo a >"$LOWER/a"
+	echo b >"$LOWER2/b"
+	echo c >"$LOWER3/c"
+	ovp_mount "lowerdir=$LOWER:$LOWER2:$LOWER3" "upperdir=$UPPER" "workdir=$WORK"
+	assert_equal "a b c" "$(cd "$MNT" && echo *)"
+	local fd target ids="" n=0
+	for fd in /proc/$OVP_PID/fd/*; do
+		target=$(readlink "$fd") || continue
+		case "$target" in
+		*/lower | */lower2 | */lower3) ;;
+		*) continue ;;
+		esac
+		n=$((n + 1))
+		ids+="$(awk '$1 == "mnt_id:" {print $2}' "/proc/$OVP_PID/fdinfo/${fd##*/}") "
+		# the daemon's own fd cannot write the layer
+		run_cmd 1 touch "$fd/probe"
+		assert_contains "Read-only file system" "$output"
+	done
+	[ "$n" -ge 3 ] || { echo "# found $n lower layer fds" >&2; false; }
+	assert_equal 1 "$(echo $ids | tr ' ' '\n' | sort -u | wc -l)" "distinct mounts of the lower fds ($ids)"
+	[ ! -e "$LOWER/probe" ] && [ ! -e "$LOWER2/probe" ]
+	ovp_umount
+}
