@@ -93,6 +93,8 @@ struct ovl_locks {
 	unsigned nwaiters;	/* requests waiting, in every file */
 	pthread_cond_t wake;	/* the watcher: there are waiters, or stop */
 	pthread_t watcher;	/* see watch_signals() */
+	struct ovl_fs *fs;	/* for the watcher, once started */
+	bool started;		/* ovl_locks_start() ran: the watcher may start */
 	bool watching;		/* the watcher runs */
 	bool stop;		/* tells it to end */
 };
@@ -119,12 +121,31 @@ int ovl_locks_init(struct ovl_fs *fs)
 }
 
 /* After detaching (a fork keeps no thread): start the watcher. */
+/*
+ * Allow the watcher: it starts with the first request that waits, so an
+ * idle daemon, and one whose files are never locked, keeps no thread for
+ * it (after detaching: threads do not survive the fork).
+ */
 int ovl_locks_start(struct ovl_fs *fs)
 {
 	struct ovl_locks *t = fs->locks;
 
-	t->watching = pthread_create(&t->watcher, NULL, watch_signals, fs) == 0;
-	return t->watching ? 0 : -EAGAIN;
+	pthread_mutex_lock(&t->lock);
+	t->fs = fs;
+	t->started = true;
+	pthread_mutex_unlock(&t->lock);
+	return 0;
+}
+
+/* A request is about to wait: start the watcher if it is not running;
+ * table lock held. */
+static void watcher_need(struct ovl_locks *t)
+{
+	if (t->watching || !t->started || t->stop)
+		return;
+	t->watching = pthread_create(&t->watcher, NULL, watch_signals, t->fs) == 0;
+	if (!t->watching)
+		ovl_log("cannot start the lock watcher: over io_uring a signal cannot end a lock wait");
 }
 
 /* At exit: the connection is gone, and waiting requests with it. */
@@ -132,15 +153,17 @@ void ovl_locks_destroy(struct ovl_fs *fs)
 {
 	struct ovl_locks *t = fs->locks;
 
+	bool watching;
+
 	if (!t)
 		return;
-	if (t->watching) {
-		pthread_mutex_lock(&t->lock);
-		t->stop = true;
-		pthread_cond_signal(&t->wake);
-		pthread_mutex_unlock(&t->lock);
+	pthread_mutex_lock(&t->lock);
+	t->stop = true; /* no watcher starts from now on */
+	watching = t->watching;
+	pthread_cond_signal(&t->wake);
+	pthread_mutex_unlock(&t->lock);
+	if (watching)
 		pthread_join(t->watcher, NULL);
-	}
 	for (int b = 0; b < OVL_LOCK_BUCKETS; b++) {
 		struct ovl_lockfile *lf, *nlf;
 
@@ -607,6 +630,7 @@ static int lock_set(struct ovl_fs *fs, fuse_req_t req, uint64_t ino,
 		while (*pp)
 			pp = &(*pp)->next;
 		*pp = w;
+		watcher_need(t);
 		if (t->nwaiters++ == 0)
 			pthread_cond_signal(&t->wake);
 		w = NULL; /* the table's now: no touching it after unlock */

@@ -460,8 +460,7 @@ static int do_mount(struct ovl_fs *fs)
 	tell_parent(fs, 0);
 	if (ovl_reclaim_start(fs) < 0)
 		ovl_log("cannot read RLIMIT_NOFILE: open files are not bounded");
-	if (ovl_locks_start(fs) < 0)
-		ovl_log("cannot start the lock watcher: over io_uring a signal cannot end a lock wait");
+	ovl_locks_start(fs);
 	served = true;
 	ret = run_loop(fs);
 	ovl_reclaim_stop(fs);
