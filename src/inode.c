@@ -102,6 +102,7 @@ static void inode_free(struct ovl_fs *fs, struct ovl_inode *inode)
 		close(inode->origin_fd);
 	if (inode->data_fd >= 0)
 		close(inode->data_fd);
+	ovl_listing_release(inode);
 	ovl_dirstack_free(inode->dirs);
 	ovl_dirstack_free(inode->old_dirs);
 	free(inode->name);

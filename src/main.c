@@ -111,7 +111,6 @@ static const struct fuse_lowlevel_ops ovl_ops = {
 	.opendir = ovl_opendir,
 	.readdir = ovl_readdir,
 	.readdirplus = ovl_readdirplus,
-	.releasedir = ovl_releasedir,
 	.fsyncdir = ovl_fsyncdir,
 	.create = ovl_create,
 	.mkdir = ovl_mkdir,

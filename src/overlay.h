@@ -216,7 +216,7 @@ void ovl_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		 struct fuse_file_info *fi);
 void ovl_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		     struct fuse_file_info *fi);
-void ovl_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void ovl_listing_release(struct ovl_inode *dir);
 void ovl_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
 		  struct fuse_file_info *fi);
 

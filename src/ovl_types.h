@@ -136,6 +136,8 @@ struct ovl_layer {
 };
 
 /* The layers a directory merges, topmost first, stopping at an opaque one. */
+struct ovl_listing; /* readdir.c */
+
 struct ovl_dirstack {
 	int n;			/* entries used */
 	struct ovl_dirlayer {
@@ -194,6 +196,9 @@ struct ovl_inode {
 				 * requests act on it), the lower file is
 				 * origin_fd, opens get ESTALE while the lower
 				 * backing id lives */
+	struct ovl_listing *listing; /* directories: the merged listing the
+				 * reads continuing from an offset use
+				 * (readdir.c), or NULL */
 	atomic_int prot;	/* OVL_PROT_* flags it carries, -1 until first
 				 * asked (ovl_protection); they never change
 				 * while mounted, copy-up included */

@@ -1,11 +1,21 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * Merged directory listings.  opendir builds the whole list once: the
- * layers of the directory's stack are read top down with getdents64, each
- * name is kept once (a hash set, so 100,000 entries cost linear time),
- * whiteouts of every encoding hide the name in the layers below them.  The
- * offset of an entry is its index in that list, stable for the life of the
- * handle.  readdirplus looks every entry up in the same pass.
+ * Merged directory listings.  A listing is built when a reader starts at
+ * offset 0: the layers of the directory's stack are read top down with
+ * getdents64, each name is kept once (a hash set, so 100,000 entries cost
+ * linear time), whiteouts of every encoding hide the name in the layers
+ * below them.  The directory inode keeps the last listing built, for the
+ * reads that continue it, until a reader reaches its end.
+ *
+ * There is no OPENDIR: the daemon answers it ENOSYS, so the kernel sends
+ * neither OPENDIR nor RELEASEDIR again, two round trips fewer per
+ * directory listed, and reads carry no handle.  The offset of an entry is
+ * therefore a cookie derived from its name, as ext4's hash order does:
+ * entries are listed in cookie order and a read at offset c continues with
+ * the first cookie above c, whichever listing it finds.  A name present
+ * during the whole listing is listed once, however the directory changes
+ * meanwhile; telldir/seekdir positions stay valid.  readdirplus looks every
+ * entry up in the same pass.
  */
 #include "config.h"
 
@@ -14,30 +24,38 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 
 /* One name of the merged listing. */
 struct ovl_dirent {
+	uint64_t cookie;	/* offset of the entry after it; from the name */
 	size_t name;		/* offset of the name in names */
 	uint64_t ino;		/* st_ino to report */
 	unsigned char type;	/* DT_* */
 	bool hidden;		/* a whiteout: listed nowhere, hides lower names */
 };
 
-/* An open directory: the list built at opendir. */
-struct ovl_dirh {
-	struct ovl_handle h;	/* in fs->handles while open; first member */
-	struct ovl_dirent *ents; /* entries, in listing order */
+/*
+ * A merged listing.  While built it holds whiteouts too (they hide names
+ * of lower layers); once built only visible entries, in cookie order.
+ * Shared by the readers of one directory: refs counts the directory's own
+ * reference (ovl_inode.listing) and each reader's, under the directory's
+ * lock.
+ */
+struct ovl_listing {
+	unsigned refs;		/* references; the directory's lock */
+	struct ovl_dirent *ents; /* entries */
 	size_t n;		/* entries used */
 	size_t cap;		/* entries allocated */
 	char *names;		/* NUL-separated names */
 	size_t names_len;	/* bytes used in names */
 	size_t names_cap;	/* bytes allocated */
-	uint32_t *set;		/* hash set: index + 1 into ents, 0 = empty */
+	uint32_t *set;		/* while built: hash set, index + 1 into ents,
+				 * 0 = empty */
 	size_t set_size;	/* slots (power of two) */
-	bool read;		/* a readdir has used this listing */
 };
 
 static uint32_t name_hash(const char *s)
@@ -49,13 +67,13 @@ static uint32_t name_hash(const char *s)
 	return h;
 }
 
-static const char *ent_name(const struct ovl_dirh *d, size_t i)
+static const char *ent_name(const struct ovl_listing *d, size_t i)
 {
 	return d->names + d->ents[i].name;
 }
 
 /* Slot of @name in the set: holding it, or the empty one to use. */
-static size_t set_slot(const struct ovl_dirh *d, const char *name)
+static size_t set_slot(const struct ovl_listing *d, const char *name)
 {
 	size_t mask = d->set_size - 1, s = name_hash(name) & mask;
 
@@ -64,7 +82,7 @@ static size_t set_slot(const struct ovl_dirh *d, const char *name)
 	return s;
 }
 
-static int set_grow(struct ovl_dirh *d)
+static int set_grow(struct ovl_listing *d)
 {
 	size_t nsize = d->set_size ? d->set_size * 2 : 256;
 	uint32_t *old = d->set;
@@ -84,7 +102,7 @@ static int set_grow(struct ovl_dirh *d)
 }
 
 /* Add @name unless present; returns 1 if added, 0 if present, -errno. */
-static int dirh_add(struct ovl_dirh *d, const char *name, uint64_t ino,
+static int listing_add(struct ovl_listing *d, const char *name, uint64_t ino,
 		    unsigned char type, bool hidden)
 {
 	size_t len = strlen(name) + 1, s;
@@ -123,19 +141,14 @@ static int dirh_add(struct ovl_dirh *d, const char *name, uint64_t ino,
 	return 1;
 }
 
-static void dirh_free(struct ovl_dirh *d)
+static void listing_free(struct ovl_listing *l)
 {
-	if (!d)
+	if (!l)
 		return;
-	free(d->ents);
-	free(d->names);
-	free(d->set);
-	free(d);
-}
-
-static void dirh_close_at_exit(struct ovl_fs *fs, struct ovl_handle *h)
-{
-	dirh_free((struct ovl_dirh *)h);
+	free(l->ents);
+	free(l->names);
+	free(l->set);
+	free(l);
 }
 
 /* Classify one entry of a layer: 1 visible, 0 whiteout, -errno. */
@@ -178,7 +191,7 @@ static int pending_add(struct pending *p, const char *name)
 	return p->v[p->n++] ? 0 : -ENOMEM;
 }
 
-static int read_layer(struct ovl_fs *fs, struct ovl_dirh *d,
+static int read_layer(struct ovl_fs *fs, struct ovl_listing *d,
 		      const struct ovl_dirlayer *dl)
 {
 	char buf[65536] __attribute__((aligned(8)));
@@ -208,7 +221,7 @@ static int read_layer(struct ovl_fs *fs, struct ovl_dirh *d,
 			if (r < 0)
 				err = r;
 			else
-				r = dirh_add(d, name,
+				r = listing_add(d, name,
 					     ovl_layer_map_ino(fs, dl->layer, de->d_ino),
 					     type, r == 0);
 			if (r < 0)
@@ -218,7 +231,7 @@ static int read_layer(struct ovl_fs *fs, struct ovl_dirh *d,
 	if (!err && n < 0)
 		err = (int)n;
 	for (size_t i = 0; i < wh.n; i++) {
-		if (!err && dirh_add(d, wh.v[i], 0, DT_UNKNOWN, true) < 0)
+		if (!err && listing_add(d, wh.v[i], 0, DT_UNKNOWN, true) < 0)
 			err = -ENOMEM;
 		free(wh.v[i]);
 	}
@@ -227,142 +240,249 @@ static int read_layer(struct ovl_fs *fs, struct ovl_dirh *d,
 	return err;
 }
 
-static int dirh_build(struct ovl_fs *fs, struct ovl_inode *inode,
-		      struct ovl_dirh **out)
+/*
+ * The offset cookie of a name: FNV-1a, its bits mixed (MurmurHash3's
+ * finaliser), in [3, 2^62 + 2]: 1 and 2 are the offsets after "." and "..".
+ * Fixed, not keyed: a restarted daemon continues a listing where the kernel
+ * left it.
+ */
+static uint64_t name_cookie(const char *s)
 {
-	struct ovl_dirh *d = calloc(1, sizeof(*d));
+	uint64_t h = 14695981039346656037ull;
+
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ull;
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdull;
+	h ^= h >> 33;
+	h *= 0xc4ceb9fe1a85ec53ull;
+	h ^= h >> 33;
+	return (h >> 2) + 3;
+}
+
+static int cookie_cmp(const void *a, const void *b, void *names)
+{
+	const struct ovl_dirent *x = a, *y = b;
+
+	if (x->cookie != y->cookie)
+		return x->cookie < y->cookie ? -1 : 1;
+	return strcmp((char *)names + x->name, (char *)names + y->name);
+}
+
+/*
+ * Drop whiteouts and put the entries in cookie order.  Two names with one
+ * hash (about 1 in 10^9 for a directory of 100,000 names) get consecutive
+ * cookies, the second one bumped by one.
+ */
+static void listing_order(struct ovl_listing *l)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < l->n; i++) {
+		if (l->ents[i].hidden)
+			continue;
+		l->ents[n] = l->ents[i];
+		l->ents[n].cookie = name_cookie(l->names + l->ents[n].name);
+		n++;
+	}
+	l->n = n;
+	qsort_r(l->ents, n, sizeof(*l->ents), cookie_cmp, l->names);
+	for (size_t i = 1; i < n; i++)
+		if (l->ents[i].cookie <= l->ents[i - 1].cookie)
+			l->ents[i].cookie = l->ents[i - 1].cookie + 1;
+}
+
+/* The merged listing of @inode as it is now, whiteouts still in. */
+static int listing_build(struct ovl_fs *fs, struct ovl_inode *inode,
+			 struct ovl_listing **out)
+{
+	struct ovl_listing *l = calloc(1, sizeof(*l));
 	int err = 0;
 
-	if (!d)
+	if (!l)
 		return -ENOMEM;
 	for (int i = 0; !err && i < inode->dirs->n; i++)
-		err = read_layer(fs, d, &inode->dirs->d[i]);
+		err = read_layer(fs, l, &inode->dirs->d[i]);
 	if (err) {
-		dirh_free(d);
+		listing_free(l);
 		return err;
 	}
 	/* the set is only needed while merging */
-	free(d->set);
-	d->set = NULL;
-	*out = d;
+	free(l->set);
+	l->set = NULL;
+	*out = l;
 	return 0;
 }
 
 /* true when the merged directory lists nothing (whiteouts aside). */
 bool ovl_dir_is_empty(struct ovl_fs *fs, struct ovl_inode *inode)
 {
-	struct ovl_dirh *d;
+	struct ovl_listing *l;
 	bool empty = true;
 
-	if (dirh_build(fs, inode, &d))
+	if (listing_build(fs, inode, &l))
 		return false;
-	for (size_t i = 0; i < d->n && empty; i++)
-		empty = d->ents[i].hidden;
-	dirh_free(d);
+	for (size_t i = 0; i < l->n && empty; i++)
+		empty = l->ents[i].hidden;
+	listing_free(l);
 	return empty;
 }
 
+/*
+ * ENOSYS: the kernel then opens directories without asking (with
+ * FOPEN_KEEP_CACHE and FOPEN_CACHE_DIR, as this daemon answered before:
+ * lower layers are immutable and the upper changes only through the
+ * daemon, and the kernel drops a cached listing when a request of ours
+ * changes the directory) and sends no RELEASEDIR.
+ */
 void ovl_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct ovl_fs *fs = ovl_fs_of(req);
-	struct ovl_inode *inode = ovl_inode_of(fs, ino);
-	struct ovl_dirh *d;
-	int err;
+	(void)ino;
+	(void)fi;
+	ovl_stat_op(ovl_fs_of(req), OVL_OP_OPENDIR);
+	fuse_reply_err(req, ENOSYS);
+}
 
-	ovl_stat_op(fs, OVL_OP_OPENDIR);
-	if (!inode->dirs) {
-		fuse_reply_err(req, ENOTDIR);
-		return;
-	}
-	err = dirh_build(fs, inode, &d);
-	for (int i = 0; i < 40 && (err == -EMFILE || err == -ENFILE); i++) {
-		ovl_reclaim_wait(fs);
-		err = dirh_build(fs, inode, &d);
-	}
-	if (err) {
-		fuse_reply_err(req, -err);
-		return;
-	}
-	fi->fh = (uintptr_t)d;
-	/* Lower layers are immutable and the upper changes only through the
-	 * daemon; the kernel drops a cached listing when a request of ours
-	 * changes the directory, so it may cache listings. */
-	fi->cache_readdir = 1;
-	fi->keep_cache = 1;
-	ovl_handle_add(fs, &d->h, dirh_close_at_exit);
-	if (fuse_reply_open(req, fi) == -ENOENT) {
-		ovl_handle_del(fs, &d->h);
-		dirh_free(d);
-	}
+/* Drop one reference; called with the directory's lock held. */
+static struct ovl_listing *listing_unref_locked(struct ovl_listing *l)
+{
+	return l && --l->refs == 0 ? l : NULL;
+}
+
+static void listing_put(struct ovl_inode *dir, struct ovl_listing *l)
+{
+	pthread_mutex_lock(&dir->lock);
+	l = listing_unref_locked(l);
+	pthread_mutex_unlock(&dir->lock);
+	listing_free(l);
 }
 
 /*
- * rewinddir() asks for offset 0 again: it must see the directory as it is
- * now, so a listing already read from is built anew (the kernel serializes
- * readdir on one open directory).
+ * The listing a read at @off uses, with a reference for the caller: a
+ * fresh one at offset 0 (rewinddir() must see the directory as it is now),
+ * else the directory's current one, built anew when there is none.
  */
-static int dirh_rewind(struct ovl_fs *fs, struct ovl_inode *inode,
-		       struct ovl_dirh *d)
+static int listing_get(struct ovl_fs *fs, struct ovl_inode *dir, off_t off,
+		       struct ovl_listing **out)
 {
-	struct ovl_dirh *fresh, tmp;
+	struct ovl_listing *l = NULL, *old;
 	int err;
 
-	if (!d->read)
-		return 0;
-	err = dirh_build(fs, inode, &fresh);
+	if (off != 0) {
+		pthread_mutex_lock(&dir->lock);
+		l = dir->listing;
+		if (l)
+			l->refs++;
+		pthread_mutex_unlock(&dir->lock);
+		if (l) {
+			*out = l;
+			return 0;
+		}
+	}
+	err = listing_build(fs, dir, &l);
+	for (int i = 0; i < 40 && (err == -EMFILE || err == -ENFILE); i++) {
+		ovl_reclaim_wait(fs);
+		err = listing_build(fs, dir, &l);
+	}
 	if (err)
 		return err;
-	/* swap the listings; the handle stays where it is linked */
-	fresh->h = d->h;
-	tmp = *d;
-	*d = *fresh;
-	*fresh = tmp;
-	dirh_free(fresh);
+	listing_order(l);
+	l->refs = 2;
+	pthread_mutex_lock(&dir->lock);
+	old = listing_unref_locked(dir->listing);
+	dir->listing = l;
+	pthread_mutex_unlock(&dir->lock);
+	listing_free(old);
+	*out = l;
 	return 0;
 }
 
-/* Offsets: 1 is ".", 2 is "..", 3 + i is entry i. */
+/* A reader reached the end: the directory stops keeping @l. */
+static void listing_done(struct ovl_inode *dir, struct ovl_listing *l)
+{
+	struct ovl_listing *drop = NULL;
+
+	pthread_mutex_lock(&dir->lock);
+	if (dir->listing == l) {
+		dir->listing = NULL;
+		drop = listing_unref_locked(l);
+	}
+	pthread_mutex_unlock(&dir->lock);
+	listing_free(drop);
+}
+
+/* At the inode's end. */
+void ovl_listing_release(struct ovl_inode *dir)
+{
+	listing_free(listing_unref_locked(dir->listing));
+	dir->listing = NULL;
+}
+
+/* Index of the first entry listed after offset @off. */
+static size_t listing_seek(const struct ovl_listing *l, off_t off)
+{
+	size_t lo = 0, hi = l->n;
+
+	if (off < 2)
+		return 0;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (l->ents[mid].cookie <= (uint64_t)off)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* Offsets: 1 is after ".", 2 after "..", an entry's cookie after it. */
 static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
-		       struct fuse_file_info *fi, bool plus)
+		       bool plus)
 {
 	struct ovl_fs *fs = ovl_fs_of(req);
 	struct ovl_inode *dir = ovl_inode_of(fs, ino);
-	struct ovl_dirh *d = (struct ovl_dirh *)(uintptr_t)fi->fh;
-	char *buf = malloc(size), *p = buf;
-	size_t rem = size;
-	int err = 0;
+	struct ovl_listing *l;
+	char *buf, *p;
+	size_t rem = size, i;
+	int err;
 	bool pressure;
 
+	if (!dir->dirs) {
+		fuse_reply_err(req, ENOTDIR);
+		return;
+	}
+	buf = p = malloc(size);
 	if (!buf) {
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	if (off == 0)
-		err = dirh_rewind(fs, dir, d);
+	err = listing_get(fs, dir, off, &l);
 	if (err) {
 		free(buf);
 		fuse_reply_err(req, -err);
 		return;
 	}
-	d->read = true;
 	/* short of fds: names only, the kernel looks up what it uses */
 	pressure = plus && ovl_reclaim_pressure(fs);
-	for (off_t o = off; !err; o++) {
+	i = listing_seek(l, off);
+	for (off_t o = off < 2 ? off : 2; !err; o++) {
 		struct fuse_entry_param e = { 0 };
 		struct ovl_inode *child = NULL;
 		const char *name;
+		off_t next;
 		size_t len;
 
 		if (o == 0 || o == 1) {
 			name = o == 0 ? "." : "..";
+			next = o + 1;
 			e.attr.st_ino = dir->ino; /* d_ino 0 would hide ".." */
 			e.attr.st_mode = S_IFDIR;
-		} else if ((size_t)(o - 2) < d->n) {
-			struct ovl_dirent *de = &d->ents[o - 2];
+		} else if (i < l->n) {
+			struct ovl_dirent *de = &l->ents[i++];
 
-			if (de->hidden)
-				continue;
-			name = d->names + de->name;
+			name = l->names + de->name;
+			next = (off_t)de->cookie;
 			e.attr.st_ino = de->ino;
 			e.attr.st_mode = DTTOIF(de->type);
 		} else {
@@ -383,8 +503,8 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 				break;
 			}
 		}
-		len = plus ? fuse_add_direntry_plus(req, p, rem, name, &e, o + 1) :
-			     fuse_add_direntry(req, p, rem, name, &e.attr, o + 1);
+		len = plus ? fuse_add_direntry_plus(req, p, rem, name, &e, next) :
+			     fuse_add_direntry(req, p, rem, name, &e.attr, next);
 		if (len > rem) {
 			if (child)
 				ovl_inode_forget(fs, child, 1);
@@ -393,6 +513,9 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		p += len;
 		rem -= len;
 	}
+	if (!err && p == buf)
+		listing_done(dir, l);
+	listing_put(dir, l);
 	if (err && p == buf)
 		fuse_reply_err(req, -err);
 	else
@@ -403,25 +526,17 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 void ovl_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		 struct fuse_file_info *fi)
 {
+	(void)fi;
 	ovl_stat_op(ovl_fs_of(req), OVL_OP_READDIR);
-	do_readdir(req, ino, size, off, fi, false);
+	do_readdir(req, ino, size, off, false);
 }
 
 void ovl_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		     struct fuse_file_info *fi)
 {
+	(void)fi;
 	ovl_stat_op(ovl_fs_of(req), OVL_OP_READDIRPLUS);
-	do_readdir(req, ino, size, off, fi, true);
-}
-
-void ovl_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
-{
-	struct ovl_dirh *d = (struct ovl_dirh *)(uintptr_t)fi->fh;
-
-	ovl_stat_op(ovl_fs_of(req), OVL_OP_RELEASEDIR);
-	ovl_handle_del(ovl_fs_of(req), &d->h);
-	dirh_free(d);
-	fuse_reply_err(req, 0);
+	do_readdir(req, ino, size, off, true);
 }
 
 void ovl_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,

@@ -246,6 +246,75 @@ PY
 	ovp_umount
 }
 
+@test "directories list without OPENDIR or RELEASEDIR: the first gets ENOSYS" {
+	need_ovp
+	make_mid -u
+	ovp_mount "lowerdir=$LOWER:$LOWER2" "upperdir=$UPPER" "workdir=$WORK"
+	local i
+	for i in 1 2 3 4 5; do
+		ls "$MNT/d" >/dev/null
+		ls -a "$MNT" >/dev/null
+	done
+	assert_equal 1 "$(stat_value "$MNT" requests.OPENDIR)" "OPENDIR requests"
+	run ! stat_value "$MNT" requests.RELEASEDIR
+	assert_equal 1 "$(ls -f "$MNT/d" | grep -c '^c1$')" "c1 listed once"
+	ovp_umount
+}
+
+@test "two readers of one directory, one rewinding, while it changes: each lists every name that stays once" {
+	need_ovp
+	make_mid -u
+	ovp_mount "lowerdir=$LOWER:$LOWER2" "upperdir=$UPPER" "workdir=$WORK"
+	run_cmd 0 python3 - "$MNT/d" <<'PY'
+import ctypes, os, struct, sys
+libc = ctypes.CDLL(None, use_errno=True)
+d = sys.argv[1]
+buf = ctypes.create_string_buffer(256)
+def chunk(fd):
+    n = libc.syscall(217, fd, buf, len(buf))
+    assert n >= 0, os.strerror(ctypes.get_errno())
+    names, off = [], 0
+    while off < n:
+        _, _, reclen, _ = struct.unpack_from("QqHB", buf.raw, off)
+        names.append(buf.raw[off + 19:off + reclen].split(b"\0", 1)[0].decode())
+        off += reclen
+    return names, n == 0
+before = set(os.listdir(d))
+a = os.open(d, os.O_RDONLY | os.O_DIRECTORY)
+b = os.open(d, os.O_RDONLY | os.O_DIRECTORY)
+seen_a, seen_b, done_a, done_b, step = [], [], False, False, 0
+removed, added = set(), set()
+while not (done_a and done_b):
+    step += 1
+    if not done_a:
+        names, done_a = chunk(a)
+        seen_a += names
+    if not done_b:
+        names, done_b = chunk(b)
+        seen_b += names
+    if step % 7 == 0:
+        victim = sorted(before - removed)[step]
+        os.unlink(os.path.join(d, victim))
+        removed.add(victim)
+        open(os.path.join(d, "new%d" % step), "w").close()
+        added.add("new%d" % step)
+    if step == 40:          # b starts again from the beginning
+        os.lseek(b, 0, os.SEEK_SET)
+        seen_b = []
+for who, seen in (("a", seen_a), ("b", seen_b)):
+    real = [n for n in seen if n not in (".", "..")]
+    dups = {n for n in real if real.count(n) > 1}
+    assert not dups, "%s listed twice: %s" % (who, sorted(dups)[:5])
+    missing = (before - removed) - set(real)
+    assert not missing, "%s never listed: %s" % (who, sorted(missing)[:5])
+    extra = set(real) - before - added
+    assert not extra, "%s listed unknown names: %s" % (who, sorted(extra)[:5])
+assert set(os.listdir(d)) == (before - removed) | added, "listing afterwards"
+print("ok", len(seen_a), len(seen_b))
+PY
+	ovp_umount
+}
+
 @test "d_type and d_ino agree with lstat, in merged and plain directories" {
 	need_ovp
 	need_kovl
