@@ -513,6 +513,14 @@ int ovl_inode_stat(struct ovl_fs *fs, struct ovl_inode *inode, struct stat *st)
 {
 	if (fstatat(inode->fd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
 		return -errno;
+	ovl_inode_stat_fill(fs, inode, st);
+	return 0;
+}
+
+/* What the mount shows of @inode, from @st, the stat of its real file. */
+void ovl_inode_stat_fill(struct ovl_fs *fs, struct ovl_inode *inode,
+			 struct stat *st)
+{
 	ovl_override_stat(fs, inode->layer, inode->fd, st);
 	st->st_ino = inode->ino;
 	if (inode->data_fd >= 0) {
@@ -529,7 +537,6 @@ int ovl_inode_stat(struct ovl_fs *fs, struct ovl_inode *inode, struct stat *st)
 	if (S_ISDIR(st->st_mode) && (inode->merged || fs->p->static_nlink))
 		st->st_nlink = 1;
 	map_owner(fs, st);
-	return 0;
 }
 
 /*

@@ -26,6 +26,8 @@ struct lookup_ctx {
 	struct ovl_found *f;	/* the result being built */
 	int nstack;		/* directory layers collected */
 	struct ovl_dirlayer *stack; /* fs->nlayers entries */
+	int from;		/* the topmost lower layer that may hold the
+				 * name (a listing's word), or -1 */
 };
 
 /* Open @path of one layer: a single name in @dirfd, or a confined path. */
@@ -197,6 +199,16 @@ static int lookup_layer(struct lookup_ctx *c, int layer, int dirfd)
 	return c->stop ? 0 : 1;
 }
 
+/*
+ * Lower layers above c->from are skipped: a listing read them and found
+ * neither the name nor a whiteout of it, and lower layers do not change
+ * while mounted.  The upper layer is always looked at.
+ */
+static bool layer_skipped(const struct lookup_ctx *c, int layer)
+{
+	return layer != 0 && c->from > 0 && layer < c->from;
+}
+
 static int lookup_walk(struct lookup_ctx *c, struct ovl_dirstack *pds)
 {
 	int k, r = 1, last = -1;
@@ -205,6 +217,8 @@ static int lookup_walk(struct lookup_ctx *c, struct ovl_dirstack *pds)
 		if (c->abs)
 			break;
 		last = pds->d[k].layer;
+		if (layer_skipped(c, last))
+			continue;
 		r = lookup_layer(c, last, pds->d[k].fd);
 	}
 	/* an absolute redirect continues from each lower layer's root */
@@ -214,10 +228,11 @@ static int lookup_walk(struct lookup_ctx *c, struct ovl_dirstack *pds)
 }
 
 static int lookup_found(struct ovl_fs *fs, struct ovl_inode *dir,
-			const char *name, struct ovl_found *f)
+			const char *name, int from, struct ovl_found *f)
 {
 	struct ovl_dirlayer stack[fs->nlayers];
-	struct lookup_ctx c = { .fs = fs, .name = name, .f = f, .stack = stack };
+	struct lookup_ctx c = { .fs = fs, .name = name, .f = f, .stack = stack,
+				.from = from };
 	int err;
 
 	*f = (struct ovl_found){ .fd = -1, .data_fd = -1 };
@@ -260,11 +275,40 @@ int ovl_lookup_name(struct ovl_fs *fs, struct ovl_inode *dir, const char *name,
 	struct ovl_found f;
 	int err;
 
-	err = lookup_found(fs, dir, name, &f);
+	err = lookup_found(fs, dir, name, -1, &f);
 	if (err)
 		return err;
 	*out = ovl_inode_get_found(fs, &f, dir, name);
 	return *out ? 0 : -ENOMEM;
+}
+
+/*
+ * Look @name up and fill @e for the reply, with the attributes the lookup
+ * read (one fstat fewer).  @from: the layer a listing found the name in
+ * (lower layers above it are not looked at), or -1.
+ */
+int ovl_lookup_entry(struct ovl_fs *fs, struct ovl_inode *dir,
+		     const char *name, int from, struct ovl_inode **out,
+		     struct fuse_entry_param *e)
+{
+	struct ovl_found f;
+	struct stat st;
+	int err;
+
+	err = lookup_found(fs, dir, name, from, &f);
+	if (err)
+		return err;
+	st = f.st;
+	*out = ovl_inode_get_found(fs, &f, dir, name);
+	if (!*out)
+		return -ENOMEM;
+	memset(e, 0, sizeof(*e));
+	e->attr = st;
+	ovl_inode_stat_fill(fs, *out, &e->attr);
+	e->ino = ovl_nodeid(fs, *out);
+	e->attr_timeout = ovl_attr_timeout(fs, *out);
+	e->entry_timeout = e->attr_timeout;
+	return 0;
 }
 
 int ovl_fill_entry(struct ovl_fs *fs, struct ovl_inode *inode,
@@ -345,17 +389,19 @@ void ovl_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	int err;
 
 	ovl_stat_op(fs, OVL_OP_LOOKUP);
-	err = ovl_lookup_name(fs, ovl_inode_of(fs, parent), name, &inode);
+	err = ovl_lookup_entry(fs, ovl_inode_of(fs, parent), name, -1, &inode, &e);
 	for (int i = 0; i < 40 && (err == -EMFILE || err == -ENFILE); i++) {
 		ovl_reclaim_wait(fs);
-		err = ovl_lookup_name(fs, ovl_inode_of(fs, parent), name, &inode);
+		err = ovl_lookup_entry(fs, ovl_inode_of(fs, parent), name, -1,
+				       &inode, &e);
 	}
 	if (err == -ENOENT) {
 		/* cache the negative entry: only the daemon changes the upper */
 		memset(&e, 0, sizeof(e));
 		e.entry_timeout = fs->p->timeout;
-		fuse_reply_entry(req, &e);
-		return;
 	}
-	ovl_reply_entry(req, inode, err);
+	if (err && err != -ENOENT)
+		fuse_reply_err(req, -err);
+	else
+		fuse_reply_entry(req, &e);
 }

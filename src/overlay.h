@@ -142,6 +142,8 @@ void ovl_inode_ref(struct ovl_fs *fs, struct ovl_inode *inode);
 void ovl_inode_unref(struct ovl_fs *fs, struct ovl_inode *inode);
 int ovl_inode_stat(struct ovl_fs *fs, struct ovl_inode *inode,
 		   struct stat *st);
+void ovl_inode_stat_fill(struct ovl_fs *fs, struct ovl_inode *inode,
+			 struct stat *st);
 double ovl_attr_timeout(struct ovl_fs *fs, struct ovl_inode *inode);
 void ovl_inode_changed(struct ovl_fs *fs, struct ovl_inode *inode);
 void ovl_found_release(struct ovl_found *f);
@@ -203,6 +205,9 @@ void ovl_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 /* namei.c */
 int ovl_lookup_name(struct ovl_fs *fs, struct ovl_inode *dir, const char *name,
 		    struct ovl_inode **out);
+int ovl_lookup_entry(struct ovl_fs *fs, struct ovl_inode *dir,
+		     const char *name, int from, struct ovl_inode **out,
+		     struct fuse_entry_param *e);
 int ovl_fill_entry(struct ovl_fs *fs, struct ovl_inode *inode,
 		   struct fuse_entry_param *e);
 void ovl_reply_entry(fuse_req_t req, struct ovl_inode *inode, int err);

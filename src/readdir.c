@@ -15,7 +15,7 @@
  * the first cookie above c, whichever listing it finds.  A name present
  * during the whole listing is listed once, however the directory changes
  * meanwhile; telldir/seekdir positions stay valid.  readdirplus looks every
- * entry up in the same pass.
+ * entry up in the same pass, starting at the layer the listing found it in.
  */
 #include "config.h"
 
@@ -34,6 +34,7 @@ struct ovl_dirent {
 	uint64_t cookie;	/* offset of the entry after it; from the name */
 	size_t name;		/* offset of the name in names */
 	uint64_t ino;		/* st_ino to report */
+	int layer;		/* the topmost layer holding the name */
 	unsigned char type;	/* DT_* */
 	bool hidden;		/* a whiteout: listed nowhere, hides lower names */
 };
@@ -103,7 +104,7 @@ static int set_grow(struct ovl_listing *d)
 
 /* Add @name unless present; returns 1 if added, 0 if present, -errno. */
 static int listing_add(struct ovl_listing *d, const char *name, uint64_t ino,
-		    unsigned char type, bool hidden)
+		       int layer, unsigned char type, bool hidden)
 {
 	size_t len = strlen(name) + 1, s;
 
@@ -135,7 +136,8 @@ static int listing_add(struct ovl_listing *d, const char *name, uint64_t ino,
 	}
 	memcpy(d->names + d->names_len, name, len);
 	d->ents[d->n] = (struct ovl_dirent){ .name = d->names_len, .ino = ino,
-					     .type = type, .hidden = hidden };
+					     .layer = layer, .type = type,
+					     .hidden = hidden };
 	d->names_len += len;
 	d->set[s] = (uint32_t)++d->n;
 	return 1;
@@ -223,7 +225,7 @@ static int read_layer(struct ovl_fs *fs, struct ovl_listing *d,
 			else
 				r = listing_add(d, name,
 					     ovl_layer_map_ino(fs, dl->layer, de->d_ino),
-					     type, r == 0);
+					     dl->layer, type, r == 0);
 			if (r < 0)
 				err = r;
 		}
@@ -231,7 +233,7 @@ static int read_layer(struct ovl_fs *fs, struct ovl_listing *d,
 	if (!err && n < 0)
 		err = (int)n;
 	for (size_t i = 0; i < wh.n; i++) {
-		if (!err && listing_add(d, wh.v[i], 0, DT_UNKNOWN, true) < 0)
+		if (!err && listing_add(d, wh.v[i], 0, dl->layer, DT_UNKNOWN, true) < 0)
 			err = -ENOMEM;
 		free(wh.v[i]);
 	}
@@ -472,6 +474,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		const char *name;
 		off_t next;
 		size_t len;
+		int from = -1;
 
 		if (o == 0 || o == 1) {
 			name = o == 0 ? "." : "..";
@@ -483,21 +486,17 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 
 			name = l->names + de->name;
 			next = (off_t)de->cookie;
+			from = de->layer;
 			e.attr.st_ino = de->ino;
 			e.attr.st_mode = DTTOIF(de->type);
 		} else {
 			break;
 		}
 		if (plus && o >= 2 && !pressure) {
-			int r = ovl_lookup_name(fs, dir, name, &child);
+			int r = ovl_lookup_entry(fs, dir, name, from, &child, &e);
 
 			if (r == -ENOENT)
 				continue;
-			if (!r) {
-				r = ovl_fill_entry(fs, child, &e);
-				if (r)
-					ovl_inode_forget(fs, child, 1);
-			}
 			if (r) {
 				err = r;
 				break;

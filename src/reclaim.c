@@ -225,10 +225,15 @@ void ovl_reclaim_stop(struct ovl_fs *fs)
 	fs->reclaim_running = false;
 }
 
-/* Under fd pressure: readdirplus then lists names without looking them up. */
+/*
+ * Under fd pressure: readdirplus then lists names without looking them up.
+ * Past the high watermark of reclaim_main() (inodes hold an fd or more),
+ * so that the thread is already freeing fds; below it, names only would
+ * only trade each entry the caller uses for a LOOKUP of its own.
+ */
 bool ovl_reclaim_pressure(struct ovl_fs *fs)
 {
-	return fs->fd_limit && fs->itable_count > (size_t)fs->fd_limit * 7 / 10;
+	return fs->fd_limit && fs->itable_count > (size_t)fs->fd_limit * 17 / 20;
 }
 
 /*
