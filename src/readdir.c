@@ -288,6 +288,8 @@ static void listing_order(struct ovl_listing *l)
 		n++;
 	}
 	l->n = n;
+	if (n < 2)
+		return; /* an empty listing has no array to sort */
 	qsort_r(l->ents, n, sizeof(*l->ents), cookie_cmp, l->names);
 	for (size_t i = 1; i < n; i++)
 		if (l->ents[i].cookie <= l->ents[i - 1].cookie)
