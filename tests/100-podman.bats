@@ -6,8 +6,28 @@
 
 load helpers.bash
 
+# The test user's processes (the user exists for these tests only): a
+# rootless podman leaves a pause process holding its user and mount
+# namespaces, which every later podman of that user joins, with the
+# container state of the run that made it.  A run that ended early leaves
+# it behind; end it before and after the test.
+end_user_procs() {
+	local i
+	id "$1" >/dev/null 2>&1 || return 0
+	pkill -KILL -u "$1" 2>/dev/null || true
+	for i in $(seq 1 50); do
+		pgrep -u "$1" >/dev/null || return 0
+		sleep 0.1
+	done
+	echo "# processes of $1 still running: $(pgrep -u "$1" | tr '\n' ' ')" >&2
+	return 1
+}
+
 teardown() {
 	local m
+	if [ -n "${U:-}" ]; then
+		end_user_procs ovptest || true
+	fi
 	# the rootless test's directory lives outside $T
 	if [ -n "${U:-}" ] && [ -d "$U" ]; then
 		cd /
@@ -133,6 +153,7 @@ ls: /etc/motd: No such file or directory" "$output"
 	fi
 	grep -q "^$u:" /etc/subuid || echo "$u:300000:65536" >>/etc/subuid
 	grep -q "^$u:" /etc/subgid || echo "$u:300000:65536" >>/etc/subgid
+	end_user_procs "$u"
 	home=$(getent passwd "$u" | cut -d: -f6)
 	# the user's own directory (the test's is root's alone)
 	U=$(mktemp -d /tmp/ovp-podman.XXXXXX)
@@ -152,6 +173,7 @@ ls: /etc/motd: No such file or directory" "$output"
 	# the daemon ran rootless: no passthrough, data through the daemon
 	run_cmd 0 $R podman $(podman_args) system reset -f
 	assert_equal "" "$(pgrep -f -- "upperdir=$U/" || true)" "overpass daemons left"
+	end_user_procs "$u"
 	cd /
 	rm -rf "$U"
 }
