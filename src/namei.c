@@ -282,6 +282,18 @@ int ovl_lookup_name(struct ovl_fs *fs, struct ovl_inode *dir, const char *name,
 	return *out ? 0 : -ENOMEM;
 }
 
+/* @e for a reply about @inode, from @st, the stat of its real file. */
+static void entry_from_stat(struct ovl_fs *fs, struct ovl_inode *inode,
+			    const struct stat *st, struct fuse_entry_param *e)
+{
+	memset(e, 0, sizeof(*e));
+	e->attr = *st;
+	ovl_inode_stat_fill(fs, inode, &e->attr);
+	e->ino = ovl_nodeid(fs, inode);
+	e->attr_timeout = ovl_attr_timeout(fs, inode);
+	e->entry_timeout = e->attr_timeout;
+}
+
 /*
  * Look @name up and fill @e for the reply, with the attributes the lookup
  * read (one fstat fewer).  @from: the layer a listing found the name in
@@ -302,27 +314,18 @@ int ovl_lookup_entry(struct ovl_fs *fs, struct ovl_inode *dir,
 	*out = ovl_inode_get_found(fs, &f, dir, name);
 	if (!*out)
 		return -ENOMEM;
-	memset(e, 0, sizeof(*e));
-	e->attr = st;
-	ovl_inode_stat_fill(fs, *out, &e->attr);
-	e->ino = ovl_nodeid(fs, *out);
-	e->attr_timeout = ovl_attr_timeout(fs, *out);
-	e->entry_timeout = e->attr_timeout;
+	entry_from_stat(fs, *out, &st, e);
 	return 0;
 }
 
 int ovl_fill_entry(struct ovl_fs *fs, struct ovl_inode *inode,
 		   struct fuse_entry_param *e)
 {
-	int err;
+	struct stat st;
 
-	memset(e, 0, sizeof(*e));
-	err = ovl_inode_stat(fs, inode, &e->attr);
-	if (err)
-		return err;
-	e->ino = ovl_nodeid(fs, inode);
-	e->attr_timeout = ovl_attr_timeout(fs, inode);
-	e->entry_timeout = ovl_attr_timeout(fs, inode);
+	if (fstatat(inode->fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
+		return -errno;
+	entry_from_stat(fs, inode, &st, e);
 	return 0;
 }
 
