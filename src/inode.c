@@ -285,16 +285,23 @@ int ovl_inode_make_root(struct ovl_fs *fs, struct ovl_found *f)
 	return 0;
 }
 
+/*
+ * A node id is the inode's address, with restart=on the worker's
+ * generation in its top bits; requests naming another generation's ids
+ * never get here (supervise.c answers them).
+ */
 struct ovl_inode *ovl_inode_of(struct ovl_fs *fs, fuse_ino_t ino)
 {
 	if (ino == FUSE_ROOT_ID)
 		return fs->root;
-	return (struct ovl_inode *)(uintptr_t)ino;
+	return (struct ovl_inode *)(uintptr_t)(ino & ~OVL_GEN_MASK);
 }
 
 fuse_ino_t ovl_nodeid(struct ovl_fs *fs, struct ovl_inode *inode)
 {
-	return inode == fs->root ? FUSE_ROOT_ID : (fuse_ino_t)(uintptr_t)inode;
+	if (inode == fs->root)
+		return FUSE_ROOT_ID;
+	return (fuse_ino_t)(uintptr_t)inode | fs->gen_tag;
 }
 
 /* Free @inode once neither count keeps it, then its parent likewise;

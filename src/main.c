@@ -18,10 +18,9 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
+#include <syslog.h>
 #include <unistd.h>
 
-#define EXIT_USAGE 1
-#define EXIT_MOUNT 2
 
 /*
  * FUSE over io_uring (libfuse >= 3.18, the kernel's fuse.enable_uring=Y):
@@ -72,7 +71,12 @@ static void ovl_init(void *userdata, struct fuse_conn_info *conn)
 	ovl_uring_init(fs, conn);
 	fuse_set_feature_flag(conn, FUSE_CAP_SPLICE_WRITE);
 	fuse_set_feature_flag(conn, FUSE_CAP_SPLICE_MOVE);
-	fuse_set_feature_flag(conn, FUSE_CAP_SPLICE_READ);
+	/* restart=on reads each request into memory to look at it first
+	 * (supervise.c) */
+	if (fs->p->restart)
+		fuse_unset_feature_flag(conn, FUSE_CAP_SPLICE_READ);
+	else
+		fuse_set_feature_flag(conn, FUSE_CAP_SPLICE_READ);
 	fuse_set_feature_flag(conn, FUSE_CAP_CACHE_SYMLINKS);
 	fuse_set_feature_flag(conn, FUSE_CAP_READDIRPLUS);
 	fuse_set_feature_flag(conn, FUSE_CAP_READDIRPLUS_AUTO);
@@ -328,6 +332,8 @@ static void stdio_to_null(void)
 	dup2(fd, STDOUT_FILENO);
 	dup2(fd, STDERR_FILENO);
 	close(fd);
+	openlog("overpass", LOG_PID, LOG_DAEMON);
+	ovl_log_syslog = true;
 }
 
 /* Tell a waiting parent how the start went (0 = the mount is up). */
@@ -424,6 +430,33 @@ static void stats_at_exit(struct ovl_fs *fs)
 	}
 }
 
+/*
+ * restart=on: one worker, a forked copy of the supervisor.  It replays the
+ * INIT the supervisor kept (the kernel answers the reply of every worker
+ * after the first with ENOENT, which libfuse ignores: the negotiation is
+ * the same), and serves until the mount ends.  It never unmounts: the
+ * supervisor owns the mount.
+ */
+static int serve_worker(struct ovl_fs *fs, const void *init, size_t len,
+			bool takeover)
+{
+	struct fuse_buf b = { .size = len, .mem = (void *)init };
+	int ret;
+
+	fuse_session_process_buf(fs->se, &b);
+	if (takeover)
+		ovl_sv_takeover(fs);
+	atomic_store(&fs->sv->served, true);
+	tell_parent(fs, 0);
+	if (ovl_reclaim_start(fs) < 0)
+		ovl_log("cannot read RLIMIT_NOFILE: open files are not bounded");
+	ovl_locks_start(fs);
+	ret = ovl_sv_loop(fs);
+	ovl_reclaim_stop(fs);
+	stats_at_exit(fs);
+	return ret < 0 && ret != -ENODEV ? EXIT_MOUNT : 0;
+}
+
 static int do_mount(struct ovl_fs *fs)
 {
 	int ret, status = 0;
@@ -456,6 +489,10 @@ static int do_mount(struct ovl_fs *fs)
 	/* INIT arrives first; its reply means the mount is usable */
 	if (!fs->p->foreground)
 		stdio_to_null();
+	if (fs->p->restart) {
+		status = ovl_supervise(fs, serve_worker);
+		goto out_unmount;
+	}
 	tell_parent(fs, 0);
 	if (ovl_reclaim_start(fs) < 0)
 		ovl_log("cannot read RLIMIT_NOFILE: open files are not bounded");

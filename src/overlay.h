@@ -15,6 +15,10 @@
 #define OVL_XATTR_TRUSTED "trusted.overlay."
 #define OVL_XATTR_USER "user.overlay."
 #define OVL_STATS_XATTR "user.overpass.stats"
+
+/* Exit statuses of the mount command and the daemon. */
+#define EXIT_USAGE 1		/* options or layers refused */
+#define EXIT_MOUNT 2		/* the mount could not be made or kept */
 /* An xattr of ours in the namespace the upper layer uses. */
 #define OVL_XNAME(fs, s) ((fs)->xns == OVL_XNS_TRUSTED ? "trusted." s : "user." s)
 
@@ -274,6 +278,14 @@ void ovl_flock(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
 	       int op);
 void ovl_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 void ovl_locks_release(struct ovl_fs *fs, struct ovl_inode *inode, uint64_t fh);
+
+/* supervise.c */
+typedef int (*ovl_serve_fn)(struct ovl_fs *fs, const void *init, size_t len,
+			    bool takeover);
+int ovl_supervise(struct ovl_fs *fs, ovl_serve_fn serve);
+int ovl_sv_loop(struct ovl_fs *fs);
+void ovl_sv_takeover(struct ovl_fs *fs);
+bool ovl_nodeid_stale(const struct ovl_fs *fs, uint64_t id);
 
 /* xattr.c */
 void ovl_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,

@@ -107,6 +107,9 @@ struct ovl_params {
 	enum ovl_passthrough_mode passthrough; /* passthrough= */
 	bool io_uring;		/* io_uring=auto: take FUSE over io_uring
 				 * when the kernel offers it */
+	bool restart;		/* restart=on: a supervisor keeps the mount
+				 * and restarts a worker that dies
+				 * (supervise.c); /dev/fuse only */
 	bool allow_other_given;	/* user asked for allow_other/allow_root */
 	bool default_permissions_given; /* user asked for default_permissions */
 	bool nosuid_given;	/* nosuid or suid given: no default added */
@@ -252,6 +255,8 @@ struct ovl_stats {
 	atomic_uint_fast64_t copy_ups;	/* copy-ups done */
 	atomic_uint_fast64_t reclaimed;	/* entries the kernel was asked to
 					 * forget to bound our fds */
+	atomic_uint_fast64_t stale;	/* restart=on: requests naming a dead
+					 * worker's node ids */
 };
 
 /* The mounted filesystem. */
@@ -311,6 +316,29 @@ struct ovl_fs {
 
 	struct ovl_stats stats;	/* counters */
 	int ready_fd;		/* pipe to the waiting parent, -1 once told */
+
+	uint64_t gen_tag;	/* restart=on: this worker's generation in the
+				 * top bits of every node id it hands out
+				 * (OVL_GEN_SHIFT), 0 otherwise */
+	struct ovl_svstate *sv;	/* restart=on: state shared with the
+				 * supervisor (supervise.c), or NULL */
+};
+
+/*
+ * restart=on: node ids carry the generation of the worker that made them
+ * in bits 48..62 (user-space addresses stay below 2^47 unless a mapping
+ * asks for more, which malloc does not), so that a new
+ * worker knows the ids of a dead one (ovl_nodeid_stale()).
+ */
+#define OVL_GEN_SHIFT 48
+#define OVL_GEN_MASK (0x7fffull << OVL_GEN_SHIFT)
+
+/* What the supervisor and its workers share (one MAP_SHARED page). */
+struct ovl_svstate {
+	atomic_uint restarts;	/* workers started after the first */
+	atomic_uint generation;	/* the running worker's generation */
+	atomic_bool served;	/* the first worker answered INIT */
+	char last_cause[96];	/* how the last worker ended, for --stats */
 };
 
 #endif

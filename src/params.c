@@ -474,6 +474,17 @@ static int opt_io_uring(struct ovl_params *p, const char *val)
 	return 0;
 }
 
+static int opt_restart(struct ovl_params *p, const char *val)
+{
+	if (!val || !strcmp(val, "on"))
+		p->restart = true;
+	else if (!strcmp(val, "off"))
+		p->restart = false;
+	else
+		return fail("restart", "expected on or off, got '%s'", val);
+	return 0;
+}
+
 static int opt_ro(struct ovl_params *p, const char *val)
 {
 	p->read_only = true;
@@ -562,6 +573,7 @@ static const struct opt_desc opts[] = {
 	{ "index", OPT_IGNORE, 1, NULL },
 	{ "metacopy", OPT_OURS, 1, opt_metacopy },
 	{ "io_uring", OPT_OURS, 2, opt_io_uring },
+	{ "restart", OPT_OURS, 2, opt_restart },
 	{ "userxattr", OPT_IGNORE, 0, NULL },
 };
 
@@ -716,6 +728,10 @@ static int params_check(struct ovl_params *p)
 			    "conflicts with userxattr (redirects in user.* xattrs are not trusted); use redirect_dir=nofollow or leave it out");
 	if (p->userxattr)
 		p->redirect = OVL_REDIRECT_NOFOLLOW;
+	/* a ring's requests die with the worker that held them (no resend
+	 * covers them on Linux 6.18: doc/restart.md), so /dev/fuse only */
+	if (p->restart)
+		p->io_uring = false;
 	if (p->statsfile && p->statsfile[0] != '/')
 		return statsfile_absolute(p);
 	return 0;

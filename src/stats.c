@@ -107,6 +107,14 @@ char *ovl_stats_format(struct ovl_fs *fs)
 	fprintf(f, "copy_ups %llu\n", (unsigned long long)atomic_load(&s->copy_ups));
 	fprintf(f, "reclaimed %llu\n", (unsigned long long)atomic_load(&s->reclaimed));
 	fprintf(f, "inodes %llu\n", (unsigned long long)atomic_load(&s->inodes));
+	if (fs->sv) {
+		fprintf(f, "restart.generation %u\n", atomic_load(&fs->sv->generation));
+		fprintf(f, "restart.restarts %u\n", atomic_load(&fs->sv->restarts));
+		fprintf(f, "restart.last_cause %s\n",
+			fs->sv->last_cause[0] ? fs->sv->last_cause : "-");
+		fprintf(f, "restart.stale_requests %llu\n",
+			(unsigned long long)atomic_load(&s->stale));
+	}
 	if (fclose(f)) {
 		free(buf);
 		return NULL;

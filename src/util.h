@@ -15,6 +15,8 @@
 #include <unistd.h>
 
 extern bool ovl_debug_enabled;
+/* detached: ovl_log() goes to syslog, stderr being /dev/null */
+extern bool ovl_log_syslog;
 
 void ovl_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 #define ovl_debug(...)                                                         \

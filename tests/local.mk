@@ -34,4 +34,5 @@ TESTS += \
 	tests/110-reliability.bats \
 	tests/115-stress.bats \
 	tests/120-fuzz.bats \
-	tests/125-one-file.bats
+	tests/125-one-file.bats \
+	tests/130-restart.bats

@@ -1,0 +1,159 @@
+#!/usr/bin/env bats
+# SPDX-License-Identifier: GPL-2.0-or-later
+# restart=on: a supervisor holds the mount while a worker serves it; a
+# killed worker is replaced and no caller sees ENOTCONN; a worker that
+# keeps dying ends the mount, saying why; umount and SIGTERM end both.
+
+load helpers.bash
+
+# worker_of SUPERVISOR: the pid of its worker (its only child)
+worker_of() {
+	pgrep -P "$1" | head -1
+}
+
+# next_worker SUPERVISOR OLD: wait (10 s at most) for a worker other than
+# OLD, and print its pid
+next_worker() {
+	local i w
+	for ((i = 0; i < 200; i++)); do
+		w=$(worker_of "$1")
+		if [ -n "$w" ] && [ "$w" != "$2" ]; then
+			echo "$w"
+			return 0
+		fi
+		sleep 0.05
+	done
+	echo "# no new worker of $1 after $2" >&2
+	return 1
+}
+
+# restart_stat NAME: a value of overpass --stats for $MNT
+restart_stat() {
+	"$OVERPASS" --stats "$MNT" | sed -n "s/^$1 //p"
+}
+
+@test "restart=on: a killed worker is replaced; callers see no ENOTCONN; held files, paths and new files work" {
+	need_ovp
+	mkdir "$LOWER/d"
+	echo lower >"$LOWER/d/f"
+	echo data >"$LOWER/r"
+	ovp_mount "lowerdir=$LOWER" "upperdir=$UPPER" "workdir=$WORK" restart=on
+	w1=$(worker_of "$OVP_PID")
+	[ -n "$w1" ]
+	assert_equal 0 "$(restart_stat restart.restarts)"
+	run_cmd 0 python3 - "$MNT" "$w1" <<'PY'
+import os, signal, sys
+m, w = sys.argv[1], int(sys.argv[2])
+r = open(f"{m}/r", "rb")
+a = open(f"{m}/d/f", "ab")           # copied up before the kill
+os.kill(w, signal.SIGKILL)
+# at once: every call answers, and none with ENOTCONN
+assert r.read() == b"data\n"          # passthrough, no daemon needed
+a.write(b"appended\n")
+a.flush()
+assert os.stat(f"{m}/d/f").st_size == len("lower\nappended\n")
+assert sorted(os.listdir(m)) == ["d", "r"], os.listdir(m)
+with open(f"{m}/d/new", "w") as f:
+    f.write("new\n")
+os.rename(f"{m}/d/new", f"{m}/d/renamed")
+assert open(f"{m}/d/f").read() == "lower\nappended\n"
+r.close()
+a.close()
+PY
+	w2=$(next_worker "$OVP_PID" "$w1")
+	assert_equal 1 "$(restart_stat restart.restarts)"
+	assert_equal "killed by signal 9 (Killed)" "$(restart_stat restart.last_cause)"
+	ovp_umount
+	wait_gone "$w2" 10
+	assert_equal "lower
+appended" "$(cat "$UPPER/d/f")"
+	assert_equal new "$(cat "$UPPER/d/renamed")"
+	assert_equal "" "$(ls -A "$WORK/work")" "workdir/work"
+}
+
+@test "restart=on: requests the dead worker had read, or that came meanwhile, are answered" {
+	need_ovp
+	echo data >"$LOWER/f"
+	ovp_mount "lowerdir=$LOWER" "upperdir=$UPPER" "workdir=$WORK" restart=on
+	w1=$(worker_of "$OVP_PID")
+	# a record lock held, and a second process waiting for it inside the
+	# worker (F_SETLKW: a request read and not answered)
+	python3 - "$MNT/f" "$T" <<'PY' &
+import fcntl, os, sys, time
+fd = os.open(sys.argv[1], os.O_RDWR)
+fcntl.lockf(fd, fcntl.LOCK_EX)
+open(sys.argv[2] + "/locked", "w").close()
+time.sleep(30)
+PY
+	holder=$!
+	for ((i = 0; i < 100; i++)); do [ -e "$T/locked" ] && break; sleep 0.05; done
+	python3 - "$MNT/f" >"$T/waiter" 2>&1 <<'PY' &
+import errno, fcntl, os, sys
+fd = os.open(sys.argv[1], os.O_RDWR)
+try:
+    fcntl.lockf(fd, fcntl.LOCK_EX)
+    print("locked")
+except OSError as e:
+    print(errno.errorcode[e.errno])
+PY
+	waiter=$!
+	sleep 0.5
+	kill -0 "$waiter"
+	# stopped, the worker reads nothing more: this stat waits in the kernel
+	run_cmd 0 kill -STOP "$w1"
+	stat -c %s "$MNT/f" >"$T/size" 2>&1 &
+	st=$!
+	sleep 0.2
+	run_cmd 0 kill -KILL "$w1"
+	# the waiter's request comes again to the next worker (without
+	# FUSE_NOTIFY_RESEND it would wait for ever)
+	wait_gone "$waiter" 10
+	out=$(cat "$T/waiter")
+	[[ "$out" != ENOTCONN && "$out" != ECONNABORTED ]] ||
+		{ echo "# waiter: $out" >&2; false; }
+	wait "$st"
+	assert_equal 5 "$(cat "$T/size")"
+	kill "$holder" 2>/dev/null || true
+	wait "$holder" 2>/dev/null || true
+	next_worker "$OVP_PID" "$w1" >/dev/null
+	ovp_umount
+}
+
+@test "restart=on: a worker that keeps dying ends the mount and says why" {
+	need_ovp
+	echo data >"$LOWER/f"
+	ovp_mount -f "lowerdir=$LOWER" "upperdir=$UPPER" "workdir=$WORK" restart=on
+	w=$(worker_of "$OVP_PID")
+	for i in 1 2 3 4; do
+		run_cmd 0 kill -KILL "$w"
+		w=$(next_worker "$OVP_PID" "$w")
+		assert_equal data "$(cat "$MNT/f")"
+	done
+	run_cmd 0 kill -KILL "$w"
+	wait_gone "$OVP_PID" 10
+	rc=0
+	wait "$OVP_PID" || rc=$?
+	assert_equal 2 "$rc" "the supervisor's exit status"
+	assert_not_mounted "$MNT"
+	grep -q "died 5 times within 60 s (last: killed by signal 9 (Killed)); giving up and unmounting" "$OVP_LOG" ||
+		{ cat "$OVP_LOG" >&2; false; }
+	OVP_FG_PIDS=()
+}
+
+@test "restart=on: SIGTERM to the supervisor unmounts; both processes end" {
+	need_ovp
+	ovp_mount "lowerdir=$LOWER" "upperdir=$UPPER" "workdir=$WORK" restart=on
+	w=$(worker_of "$OVP_PID")
+	run_cmd 0 kill -TERM "$OVP_PID"
+	wait_gone "$OVP_PID" 10
+	wait_gone "$w" 10
+	assert_not_mounted "$MNT"
+}
+
+@test "restart=on takes /dev/fuse even where FUSE over io_uring is offered" {
+	need_ovp
+	ovp_mount "lowerdir=$LOWER" "upperdir=$UPPER" "workdir=$WORK" restart=on
+	ls "$MNT" >/dev/null
+	assert_equal dev_fuse "$(restart_stat transport)"
+	ovp_umount
+}
