@@ -15,9 +15,11 @@
 #include <string.h>
 #include <sys/stat.h>
 
-static struct ovl_file *file_of(struct fuse_file_info *fi)
+/* A handle is the file's address, with restart=on tagged as node ids are
+ * (ovl_nodeid()). */
+struct ovl_file *ovl_file_of(struct fuse_file_info *fi)
 {
-	return (struct ovl_file *)(uintptr_t)fi->fh;
+	return (struct ovl_file *)(uintptr_t)(fi->fh & ~OVL_GEN_MASK);
 }
 
 static bool open_writes(int flags)
@@ -146,7 +148,7 @@ int ovl_open_inode(struct ovl_fs *fs, fuse_req_t req, struct ovl_inode *inode,
 	}
 	/* FLUSH carries the owner whose record locks a close drops */
 	fi->noflush = 0;
-	fi->fh = (uintptr_t)of;
+	fi->fh = (uintptr_t)of | fs->gen_tag;
 	ovl_handle_add(fs, &of->h, file_close_at_exit);
 	return 0;
 }
@@ -154,8 +156,8 @@ int ovl_open_inode(struct ovl_fs *fs, fuse_req_t req, struct ovl_inode *inode,
 void ovl_release_file(struct ovl_fs *fs, fuse_req_t req,
 		      struct fuse_file_info *fi)
 {
-	ovl_locks_release(fs, file_of(fi)->inode, fi->fh);
-	file_close(fs, req, file_of(fi));
+	ovl_locks_release(fs, ovl_file_of(fi)->inode, fi->fh);
+	file_close(fs, req, ovl_file_of(fi));
 }
 
 void ovl_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -210,7 +212,7 @@ void ovl_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 
 	ovl_stat_op(ovl_fs_of(req), OVL_OP_READ);
 	buf.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
-	buf.buf[0].fd = read_fd(file_of(fi));
+	buf.buf[0].fd = read_fd(ovl_file_of(fi));
 	buf.buf[0].pos = off;
 	fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
 }
@@ -223,7 +225,7 @@ void ovl_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *bufv,
 
 	ovl_stat_op(ovl_fs_of(req), OVL_OP_WRITE);
 	out.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
-	out.buf[0].fd = file_of(fi)->fd;
+	out.buf[0].fd = ovl_file_of(fi)->fd;
 	out.buf[0].pos = off;
 	n = fuse_buf_copy(&out, bufv, 0);
 	if (n < 0)
@@ -245,7 +247,7 @@ void ovl_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 	       struct fuse_file_info *fi)
 {
 	struct ovl_fs *fs = ovl_fs_of(req);
-	struct ovl_file *of = file_of(fi);
+	struct ovl_file *of = ovl_file_of(fi);
 	int fd = of->fd, err = 0;
 
 	ovl_stat_op(fs, OVL_OP_FSYNC);
@@ -267,7 +269,7 @@ void ovl_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset,
 	int err = 0;
 
 	ovl_stat_op(ovl_fs_of(req), OVL_OP_FALLOCATE);
-	if (fallocate(file_of(fi)->fd, mode, offset, length) < 0)
+	if (fallocate(ovl_file_of(fi)->fd, mode, offset, length) < 0)
 		err = errno;
 	fuse_reply_err(req, err);
 }
@@ -278,7 +280,7 @@ void ovl_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 	off_t r;
 
 	ovl_stat_op(ovl_fs_of(req), OVL_OP_LSEEK);
-	r = lseek(file_of(fi)->fd, off, whence);
+	r = lseek(ovl_file_of(fi)->fd, off, whence);
 	if (r < 0)
 		fuse_reply_err(req, errno);
 	else
@@ -298,8 +300,8 @@ void ovl_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
 	ssize_t n;
 
 	ovl_stat_op(ovl_fs_of(req), OVL_OP_COPY_FILE_RANGE);
-	n = copy_file_range(file_of(fi_in)->fd, &in, file_of(fi_out)->fd, &out,
-			    len, (unsigned)flags);
+	n = copy_file_range(ovl_file_of(fi_in)->fd, &in,
+			    ovl_file_of(fi_out)->fd, &out, len, (unsigned)flags);
 	if (n < 0)
 		fuse_reply_err(req, errno);
 	else

@@ -226,6 +226,8 @@ static struct ovl_inode *inode_new(struct ovl_fs *fs, struct ovl_found *f,
 			 (f->layer == 0 && !f->dirs && f->st.st_nlink > 1);
 	inode->ino = f->ino ? f->ino : ovl_layer_map_ino(fs, f->layer, f->st.st_ino);
 	inode->origin_fd = -1;
+	inode->slot = -1;
+	inode->oldslot = -1;
 	atomic_init(&inode->prot, -1);
 	inode->data_fd = f->data_fd;
 	inode->byname = found_byname(fs, f);
@@ -269,6 +271,7 @@ struct ovl_inode *ovl_inode_get_found(struct ovl_fs *fs, struct ovl_found *f,
 	}
 	if (inode) {
 		inode->nlookup++;
+		ovl_nodetab_track(fs, inode);
 		ovl_inode_lru_touch(fs, inode);
 	}
 	pthread_mutex_unlock(&fs->itable_lock);
@@ -362,6 +365,8 @@ void ovl_inode_moved(struct ovl_fs *fs, struct ovl_inode *inode,
 	inode->parent = newdir;
 	free(inode->name);
 	inode->name = n;
+	if (inode->nlookup)
+		ovl_nodetab_track(fs, inode);
 	if (old)
 		old->nref--;
 	maybe_free_locked(fs, old);
@@ -400,6 +405,7 @@ void ovl_inode_forget(struct ovl_fs *fs, struct ovl_inode *inode, uint64_t n)
 {
 	pthread_mutex_lock(&fs->itable_lock);
 	inode->nlookup = n > inode->nlookup ? 0 : inode->nlookup - n;
+	ovl_nodetab_track(fs, inode);
 	maybe_free_locked(fs, inode);
 	pthread_mutex_unlock(&fs->itable_lock);
 }
@@ -708,7 +714,7 @@ static int do_setattr(struct ovl_fs *fs, struct ovl_inode *inode,
 			return -errno;
 	}
 	if (to_set & FUSE_SET_ATTR_SIZE) {
-		int r = fi ? ftruncate(((struct ovl_file *)(uintptr_t)fi->fh)->fd,
+		int r = fi ? ftruncate(ovl_file_of(fi)->fd,
 				       attr->st_size) :
 			     truncate(proc, attr->st_size);
 		if (r < 0)

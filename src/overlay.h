@@ -245,6 +245,7 @@ void ovl_pt_release(struct ovl_fs *fs, fuse_req_t req, struct ovl_inode *inode,
 		    bool passthrough);
 
 /* file.c */
+struct ovl_file *ovl_file_of(struct fuse_file_info *fi);
 int ovl_open_inode(struct ovl_fs *fs, fuse_req_t req, struct ovl_inode *inode,
 		   struct fuse_file_info *fi);
 void ovl_release_file(struct ovl_fs *fs, fuse_req_t req,
@@ -279,7 +280,17 @@ void ovl_flock(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
 void ovl_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 void ovl_locks_release(struct ovl_fs *fs, struct ovl_inode *inode, uint64_t fh);
 
+/* nodetab.c */
+int ovl_nodetab_create(struct ovl_fs *fs);
+void ovl_nodetab_track(struct ovl_fs *fs, struct ovl_inode *inode);
+int ovl_nodetab_takeover(struct ovl_fs *fs);
+uint64_t ovl_nodetab_current(struct ovl_fs *fs, uint64_t id);
+void ovl_nodetab_forget(struct ovl_fs *fs, uint64_t id, uint64_t n);
+void ovl_nodetab_backing(struct ovl_fs *fs, int id, bool add);
+unsigned ovl_nodetab_close_backing(struct ovl_fs *fs, int devfd);
+
 /* supervise.c */
+#define OVL_RESTART_LIMIT_MAX 64
 typedef int (*ovl_serve_fn)(struct ovl_fs *fs, const void *init, size_t len,
 			    bool takeover);
 int ovl_supervise(struct ovl_fs *fs, ovl_serve_fn serve);

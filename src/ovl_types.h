@@ -110,6 +110,8 @@ struct ovl_params {
 	bool restart;		/* restart=on: a supervisor keeps the mount
 				 * and restarts a worker that dies
 				 * (supervise.c); /dev/fuse only */
+	int restart_limit;	/* deaths within a minute that end the mount,
+				 * 0 = never */
 	bool allow_other_given;	/* user asked for allow_other/allow_root */
 	bool default_permissions_given; /* user asked for default_permissions */
 	bool nosuid_given;	/* nosuid or suid given: no default added */
@@ -202,6 +204,10 @@ struct ovl_inode {
 	struct ovl_listing *listing; /* directories: the merged listing the
 				 * reads continuing from an offset use
 				 * (readdir.c), or NULL */
+	int slot;		/* restart=on: its node id's slot in the table
+				 * of nodetab.c, or -1; itable_lock */
+	int oldslot;		/* restart=on: the slot of a dead worker's id
+				 * it was found again for, or -1; itable_lock */
 	atomic_int prot;	/* OVL_PROT_* flags it carries, -1 until first
 				 * asked (ovl_protection); they never change
 				 * while mounted, copy-up included */
@@ -219,6 +225,7 @@ enum ovl_file_mode {
 
 /* A handle for an open regular file. */
 struct ovl_fs;
+struct ovl_nodetab;
 
 /*
  * An open file or directory, linked into ovl_fs.handles while the kernel
@@ -255,8 +262,11 @@ struct ovl_stats {
 	atomic_uint_fast64_t copy_ups;	/* copy-ups done */
 	atomic_uint_fast64_t reclaimed;	/* entries the kernel was asked to
 					 * forget to bound our fds */
-	atomic_uint_fast64_t stale;	/* restart=on: requests naming a dead
-					 * worker's node ids */
+	atomic_uint_fast64_t stale;	/* restart=on: requests naming what a
+					 * dead worker handed out, answered
+					 * ESTALE */
+	atomic_uint_fast64_t carried;	/* restart=on: requests naming a dead
+					 * worker's node id, served */
 };
 
 /* The mounted filesystem. */
@@ -322,6 +332,8 @@ struct ovl_fs {
 				 * (OVL_GEN_SHIFT), 0 otherwise */
 	struct ovl_svstate *sv;	/* restart=on: state shared with the
 				 * supervisor (supervise.c), or NULL */
+	struct ovl_nodetab *nodetab; /* restart=on: node ids that outlive
+				 * their worker (nodetab.c), or NULL */
 };
 
 /*

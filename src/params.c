@@ -485,6 +485,12 @@ static int opt_restart(struct ovl_params *p, const char *val)
 	return 0;
 }
 
+static int opt_restart_limit(struct ovl_params *p, const char *val)
+{
+	return parse_small("restart_limit", val, OVL_RESTART_LIMIT_MAX,
+			   &p->restart_limit);
+}
+
 static int opt_ro(struct ovl_params *p, const char *val)
 {
 	p->read_only = true;
@@ -574,6 +580,7 @@ static const struct opt_desc opts[] = {
 	{ "metacopy", OPT_OURS, 1, opt_metacopy },
 	{ "io_uring", OPT_OURS, 2, opt_io_uring },
 	{ "restart", OPT_OURS, 2, opt_restart },
+	{ "restart_limit", OPT_OURS, 1, opt_restart_limit },
 	{ "userxattr", OPT_IGNORE, 0, NULL },
 };
 
@@ -667,6 +674,7 @@ void ovl_params_init(struct ovl_params *p)
 	p->squash_gid = -1;
 	p->passthrough = OVL_PASSTHROUGH_AUTO;
 	p->io_uring = true;
+	p->restart_limit = 5;
 }
 
 void ovl_params_free(struct ovl_params *p)

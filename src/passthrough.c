@@ -78,6 +78,7 @@ int ovl_pt_open(struct ovl_fs *fs, fuse_req_t req, struct ovl_inode *inode,
 		id = fuse_passthrough_open(req, fd);
 		if (id > 0) {
 			inode->backing_id = id;
+			ovl_nodetab_backing(fs, id, true);
 			atomic_fetch_add(&fs->stats.pt_ids, 1);
 		} else {
 			why = errno == ELOOP ? OVL_PT_STACKING_DEPTH :
@@ -116,6 +117,7 @@ void ovl_pt_release(struct ovl_fs *fs, fuse_req_t req, struct ovl_inode *inode,
 		 * and never meets a closed id */
 		if (fuse_passthrough_close(req, id) < 0)
 			ovl_log("closing backing id %d: %s", id, strerror(errno));
+		ovl_nodetab_backing(fs, id, false);
 		atomic_fetch_sub(&fs->stats.pt_ids, 1);
 	}
 	pthread_mutex_unlock(&inode->lock);

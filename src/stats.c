@@ -112,6 +112,8 @@ char *ovl_stats_format(struct ovl_fs *fs)
 		fprintf(f, "restart.restarts %u\n", atomic_load(&fs->sv->restarts));
 		fprintf(f, "restart.last_cause %s\n",
 			fs->sv->last_cause[0] ? fs->sv->last_cause : "-");
+		fprintf(f, "restart.carried_requests %llu\n",
+			(unsigned long long)atomic_load(&s->carried));
 		fprintf(f, "restart.stale_requests %llu\n",
 			(unsigned long long)atomic_load(&s->stale));
 	}

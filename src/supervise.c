@@ -11,23 +11,25 @@
  * read (FUSE_NOTIFY_RESEND) and to look every cached name up again
  * (FUSE_NOTIFY_INC_EPOCH).  The supervisor serves no request itself.
  *
- * Node ids carry the generation of the worker that made them
- * (OVL_GEN_SHIFT).  A worker reads each request before libfuse does: one
- * naming a node id of a dead worker gets ESTALE (a FORGET is dropped, a
- * FLUSH or RELEASE succeeds), since the inode it named died with that
- * worker.  Names walked again from the root, where a container's processes
- * start their paths, get fresh ids.  Descriptors opened through
- * passthrough keep reading and writing: that never needed the daemon.
+ * Node ids and file handles carry the generation of the worker that made
+ * them (OVL_GEN_SHIFT).  A worker reads each request before libfuse does
+ * (filter_request()): a node id of a dead worker becomes the id of the
+ * inode its name leads to now (nodetab.c), and a dead worker's file handle
+ * is answered here where it can be (FLUSH, RELEASE, fsync) and with ESTALE
+ * where it cannot (reads, writes and locks of a file the daemon served).
+ * Descriptors opened through passthrough keep reading and writing: that
+ * never needed the daemon.
  *
- * A worker that keeps dying ends the mount: after SV_BURST deaths within
- * SV_WINDOW seconds, or when the first worker never answered INIT, the
- * supervisor says why and unmounts.
+ * A worker that keeps dying ends the mount: after restart_limit deaths
+ * within SV_WINDOW seconds, or when the first worker never answered INIT,
+ * the supervisor says why and unmounts.
  */
 #include "config.h"
 
 #include "overlay.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/fuse.h>
 #include <poll.h>
 #include <pthread.h>
@@ -44,19 +46,24 @@
 #define FUSE_NOTIFY_RESEND 7
 #endif
 
-#define SV_BURST 5		/* deaths ... */
-#define SV_WINDOW 60		/* ... within this many seconds: give up */
+#define SV_WINDOW 60		/* restart_limit deaths within this many
+				 * seconds end the mount */
 #define SV_BACKOFF_MS 100	/* pause before the 2nd restart of a burst,
 				 * doubled each time after */
 #define SV_INIT_BUF 16384	/* >= FUSE_MIN_READ_BUFFER */
 #define SV_MAX_THREADS 16	/* request threads of a worker */
 
-/* ---- in a worker: requests naming a dead worker's node ids ---- */
+/* ---- in a worker: requests naming what a dead worker handed out ---- */
 
 bool ovl_nodeid_stale(const struct ovl_fs *fs, uint64_t id)
 {
 	return id != 0 && id != FUSE_ROOT_ID &&
 	       (id & OVL_GEN_MASK) != fs->gen_tag;
+}
+
+static bool fh_stale(const struct ovl_fs *fs, uint64_t fh)
+{
+	return fh != 0 && (fh & OVL_GEN_MASK) != fs->gen_tag;
 }
 
 static void reply_now(struct ovl_fs *fs, const struct fuse_in_header *in,
@@ -68,61 +75,134 @@ static void reply_now(struct ovl_fs *fs, const struct fuse_in_header *in,
 	/* ENOENT: the caller was interrupted meanwhile */
 	if (write(fuse_session_fd(fs->se), &out, sizeof(out)) < 0 &&
 	    errno != ENOENT)
-		ovl_debug("stale reply: %s", strerror(errno));
+		ovl_debug("restart: reply: %s", strerror(errno));
 }
 
-/* Drop the dead generation's entries of a BATCH_FORGET; true if none is
- * left. */
+/* A dead worker's @id (in place) as this worker's; false if it stands for
+ * nothing any more. */
+static bool carry_id(struct ovl_fs *fs, uint64_t *id)
+{
+	uint64_t now;
+
+	if (!ovl_nodeid_stale(fs, *id))
+		return true;
+	now = ovl_nodetab_current(fs, *id);
+	if (!now)
+		return false;
+	*id = now;
+	return true;
+}
+
+/* Drop the dead workers' entries of a BATCH_FORGET, telling nodetab.c;
+ * true if none is left. */
 static bool forget_batch(struct ovl_fs *fs, struct fuse_in_header *in,
 			 size_t size)
 {
 	struct fuse_batch_forget_in *b = (void *)(in + 1);
 	struct fuse_forget_one *one = (void *)(b + 1);
-	size_t room = (size - sizeof(*in) - sizeof(*b)) / sizeof(*one);
+	size_t room;
 	uint32_t n = 0;
 
 	if (size < sizeof(*in) + sizeof(*b))
 		return false;
+	room = (size - sizeof(*in) - sizeof(*b)) / sizeof(*one);
 	if (b->count < room)
 		room = b->count;
-	for (uint32_t i = 0; i < room; i++)
-		if (!ovl_nodeid_stale(fs, one[i].nodeid))
+	for (uint32_t i = 0; i < room; i++) {
+		if (ovl_nodeid_stale(fs, one[i].nodeid))
+			ovl_nodetab_forget(fs, one[i].nodeid, one[i].nlookup);
+		else
 			one[n++] = one[i];
+	}
 	b->count = n;
 	return n == 0;
 }
 
-/* The second node id some requests carry in their body, or 0. */
-static uint64_t body_nodeid(const struct fuse_in_header *in, size_t size)
+/* Where the file handle of a request is, or NULL. */
+static uint64_t *request_fh(struct fuse_in_header *in, size_t size)
 {
-	const void *body = in + 1;
+	void *body = in + 1;
+	size_t len = size - sizeof(*in);
+
+	switch (in->opcode) {
+	case FUSE_GETATTR: {
+		struct fuse_getattr_in *a = body;
+
+		return len >= sizeof(*a) && (a->getattr_flags & FUSE_GETATTR_FH) ?
+		       &a->fh : NULL;
+	}
+	case FUSE_SETATTR: {
+		struct fuse_setattr_in *a = body;
+
+		return len >= sizeof(*a) && (a->valid & FATTR_FH) ? &a->fh : NULL;
+	}
+	case FUSE_READ: case FUSE_READDIR: case FUSE_READDIRPLUS:
+	case FUSE_WRITE: case FUSE_RELEASE: case FUSE_RELEASEDIR:
+	case FUSE_FSYNC: case FUSE_FSYNCDIR: case FUSE_FLUSH:
+	case FUSE_GETLK: case FUSE_SETLK: case FUSE_SETLKW:
+	case FUSE_IOCTL: case FUSE_POLL: case FUSE_FALLOCATE:
+	case FUSE_LSEEK: case FUSE_COPY_FILE_RANGE:
+		/* the first member of each of their arguments */
+		return len >= sizeof(uint64_t) ? body : NULL;
+	default:
+		return NULL;
+	}
+}
+
+/* The second node id some requests carry in their body, or NULL. */
+static uint64_t *body_nodeid(struct fuse_in_header *in, size_t size)
+{
+	void *body = in + 1;
 	size_t len = size - sizeof(*in);
 
 	switch (in->opcode) {
 	case FUSE_RENAME:
 		return len >= sizeof(struct fuse_rename_in) ?
-		       ((const struct fuse_rename_in *)body)->newdir : 0;
+		       &((struct fuse_rename_in *)body)->newdir : NULL;
 	case FUSE_RENAME2:
 		return len >= sizeof(struct fuse_rename2_in) ?
-		       ((const struct fuse_rename2_in *)body)->newdir : 0;
+		       &((struct fuse_rename2_in *)body)->newdir : NULL;
 	case FUSE_LINK:
 		return len >= sizeof(struct fuse_link_in) ?
-		       ((const struct fuse_link_in *)body)->oldnodeid : 0;
+		       &((struct fuse_link_in *)body)->oldnodeid : NULL;
 	case FUSE_COPY_FILE_RANGE:
 		return len >= sizeof(struct fuse_copy_file_range_in) ?
-		       ((const struct fuse_copy_file_range_in *)body)->nodeid_out : 0;
+		       &((struct fuse_copy_file_range_in *)body)->nodeid_out : NULL;
 	default:
-		return 0;
+		return NULL;
 	}
 }
 
 /*
- * Answer here a request that names a dead worker's node id; true when it
- * was (libfuse must not see it).
+ * fsync through a descriptor a dead worker opened: the data went to the
+ * real file through passthrough (or that worker), so syncing the real
+ * file is what the caller asked for.
  */
-static bool filter_stale(struct ovl_fs *fs, struct fuse_buf *buf)
+static int fsync_inode(struct ovl_fs *fs, uint64_t id, bool datasync)
+{
+	struct ovl_inode *inode = ovl_inode_of(fs, id);
+	int fd = ovl_reopen(inode->fd, O_RDONLY), err = 0;
+
+	if (fd < 0)
+		return fd;
+	if (datasync ? fdatasync(fd) : fsync(fd))
+		err = -errno;
+	close(fd);
+	return err;
+}
+
+/*
+ * Before libfuse sees a request: node ids a dead worker handed out become
+ * this worker's (nodetab.c), and a dead worker's file handles, which name
+ * nothing here, are answered as well as they can be.  True when the
+ * request was answered here.
+ */
+static bool filter_request(struct ovl_fs *fs, struct fuse_buf *buf)
 {
 	struct fuse_in_header *in = buf->mem;
+	uint64_t *fh, *id2;
+	bool old_fh;
+	int err;
 
 	if ((buf->flags & FUSE_BUF_IS_FD) || buf->size < sizeof(*in))
 		return false;
@@ -132,28 +212,67 @@ static bool filter_stale(struct ovl_fs *fs, struct fuse_buf *buf)
 	case FUSE_INTERRUPT:
 		return false;
 	case FUSE_FORGET:
-		return ovl_nodeid_stale(fs, in->nodeid);
+		if (!ovl_nodeid_stale(fs, in->nodeid))
+			return false;
+		if (buf->size >= sizeof(*in) + sizeof(struct fuse_forget_in))
+			ovl_nodetab_forget(fs, in->nodeid,
+				((struct fuse_forget_in *)(in + 1))->nlookup);
+		return true;
 	case FUSE_BATCH_FORGET:
 		return forget_batch(fs, in, buf->size);
 	default:
 		break;
 	}
-	if (!ovl_nodeid_stale(fs, in->nodeid) &&
-	    !ovl_nodeid_stale(fs, body_nodeid(in, buf->size)))
+	fh = request_fh(in, buf->size);
+	id2 = body_nodeid(in, buf->size);
+	old_fh = fh && fh_stale(fs, *fh);
+	if (!ovl_nodeid_stale(fs, in->nodeid) && !old_fh &&
+	    !(id2 && ovl_nodeid_stale(fs, *id2)))
 		return false;
-	atomic_fetch_add(&fs->stats.stale, 1);
-	ovl_debug("stale: opcode %u, node id %#llx", in->opcode,
-		  (unsigned long long)in->nodeid);
-	switch (in->opcode) {
-	case FUSE_FLUSH:
-	case FUSE_RELEASE:
-	case FUSE_RELEASEDIR:
-		reply_now(fs, in, 0); /* nothing of it is left to close */
-		break;
-	default:
-		reply_now(fs, in, -ESTALE);
-		break;
+	if (old_fh) {
+		switch (in->opcode) {
+		case FUSE_FLUSH:
+		case FUSE_RELEASE:
+		case FUSE_RELEASEDIR:
+			/* nothing of it is left to close; its locks are gone */
+			reply_now(fs, in, 0);
+			atomic_fetch_add(&fs->stats.carried, 1);
+			return true;
+		case FUSE_GETATTR:
+			((struct fuse_getattr_in *)(in + 1))->getattr_flags &=
+				~FUSE_GETATTR_FH;
+			old_fh = false;
+			break;
+		case FUSE_SETATTR:
+			((struct fuse_setattr_in *)(in + 1))->valid &= ~FATTR_FH;
+			old_fh = false;
+			break;
+		case FUSE_FSYNC:
+		case FUSE_FSYNCDIR:
+			break;
+		default:
+			/* reads, writes, locks of a file the daemon served */
+			goto stale;
+		}
 	}
+	if (!carry_id(fs, &in->nodeid) || (id2 && !carry_id(fs, id2)))
+		goto stale;
+	if (in->opcode == FUSE_COPY_FILE_RANGE &&
+	    fh_stale(fs, ((struct fuse_copy_file_range_in *)(in + 1))->fh_out))
+		goto stale;
+	atomic_fetch_add(&fs->stats.carried, 1);
+	if (old_fh) { /* FSYNC, FSYNCDIR */
+		err = fsync_inode(fs, in->nodeid,
+				  ((struct fuse_fsync_in *)(in + 1))->fsync_flags & 1);
+		reply_now(fs, in, err);
+		return true;
+	}
+	return false;
+stale:
+	atomic_fetch_add(&fs->stats.stale, 1);
+	ovl_debug("restart: stale: opcode %u, node id %#llx", in->opcode,
+		  (unsigned long long)in->nodeid);
+	reply_now(fs, in, -ESTALE);
 	return true;
 }
 
@@ -216,7 +335,7 @@ static void *sv_thread(void *arg)
 			fuse_session_exit(se);
 			break;
 		}
-		if (filter_stale(pool->fs, &buf))
+		if (filter_request(pool->fs, &buf))
 			continue;
 		pthread_mutex_lock(&pool->lock);
 		if (--pool->idle == 0)
@@ -278,24 +397,28 @@ int ovl_sv_loop(struct ovl_fs *fs)
 }
 
 /*
- * A worker taking over a live connection: requests its predecessor had
- * read come again (before any thread of ours reads, or a live thread's
- * requests would be served twice), and names cached in the kernel are
- * looked up again, from their parents down to the root.
+ * A worker taking over a live connection: the backing ids its
+ * predecessors registered are closed (open files keep their own
+ * reference), requests they had read come again (before any thread of
+ * ours reads, or a live thread's requests would be served twice), and the
+ * names the kernel cached are looked up again as they are used, so that
+ * paths get this worker's ids rather than carried ones.
  */
 void ovl_sv_takeover(struct ovl_fs *fs)
 {
 	struct fuse_out_header oh = { .len = sizeof(oh),
 				      .error = FUSE_NOTIFY_RESEND, .unique = 0 };
-	int err;
+	int fd = fuse_session_fd(fs->se), err;
+	unsigned closed = ovl_nodetab_close_backing(fs, fd);
 
-	if (write(fuse_session_fd(fs->se), &oh, sizeof(oh)) < 0)
+	if (closed)
+		ovl_debug("restart: closed %u backing ids of dead workers", closed);
+	if (write(fd, &oh, sizeof(oh)) < 0)
 		ovl_log("restart: cannot ask for pending requests again: %s",
 			strerror(errno));
 	err = fuse_lowlevel_notify_increment_epoch(fs->se);
 	if (err)
-		ovl_debug("restart: no epoch increment (%s): cached names keep the old worker's ids",
-			  strerror(-err));
+		ovl_debug("restart: no epoch increment (%s)", strerror(-err));
 }
 
 /* ---- the supervisor ---- */
@@ -351,6 +474,10 @@ static pid_t start_worker(struct sv_ctx *c, unsigned gen)
 	sigprocmask(SIG_SETMASK, &c->old, NULL);
 	c->fs->gen_tag = (uint64_t)((gen - 1) % 0x7fff + 1) << OVL_GEN_SHIFT;
 	atomic_store(&c->fs->sv->generation, gen);
+	if (gen > 1 && c->fs->nodetab && ovl_nodetab_takeover(c->fs)) {
+		ovl_log("restart: no memory for the node ids of the dead worker");
+		_exit(EXIT_MOUNT);
+	}
 	_exit(c->serve(c->fs, c->init, (size_t)c->init_len, gen > 1));
 }
 
@@ -396,7 +523,7 @@ static int recent_deaths(const time_t *deaths, time_t now)
 {
 	int n = 0;
 
-	for (int i = 0; i < SV_BURST; i++)
+	for (int i = 0; i < OVL_RESTART_LIMIT_MAX; i++)
 		n += deaths[i] && now - deaths[i] < SV_WINDOW;
 	return n;
 }
@@ -404,7 +531,8 @@ static int recent_deaths(const time_t *deaths, time_t now)
 static int supervise_loop(struct sv_ctx *c)
 {
 	struct ovl_svstate *sv = c->fs->sv;
-	time_t deaths[SV_BURST] = { 0 };
+	int limit = c->fs->p->restart_limit;
+	time_t deaths[OVL_RESTART_LIMIT_MAX] = { 0 };
 	unsigned ndeaths = 0;
 
 	for (unsigned gen = 1;; gen++) {
@@ -437,16 +565,18 @@ static int supervise_loop(struct sv_ctx *c)
 			return EXIT_MOUNT;
 		}
 		now = time(NULL);
-		deaths[ndeaths++ % SV_BURST] = now;
+		deaths[ndeaths++ % OVL_RESTART_LIMIT_MAX] = now;
 		recent = recent_deaths(deaths, now);
-		if (recent >= SV_BURST) {
+		if (limit && recent >= limit) {
 			ovl_log("restart: the worker died %d times within %d s (last: %s); giving up and unmounting %s",
 				recent, SV_WINDOW, cause, c->fs->p->mountpoint);
 			return EXIT_MOUNT;
 		}
 		ovl_log("restart: worker %d %s; starting another", (int)pid, cause);
-		/* the first restart of a burst at once, then backing off */
-		if (recent > 1 && pause_ms(c, SV_BACKOFF_MS << (recent - 2)))
+		/* the first restart of a burst at once, then backing off up
+		 * to 1.6 s */
+		if (recent > 1 &&
+		    pause_ms(c, SV_BACKOFF_MS << (recent - 2 < 4 ? recent - 2 : 4)))
 			return 0;
 	}
 }
@@ -468,6 +598,8 @@ int ovl_supervise(struct ovl_fs *fs, ovl_serve_fn serve)
 		ovl_log("restart: cannot map the shared state: %s", strerror(errno));
 		return EXIT_MOUNT;
 	}
+	if (ovl_nodetab_create(fs))
+		ovl_log("restart: cannot map the node id table: node ids will not outlive their worker");
 	c.init = malloc(SV_INIT_BUF);
 	if (!c.init)
 		return EXIT_MOUNT;

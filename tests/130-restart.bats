@@ -46,12 +46,17 @@ import os, signal, sys
 m, w = sys.argv[1], int(sys.argv[2])
 r = open(f"{m}/r", "rb")
 a = open(f"{m}/d/f", "ab")           # copied up before the kill
+os.chdir(f"{m}/d")                   # a working directory in the mount
 os.kill(w, signal.SIGKILL)
 # at once: every call answers, and none with ENOTCONN
 assert r.read() == b"data\n"          # passthrough, no daemon needed
 a.write(b"appended\n")
 a.flush()
-assert os.stat(f"{m}/d/f").st_size == len("lower\nappended\n")
+size = len("lower\nappended\n")
+assert os.fstat(a.fileno()).st_size == size
+assert os.stat("f").st_size == size   # relative to the old directory
+assert sorted(os.listdir(".")) == ["f"], os.listdir(".")
+assert os.stat(f"{m}/d/f").st_size == size
 assert sorted(os.listdir(m)) == ["d", "r"], os.listdir(m)
 with open(f"{m}/d/new", "w") as f:
     f.write("new\n")
@@ -59,6 +64,7 @@ os.rename(f"{m}/d/new", f"{m}/d/renamed")
 assert open(f"{m}/d/f").read() == "lower\nappended\n"
 r.close()
 a.close()
+os.chdir("/")
 PY
 	w2=$(next_worker "$OVP_PID" "$w1")
 	assert_equal 1 "$(restart_stat restart.restarts)"
