@@ -32,7 +32,9 @@ static void file_close(struct ovl_fs *fs, fuse_req_t req, struct ovl_file *of)
 	if (of->upper_fd >= 0)
 		close(of->upper_fd);
 	ovl_handle_del(fs, &of->h);
-	ovl_pt_release(fs, req, of->inode, of->mode == OVL_FILE_PASSTHROUGH);
+	if (!of->adopted)
+		ovl_pt_release(fs, req, of->inode,
+			       of->mode == OVL_FILE_PASSTHROUGH);
 	close(of->fd);
 	ovl_inode_unref(fs, of->inode);
 	free(of);
@@ -158,6 +160,52 @@ void ovl_release_file(struct ovl_fs *fs, fuse_req_t req,
 {
 	ovl_locks_release(fs, ovl_file_of(fi)->inode, fi->fh);
 	file_close(fs, req, ovl_file_of(fi));
+}
+
+/*
+ * restart=on: a file of this worker for a descriptor a dead worker opened
+ * on @inode, with the open's @flags where the request tells them (READ and
+ * WRITE do), O_RDONLY otherwise.  It is served through the daemon and
+ * attached to no backing id: a passthrough descriptor keeps its backing
+ * file in the kernel and only sends the requests that need a file here
+ * (fsync, fallocate, lseek, locks).  Returns its handle in @fh.
+ */
+int ovl_file_adopt(struct ovl_fs *fs, struct ovl_inode *inode, int flags,
+		   uint64_t *fh)
+{
+	struct ovl_file *of;
+	int fd, err, layer;
+
+	flags &= ~(O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC);
+	if (open_writes(flags)) {
+		/* copied up when it was opened, unless the worker died in
+		 * that copy-up: never write a lower layer */
+		err = fs->p->read_only ? -EROFS : ovl_copy_up(fs, inode, false);
+		if (err)
+			return err;
+	}
+	pthread_mutex_lock(&inode->lock);
+	fd = ovl_reopen(inode->data_fd >= 0 && !open_writes(flags) ?
+			inode->data_fd : inode->fd, flags);
+	layer = ovl_data_layer(inode);
+	pthread_mutex_unlock(&inode->lock);
+	if (fd < 0)
+		return fd;
+	of = calloc(1, sizeof(*of));
+	if (!of) {
+		close(fd);
+		return -ENOMEM;
+	}
+	ovl_inode_ref(fs, inode);
+	of->inode = inode;
+	of->fd = fd;
+	of->layer = layer;
+	of->upper_fd = -1;
+	of->mode = OVL_FILE_CACHED;
+	of->adopted = true;
+	ovl_handle_add(fs, &of->h, file_close_at_exit);
+	*fh = (uintptr_t)of | fs->gen_tag;
+	return 0;
 }
 
 void ovl_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)

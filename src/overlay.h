@@ -246,6 +246,8 @@ void ovl_pt_release(struct ovl_fs *fs, fuse_req_t req, struct ovl_inode *inode,
 
 /* file.c */
 struct ovl_file *ovl_file_of(struct fuse_file_info *fi);
+int ovl_file_adopt(struct ovl_fs *fs, struct ovl_inode *inode, int flags,
+		   uint64_t *fh);
 int ovl_open_inode(struct ovl_fs *fs, fuse_req_t req, struct ovl_inode *inode,
 		   struct fuse_file_info *fi);
 void ovl_release_file(struct ovl_fs *fs, fuse_req_t req,

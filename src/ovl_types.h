@@ -248,6 +248,8 @@ struct ovl_file {
 				 * a copy-up: the upper file, opened for reads
 				 * on first use (-1 until then) */
 	enum ovl_file_mode mode; /* data path */
+	bool adopted;		/* restart=on: stands for a dead worker's
+				 * handle (ovl_file_adopt()) */
 };
 
 /* Statistics; every counter is atomic. */

@@ -15,10 +15,12 @@
  * them (OVL_GEN_SHIFT).  A worker reads each request before libfuse does
  * (filter_request()): a node id of a dead worker becomes the id of the
  * inode its name leads to now (nodetab.c), and a dead worker's file handle
- * is answered here where it can be (FLUSH, RELEASE, fsync) and with ESTALE
- * where it cannot (reads, writes and locks of a file the daemon served).
- * Descriptors opened through passthrough keep reading and writing: that
- * never needed the daemon.
+ * becomes a file this worker opens on that inode with the flags the
+ * request tells (adopt_fh()).  Descriptors opened through passthrough keep
+ * reading and writing meanwhile: that never needed the daemon.  What is
+ * lost with a worker: the record locks and flocks it held, and a request
+ * it had done but not answered is done again (a resent mkdir then fails
+ * with EEXIST).
  *
  * A worker that keeps dying ends the mount: after restart_limit deaths
  * within SV_WINDOW seconds, or when the first worker never answered INIT,
@@ -48,8 +50,10 @@
 
 #define SV_WINDOW 60		/* restart_limit deaths within this many
 				 * seconds end the mount */
-#define SV_BACKOFF_MS 100	/* pause before the 2nd restart of a burst,
-				 * doubled each time after */
+#define SV_QUICK 0.5		/* a worker dead this soon after its start
+				 * died as it started... */
+#define SV_BACKOFF_MS 100	/* ...and the next but one waits this long,
+				 * doubled each time after, up to 16 times */
 #define SV_INIT_BUF 16384	/* >= FUSE_MIN_READ_BUFFER */
 #define SV_MAX_THREADS 16	/* request threads of a worker */
 
@@ -174,35 +178,182 @@ static uint64_t *body_nodeid(struct fuse_in_header *in, size_t size)
 }
 
 /*
- * fsync through a descriptor a dead worker opened: the data went to the
- * real file through passthrough (or that worker), so syncing the real
- * file is what the caller asked for.
+ * A dead worker's file handles, each with the file of this worker standing
+ * for it (ovl_file_adopt()), until the kernel releases it.
  */
-static int fsync_inode(struct ovl_fs *fs, uint64_t id, bool datasync)
-{
-	struct ovl_inode *inode = ovl_inode_of(fs, id);
-	int fd = ovl_reopen(inode->fd, O_RDONLY), err = 0;
+#define SV_ADOPT_BUCKETS 256
 
-	if (fd < 0)
-		return fd;
-	if (datasync ? fdatasync(fd) : fsync(fd))
-		err = -errno;
-	close(fd);
-	return err;
+struct sv_adopted {
+	uint64_t old, now;
+	struct sv_adopted *next;
+};
+
+static pthread_mutex_t adopt_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct sv_adopted *adopted[SV_ADOPT_BUCKETS];
+
+static struct sv_adopted **adopt_slot(uint64_t old)
+{
+	struct sv_adopted **pp = &adopted[(old >> 4) % SV_ADOPT_BUCKETS];
+
+	while (*pp && (*pp)->old != old)
+		pp = &(*pp)->next;
+	return pp;
 }
 
 /*
- * Before libfuse sees a request: node ids a dead worker handed out become
- * this worker's (nodetab.c), and a dead worker's file handles, which name
- * nothing here, are answered as well as they can be.  True when the
- * request was answered here.
+ * Put in *@fh the handle of this worker's file standing for a dead
+ * worker's handle, opened on the first READ, WRITE or FALLOCATE with the
+ * open's flags (READ and WRITE carry them; FALLOCATE writes).  RELEASE
+ * takes the entry out, and libfuse closes the file.  0, 1 when there is no
+ * entry for a RELEASE, or a negative errno.
+ */
+static int adopt_fh(struct ovl_fs *fs, struct fuse_in_header *in, uint64_t *fh)
+{
+	const void *body = in + 1;
+	struct sv_adopted **pp, *a;
+	int err = 0, flags = O_RDWR;
+
+	if (in->opcode == FUSE_READ)
+		flags = (int)((const struct fuse_read_in *)body)->flags;
+	else if (in->opcode == FUSE_WRITE)
+		flags = (int)((const struct fuse_write_in *)body)->flags;
+	pthread_mutex_lock(&adopt_lock);
+	pp = adopt_slot(*fh);
+	a = *pp;
+	if (a) {
+		*fh = a->now;
+		if (in->opcode == FUSE_RELEASE) {
+			*pp = a->next;
+			free(a);
+		}
+	} else if (in->opcode == FUSE_RELEASE) {
+		err = 1;
+	} else {
+		a = malloc(sizeof(*a));
+		err = a ? ovl_file_adopt(fs, ovl_inode_of(fs, in->nodeid), flags,
+					 &a->now) : -ENOMEM;
+		if (err) {
+			free(a);
+		} else {
+			a->old = *fh;
+			a->next = NULL;
+			*pp = a;
+			*fh = a->now;
+		}
+	}
+	pthread_mutex_unlock(&adopt_lock);
+	return err;
+}
+
+/* fsync or lseek through a file of the inode's opened for this request
+ * only: neither needs the open's flags.  Answers the request. */
+static void serve_once(struct ovl_fs *fs, struct fuse_in_header *in)
+{
+	struct ovl_inode *inode = ovl_inode_of(fs, in->nodeid);
+	int fd = ovl_reopen(inode->fd, S_ISDIR(inode->type) ?
+			    O_RDONLY | O_DIRECTORY : O_RDONLY);
+	int err = fd < 0 ? fd : 0;
+
+	if (!err && in->opcode == FUSE_LSEEK) {
+		const struct fuse_lseek_in *a = (const void *)(in + 1);
+		struct {
+			struct fuse_out_header h;
+			struct fuse_lseek_out o;
+		} out = { { sizeof(out), 0, in->unique }, { 0 } };
+		off_t r = lseek(fd, (off_t)a->offset, (int)a->whence);
+
+		close(fd);
+		if (r < 0) {
+			reply_now(fs, in, -errno);
+			return;
+		}
+		out.o.offset = (uint64_t)r;
+		if (write(fuse_session_fd(fs->se), &out, sizeof(out)) < 0 &&
+		    errno != ENOENT)
+			ovl_debug("restart: reply: %s", strerror(errno));
+		return;
+	}
+	if (!err && fs->p->fsync &&
+	    ((((const struct fuse_fsync_in *)(in + 1))->fsync_flags & 1) ?
+	     fdatasync(fd) : fsync(fd)))
+		err = -errno;
+	if (fd >= 0)
+		close(fd);
+	reply_now(fs, in, err);
+}
+
+/*
+ * A request with a dead worker's file handle @fh, its node ids already
+ * this worker's: made to name this worker's file, or answered here.  True
+ * when answered.
+ */
+static bool carry_fh(struct ovl_fs *fs, struct fuse_in_header *in, uint64_t *fh)
+{
+	int err;
+
+	switch (in->opcode) {
+	case FUSE_GETATTR:
+		((struct fuse_getattr_in *)(in + 1))->getattr_flags &=
+			~FUSE_GETATTR_FH;
+		return false;
+	case FUSE_SETATTR:
+		((struct fuse_setattr_in *)(in + 1))->valid &= ~FATTR_FH;
+		return false;
+	case FUSE_READDIR:
+	case FUSE_READDIRPLUS:
+		*fh = 0; /* directories are read without handles here */
+		return false;
+	case FUSE_RELEASEDIR:
+		reply_now(fs, in, 0);
+		return true;
+	case FUSE_FLUSH:
+	case FUSE_GETLK:
+	case FUSE_SETLK:
+	case FUSE_SETLKW:
+	case FUSE_IOCTL:
+	case FUSE_POLL:
+		/* the handle names the open file's locks; nothing reads it */
+		return false;
+	case FUSE_FSYNC:
+	case FUSE_FSYNCDIR:
+	case FUSE_LSEEK:
+		serve_once(fs, in);
+		return true;
+	case FUSE_COPY_FILE_RANGE:
+		/* the kernel copies through reads and writes instead */
+		reply_now(fs, in, -EOPNOTSUPP);
+		return true;
+	case FUSE_RELEASE:
+		/* the flocks and OFD locks it held under the old handle */
+		ovl_locks_release(fs, ovl_inode_of(fs, in->nodeid), *fh);
+		break;
+	default:
+		break;
+	}
+	err = adopt_fh(fs, in, fh);
+	if (err == 1) { /* a release of a handle nothing was opened for */
+		reply_now(fs, in, 0);
+		return true;
+	}
+	if (err < 0) {
+		atomic_fetch_add(&fs->stats.stale, 1);
+		reply_now(fs, in, err);
+		return true;
+	}
+	return false;
+}
+
+/*
+ * Before libfuse sees a request: node ids and file handles a dead worker
+ * handed out become this worker's.  True when the request was answered
+ * here (a FORGET of a dead worker's id, ESTALE for an id whose name leads
+ * nowhere now).
  */
 static bool filter_request(struct ovl_fs *fs, struct fuse_buf *buf)
 {
 	struct fuse_in_header *in = buf->mem;
 	uint64_t *fh, *id2;
 	bool old_fh;
-	int err;
 
 	if ((buf->flags & FUSE_BUF_IS_FD) || buf->size < sizeof(*in))
 		return false;
@@ -226,48 +377,16 @@ static bool filter_request(struct ovl_fs *fs, struct fuse_buf *buf)
 	fh = request_fh(in, buf->size);
 	id2 = body_nodeid(in, buf->size);
 	old_fh = fh && fh_stale(fs, *fh);
+	if (in->opcode == FUSE_COPY_FILE_RANGE &&
+	    fh_stale(fs, ((struct fuse_copy_file_range_in *)(in + 1))->fh_out))
+		old_fh = true;
 	if (!ovl_nodeid_stale(fs, in->nodeid) && !old_fh &&
 	    !(id2 && ovl_nodeid_stale(fs, *id2)))
 		return false;
-	if (old_fh) {
-		switch (in->opcode) {
-		case FUSE_FLUSH:
-		case FUSE_RELEASE:
-		case FUSE_RELEASEDIR:
-			/* nothing of it is left to close; its locks are gone */
-			reply_now(fs, in, 0);
-			atomic_fetch_add(&fs->stats.carried, 1);
-			return true;
-		case FUSE_GETATTR:
-			((struct fuse_getattr_in *)(in + 1))->getattr_flags &=
-				~FUSE_GETATTR_FH;
-			old_fh = false;
-			break;
-		case FUSE_SETATTR:
-			((struct fuse_setattr_in *)(in + 1))->valid &= ~FATTR_FH;
-			old_fh = false;
-			break;
-		case FUSE_FSYNC:
-		case FUSE_FSYNCDIR:
-			break;
-		default:
-			/* reads, writes, locks of a file the daemon served */
-			goto stale;
-		}
-	}
 	if (!carry_id(fs, &in->nodeid) || (id2 && !carry_id(fs, id2)))
 		goto stale;
-	if (in->opcode == FUSE_COPY_FILE_RANGE &&
-	    fh_stale(fs, ((struct fuse_copy_file_range_in *)(in + 1))->fh_out))
-		goto stale;
 	atomic_fetch_add(&fs->stats.carried, 1);
-	if (old_fh) { /* FSYNC, FSYNCDIR */
-		err = fsync_inode(fs, in->nodeid,
-				  ((struct fuse_fsync_in *)(in + 1))->fsync_flags & 1);
-		reply_now(fs, in, err);
-		return true;
-	}
-	return false;
+	return old_fh && carry_fh(fs, in, fh);
 stale:
 	atomic_fetch_add(&fs->stats.stale, 1);
 	ovl_debug("restart: stale: opcode %u, node id %#llx", in->opcode,
@@ -528,14 +647,23 @@ static int recent_deaths(const time_t *deaths, time_t now)
 	return n;
 }
 
+static double now_s(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
 static int supervise_loop(struct sv_ctx *c)
 {
 	struct ovl_svstate *sv = c->fs->sv;
-	int limit = c->fs->p->restart_limit;
+	int limit = c->fs->p->restart_limit, quick = 0;
 	time_t deaths[OVL_RESTART_LIMIT_MAX] = { 0 };
 	unsigned ndeaths = 0;
 
 	for (unsigned gen = 1;; gen++) {
+		double started = now_s();
 		pid_t pid = start_worker(c, gen);
 		int status, recent;
 		char cause[sizeof(sv->last_cause)];
@@ -573,10 +701,12 @@ static int supervise_loop(struct sv_ctx *c)
 			return EXIT_MOUNT;
 		}
 		ovl_log("restart: worker %d %s; starting another", (int)pid, cause);
-		/* the first restart of a burst at once, then backing off up
-		 * to 1.6 s */
-		if (recent > 1 &&
-		    pause_ms(c, SV_BACKOFF_MS << (recent - 2 < 4 ? recent - 2 : 4)))
+		/* a worker that lived SV_QUICK s or more is replaced at once;
+		 * after one that did not, the next waits, longer each time
+		 * (a worker that dies as it starts must not spin) */
+		quick = now_s() - started < SV_QUICK ? quick + 1 : 0;
+		if (quick > 1 &&
+		    pause_ms(c, SV_BACKOFF_MS << (quick - 2 < 4 ? quick - 2 : 4)))
 			return 0;
 	}
 }

@@ -163,3 +163,41 @@ PY
 	assert_equal dev_fuse "$(restart_stat transport)"
 	ovp_umount
 }
+
+# chaos_lower: base/b0..b9 and sub/s0..s2 in $LOWER, owned by root
+chaos_lower() {
+	mkdir -p "$LOWER/base" "$LOWER/sub"
+	for i in 0 1 2 3 4 5 6 7 8 9; do echo "base $i" >"$LOWER/base/b$i"; done
+	for i in 0 1 2; do echo "sub $i" >"$LOWER/sub/s$i"; done
+	chown -R 0:0 "$LOWER"
+}
+
+@test "restart=on: 50 kills at random points of a seeded workload: every call answers as a local filesystem would, the tree matches the model" {
+	need_ovp
+	chaos_lower
+	ovp_mount "lowerdir=$LOWER" "upperdir=$UPPER" "workdir=$WORK" restart=on restart_limit=0
+	fds=$(ls /proc/"$OVP_PID"/fd | wc -l)
+	run_cmd 0 timeout 300 python3 "$BATS_TEST_DIRNAME/tools/restart-chaos.py" "$MNT" 1130 50
+	assert_contains "kills 50:" "$output"
+	assert_equal "$fds" "$(ls /proc/"$OVP_PID"/fd | wc -l)" "the supervisor's open files"
+	assert_equal 50 "$(restart_stat restart.restarts)"
+	ovp_umount
+	assert_equal "" "$(ls -A "$WORK/work")" "workdir/work"
+}
+
+@test "restart=on, rootless (unshare -Urm, files served by the daemon): 50 kills of a seeded workload" {
+	need_binary
+	need_fuse
+	need_unshare
+	chaos_lower
+	run_cmd 0 timeout 400 unshare -Urm bash -c "
+		set -e
+		'$OVERPASS' -o 'lowerdir=$LOWER,upperdir=$UPPER,workdir=$WORK,restart=on,restart_limit=0' '$MNT' </dev/null
+		'$OVERPASS' --stats '$MNT' | grep ^passthrough.active
+		python3 '$BATS_TEST_DIRNAME/tools/restart-chaos.py' '$MNT' 1131 50
+		'$OVERPASS' --stats '$MNT' | grep ^restart.restarts
+		umount '$MNT'"
+	assert_contains "passthrough.active 0" "$output"
+	assert_contains "kills 50:" "$output"
+	assert_contains "restart.restarts 50" "$output"
+}

@@ -1,0 +1,307 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Kill the worker of a restart=on mount at random points of a seeded
+workload, and check what every caller saw.
+
+usage: restart-chaos.py MOUNT SEED KILLS
+
+The workload (one thread, so its model is exact) appends and reads through
+descriptors held across the kills, opens, creates, renames, removes, lists
+and stats, relative to a working directory inside the mount and by
+absolute paths, and copies lower files up.  Meanwhile the main thread
+SIGKILLs the worker KILLS times, at random moments, and measures from each
+kill to the first request answered again (a getxattr of the mount root,
+which always reaches the daemon).
+
+A call may fail only as a local filesystem could make it fail: EEXIST or
+ENOENT where the request had been done by the killed worker before its
+reply was lost (then the tree must show it done), never ENOTCONN,
+ECONNABORTED or ESTALE.  At the end the tree must equal the model.  Prints
+the latencies (median, max) and the operations done; exits 1 on any
+failure.
+"""
+import errno
+import os
+import random
+import signal
+import statistics
+import sys
+import threading
+import time
+import traceback
+
+MNT, SEED, KILLS = os.path.abspath(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+rng = random.Random(SEED)
+failures = []
+ops = {}
+stop = threading.Event()
+
+
+def fail(msg):
+    failures.append(msg)
+    stop.set()
+
+
+def overpass_of(mnt):
+    """{pid: parent pid} of the overpass processes with MOUNT as argument"""
+    procs = {}
+    for p in os.listdir("/proc"):
+        if not p.isdigit():
+            continue
+        try:
+            with open(f"/proc/{p}/cmdline", "rb") as f:
+                argv = f.read().split(b"\0")
+            with open(f"/proc/{p}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        if os.path.basename(argv[0]).endswith(b"overpass") and mnt.encode() in argv:
+            procs[int(p)] = ppid
+    return procs
+
+
+def supervisor_of(mnt):
+    procs = overpass_of(mnt)
+    sups = [p for p, pp in procs.items() if pp not in procs]
+    if len(sups) != 1:
+        sys.exit(f"restart-chaos: {len(sups)} supervisors for {mnt}: {procs}")
+    return sups[0]
+
+
+def worker_of(sup):
+    try:
+        with open(f"/proc/{sup}/task/{sup}/children") as f:
+            kids = f.read().split()
+    except OSError:
+        return None
+    return int(kids[0]) if kids else None
+
+
+def read_tree(root):
+    """{relative path: bytes or None for a directory}"""
+    tree = {}
+    for d, dirs, files in os.walk(root):
+        rel = os.path.relpath(d, root)
+        for n in dirs:
+            tree[os.path.normpath(os.path.join(rel, n))] = None
+        for n in files:
+            with open(os.path.join(d, n), "rb") as f:
+                tree[os.path.normpath(os.path.join(rel, n))] = f.read()
+    return tree
+
+
+class Workload:
+    def __init__(self):
+        self.model = read_tree(MNT)
+        os.mkdir(f"{MNT}/work")
+        self.model["work"] = None
+        os.chdir(f"{MNT}/work")
+        base = sorted(p for p, v in self.model.items()
+                      if v is not None and p.startswith("base/"))
+        self.appenders = {p: open(f"{MNT}/{p}", "ab") for p in base[:4]}
+        self.readers = {p: open(f"{MNT}/{p}", "rb") for p in base[4:8]}
+        self.n = 0
+
+    def files(self, prefix=""):
+        return sorted(p for p, v in self.model.items()
+                      if v is not None and p.startswith(prefix))
+
+    def dirs(self, prefix):
+        return sorted(p for p, v in self.model.items()
+                      if v is None and p.startswith(prefix) and p != prefix.rstrip("/"))
+
+    def work_names(self):
+        return sorted(p[5:] for p in self.model
+                      if p.startswith("work/") and "/" not in p[5:])
+
+    # each operation: (name, function); a function raises on a wrong result
+    def op_append_held(self):
+        p = rng.choice(sorted(self.appenders))
+        line = f"held {self.n}\n".encode()
+        f = self.appenders[p]
+        f.write(line)
+        f.flush()
+        self.model[p] += line
+        st = os.fstat(f.fileno())
+        if st.st_size != len(self.model[p]):
+            raise AssertionError(f"fstat {p}: {st.st_size} != {len(self.model[p])}")
+
+    def op_read_held(self):
+        p = rng.choice(sorted(self.readers))
+        f = self.readers[p]
+        f.seek(0)
+        if f.read() != self.model[p]:
+            raise AssertionError(f"held read of {p} differs")
+
+    def op_read_path(self):
+        p = rng.choice(self.files())
+        with open(f"{MNT}/{p}", "rb") as f:
+            if f.read() != self.model[p]:
+                raise AssertionError(f"read of {p} differs")
+
+    def op_copy_up(self):
+        cands = [p for p in self.files("base/") if p not in self.appenders
+                 and p not in self.readers]
+        if not cands:
+            return
+        p = rng.choice(cands)
+        line = f"path {self.n}\n".encode()
+        with open(f"{MNT}/{p}", "ab") as f:
+            f.write(line)
+        self.model[p] += line
+
+    def op_create(self):
+        name = f"n{self.n}"
+        data = f"created {self.n}\n".encode()
+        try:
+            fd = os.open(name, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            # a resent CREATE the killed worker had done: empty and ours
+            if os.path.getsize(name) != 0:
+                raise
+            fd = os.open(name, os.O_WRONLY)
+            ops["create-redone"] = ops.get("create-redone", 0) + 1
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        self.model[f"work/{name}"] = data
+
+    def op_rename(self):
+        names = [n for n in self.work_names() if self.model[f"work/{n}"] is not None]
+        if not names:
+            return
+        src, dst = rng.choice(names), f"r{self.n}"
+        try:
+            os.rename(src, dst)
+        except FileNotFoundError:
+            if os.path.exists(src) or not os.path.exists(dst):
+                raise
+            ops["rename-redone"] = ops.get("rename-redone", 0) + 1
+        self.model[f"work/{dst}"] = self.model.pop(f"work/{src}")
+
+    def op_unlink(self):
+        names = [n for n in self.work_names() if self.model[f"work/{n}"] is not None]
+        if not names:
+            return
+        n = rng.choice(names)
+        try:
+            os.unlink(n)
+        except FileNotFoundError:
+            if os.path.lexists(n):
+                raise
+            ops["unlink-redone"] = ops.get("unlink-redone", 0) + 1
+        del self.model[f"work/{n}"]
+
+    def op_mkdir(self):
+        n = f"d{self.n}"
+        try:
+            os.mkdir(n)
+        except FileExistsError:
+            if not os.path.isdir(n) or os.listdir(n):
+                raise
+            ops["mkdir-redone"] = ops.get("mkdir-redone", 0) + 1
+        self.model[f"work/{n}"] = None
+
+    def op_rmdir(self):
+        names = [n for n in self.work_names() if self.model[f"work/{n}"] is None]
+        if not names:
+            return
+        n = rng.choice(names)
+        try:
+            os.rmdir(n)
+        except FileNotFoundError:
+            if os.path.lexists(n):
+                raise
+            ops["rmdir-redone"] = ops.get("rmdir-redone", 0) + 1
+        del self.model[f"work/{n}"]
+
+    def op_list(self):
+        got = sorted(os.listdir("."))
+        if got != self.work_names():
+            raise AssertionError(f"listing of work: {got} != {self.work_names()}")
+
+    def op_stat_relative(self):
+        names = [n for n in self.work_names() if self.model[f"work/{n}"] is not None]
+        if not names:
+            return
+        n = rng.choice(names)
+        if os.stat(n).st_size != len(self.model[f"work/{n}"]):
+            raise AssertionError(f"stat of work/{n}")
+
+    def run(self):
+        table = [(self.op_append_held, 3), (self.op_read_held, 2),
+                 (self.op_read_path, 2), (self.op_copy_up, 1),
+                 (self.op_create, 3), (self.op_rename, 2), (self.op_unlink, 1),
+                 (self.op_mkdir, 1), (self.op_rmdir, 1), (self.op_list, 1),
+                 (self.op_stat_relative, 2)]
+        choices = [fn for fn, w in table for _ in range(w)]
+        while not stop.is_set():
+            fn = rng.choice(choices)
+            self.n += 1
+            try:
+                fn()
+            except OSError as e:
+                tb = traceback.extract_tb(e.__traceback__)[-1]
+                fail(f"{fn.__name__} (op {self.n}, line {tb.lineno}): "
+                     f"{errno.errorcode.get(e.errno, e.errno)} {e}")
+                return
+            except AssertionError as e:
+                fail(f"{fn.__name__} (op {self.n}): {e}")
+                return
+            ops[fn.__name__] = ops.get(fn.__name__, 0) + 1
+
+    def close(self):
+        for f in list(self.appenders.values()) + list(self.readers.values()):
+            f.close()
+        os.chdir("/")
+
+
+def main():
+    global SUP
+    SUP = supervisor_of(MNT)
+    w = Workload()
+    t = threading.Thread(target=w.run)
+    t.start()
+    latencies = []
+    for k in range(KILLS):
+        if stop.is_set():
+            break
+        # a worker dead within 0.5 s of its start makes the next restart
+        # wait (a crash loop must not spin): kill each one after that
+        time.sleep(rng.uniform(0.55, 0.8))
+        pid = worker_of(SUP)
+        if not pid:
+            fail(f"kill {k + 1}: no worker")
+            break
+        os.kill(pid, signal.SIGKILL)
+        t0 = time.monotonic()
+        try:
+            os.getxattr(MNT, "user.overpass.chaos-probe")
+        except OSError as e:
+            if e.errno != errno.ENODATA:
+                fail(f"probe after kill {k + 1}: {errno.errorcode.get(e.errno)}")
+                break
+        latencies.append(time.monotonic() - t0)
+    time.sleep(0.2)
+    stop.set()
+    t.join(60)
+    if t.is_alive():
+        fail("the workload did not finish")
+    w.close()
+    if not failures:
+        tree = read_tree(MNT)
+        if tree != w.model:
+            extra = sorted(set(tree) - set(w.model))
+            missing = sorted(set(w.model) - set(tree))
+            differ = sorted(p for p in set(tree) & set(w.model) if tree[p] != w.model[p])
+            fail(f"tree differs: extra {extra[:5]}, missing {missing[:5]}, differ {differ[:5]}")
+    if latencies:
+        ms = [x * 1000 for x in latencies]
+        print(f"kills {len(ms)}: kill to first request served: median {statistics.median(ms):.2f} ms, "
+              f"max {max(ms):.2f} ms")
+    print("operations: " + ", ".join(f"{k} {v}" for k, v in sorted(ops.items())))
+    for f in failures:
+        print(f"FAIL: {f}")
+    return 1 if failures else 0
+
+
+sys.exit(main())
