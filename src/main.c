@@ -19,6 +19,9 @@
 #include <sys/stat.h>
 #include <sys/xattr.h>
 #include <syslog.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 
@@ -447,6 +450,7 @@ static int serve_worker(struct ovl_fs *fs, const void *init, size_t len,
 	if (takeover)
 		ovl_sv_takeover(fs);
 	atomic_store(&fs->sv->served, true);
+	atomic_store(&fs->sv->ready_gen, atomic_load(&fs->sv->generation));
 	tell_parent(fs, 0);
 	if (ovl_reclaim_start(fs) < 0)
 		ovl_log("cannot read RLIMIT_NOFILE: open files are not bounded");
@@ -511,6 +515,112 @@ out_unmount:
 	return status;
 }
 
+/*
+ * restart=on, an upgrade: run as a worker of a live mount, started by its
+ * supervisor as "overpass --sv-worker DEV STATE NODES INIT GEN ARGS..."
+ * (supervise.c) in the directory the mount was made from.  The layers are
+ * opened and the workdir prepared as for a mount; the mount itself, the
+ * INIT request and the node ids are the supervisor's.
+ */
+static int worker_main(int argc, char **argv)
+{
+	struct ovl_params p;
+	struct ovl_fs fs = { .p = &p, .ready_fd = -1, .workdir_fd = -1,
+			      .work_fd = -1, .index_fd = -1, .cwd_fd = -1 };
+	char *args[argc], dev[32], init[OVL_SV_INIT_MAX];
+	int fd[4], n = 0;
+	unsigned long long gen;
+	enum ovl_action action;
+	ssize_t len;
+	void *map;
+
+	if (argc < 8)
+		return EXIT_USAGE;
+	for (int i = 0; i < 4; i++)
+		fd[i] = atoi(argv[2 + i]);
+	gen = strtoull(argv[6], NULL, 10);
+	args[n++] = argv[0];
+	for (int i = 7; i < argc; i++)
+		args[n++] = argv[i];
+	ovl_params_init(&p);
+	if (ovl_params_parse(&p, n, args, &action) || action != OVL_ACTION_MOUNT)
+		return EXIT_USAGE;
+	ovl_debug_enabled = p.debug;
+	if (!p.foreground) {
+		openlog("overpass", LOG_PID, LOG_DAEMON);
+		ovl_log_syslog = true;
+	}
+	raise_nofile();
+	if (ovl_layers_open(&fs))
+		return EXIT_USAGE;
+	fs.pt_reason = ovl_passthrough_precheck(&fs);
+	fs.se = session_new(&fs);
+	snprintf(dev, sizeof(dev), "/dev/fd/%d", fd[0]);
+	if (!fs.se || fuse_set_signal_handlers(fs.se) < 0 ||
+	    fuse_session_mount(fs.se, dev) < 0 || fs_setup(&fs) ||
+	    chdir("/") < 0)
+		return EXIT_MOUNT;
+	map = mmap(NULL, sizeof(*fs.sv), PROT_READ | PROT_WRITE, MAP_SHARED,
+		   fd[1], 0);
+	len = pread(fd[3], init, sizeof(init), 0);
+	if (map == MAP_FAILED || len <= 0 || ovl_nodetab_attach(&fs, fd[2]))
+		return EXIT_MOUNT;
+	fs.sv = map;
+	if (ovl_sv_worker_init(&fs, (unsigned)gen))
+		return EXIT_MOUNT;
+	_exit(serve_worker(&fs, init, (size_t)len, true));
+}
+
+/* --restart MNT: have the supervisor of a restart=on mount replace its
+ * worker with one of the binary now at its path, and wait for it. */
+static int request_restart(const char *mnt)
+{
+	static char buf[1 << 16];
+	unsigned long long sup = 0, gen = 0, now;
+	ssize_t n = getxattr(mnt, OVL_STATS_XATTR, buf, sizeof(buf) - 1);
+	char *s;
+
+	if (n < 0) {
+		ovl_log("%s: cannot read statistics (%s); is it an overpass mount?",
+			mnt, strerror(errno));
+		return EXIT_USAGE;
+	}
+	buf[n] = '\0';
+	if ((s = strstr(buf, "restart.supervisor_pid ")))
+		sup = strtoull(s + 23, NULL, 10);
+	if ((s = strstr(buf, "restart.generation ")))
+		gen = strtoull(s + 19, NULL, 10);
+	if (!sup || !gen) {
+		ovl_log("%s: not mounted with restart=on: nothing can take it over",
+			mnt);
+		return EXIT_USAGE;
+	}
+	if (kill((pid_t)sup, SIGUSR2) < 0) {
+		ovl_log("%s: cannot signal its supervisor %llu: %s", mnt, sup,
+			strerror(errno));
+		return EXIT_MOUNT;
+	}
+	for (int i = 0; i < 200; i++) {
+		struct timespec pause = { 0, 50 * 1000 * 1000 };
+
+		nanosleep(&pause, NULL);
+		n = getxattr(mnt, OVL_STATS_XATTR, buf, sizeof(buf) - 1);
+		if (n <= 0)
+			continue;
+		buf[n] = '\0';
+		s = strstr(buf, "restart.generation ");
+		now = s ? strtoull(s + 19, NULL, 10) : 0;
+		if (now > gen) {
+			s = strstr(buf, "restart.worker_pid ");
+			printf("%s: worker %llu (pid %llu) took over\n", mnt, now,
+			       s ? strtoull(s + 19, NULL, 10) : 0);
+			return 0;
+		}
+	}
+	ovl_log("%s: no new worker within 10 s", mnt);
+	return EXIT_MOUNT;
+}
+
 int main(int argc, char **argv)
 {
 	struct ovl_params p;
@@ -520,6 +630,11 @@ int main(int argc, char **argv)
 	int status;
 
 	umask(0); /* the modes we create with are final */
+	if (argc > 1 && !strcmp(argv[1], "--sv-worker"))
+		return worker_main(argc, argv);
+	fs.argc = argc;
+	fs.argv = argv;
+	fs.cwd_fd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
 	ovl_params_init(&p);
 	if (ovl_params_parse(&p, argc, argv, &action)) {
 		ovl_params_free(&p);
@@ -538,6 +653,9 @@ int main(int argc, char **argv)
 		break;
 	case OVL_ACTION_STATS:
 		status = show_stats(p.mountpoint);
+		break;
+	case OVL_ACTION_RESTART:
+		status = request_restart(p.mountpoint);
 		break;
 	default:
 		status = do_mount(&fs);

@@ -30,6 +30,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #define NT_MIN_SLOTS 65536
 #define NT_MAX_SLOTS (4u << 20)
@@ -67,6 +68,7 @@ struct nt_old {
 #define NT_TOMB UINT64_MAX
 
 struct ovl_nodetab {
+	int fd;			/* the memfd holding it (kept across exec) */
 	struct nt_shared *sh;	/* the shared table */
 	_Atomic uint32_t *backing; /* the set of backing ids, in sh */
 	pthread_mutex_t backing_lock;
@@ -86,42 +88,101 @@ static size_t old_hash(uint64_t id, size_t cap)
 	return (size_t)(id >> 17) & (cap - 1);
 }
 
-/* Supervisor, before the first worker: map the table. */
-int ovl_nodetab_create(struct ovl_fs *fs)
+static int nodetab_map(struct ovl_fs *fs, int fd, size_t len, uint64_t nslots)
 {
 	struct ovl_nodetab *t = calloc(1, sizeof(*t));
-	struct rlimit rl;
-	uint64_t n = NT_MIN_SLOTS;
 
 	if (!t)
 		return -ENOMEM;
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
-	    rl.rlim_cur + 4096 > n)
-		n = rl.rlim_cur + 4096;
-	if (n > NT_MAX_SLOTS)
-		n = NT_MAX_SLOTS;
-	t->maplen = sizeof(struct nt_shared) + n * sizeof(struct nt_slot) +
-		    n * sizeof(uint32_t);
+	t->fd = fd;
+	t->maplen = len;
 	/* pages are used only as slots are: no reservation for the rest */
-	t->sh = mmap(NULL, t->maplen, PROT_READ | PROT_WRITE,
-		     MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	t->sh = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		     MAP_SHARED | MAP_NORESERVE, fd, 0);
 	if (t->sh == MAP_FAILED) {
 		int err = -errno;
 
 		free(t);
 		return err;
 	}
-	t->sh->nslots = n;
-	t->sh->backing_off = sizeof(struct nt_shared) + n * sizeof(struct nt_slot);
+	if (nslots) {
+		t->sh->nslots = nslots;
+		t->sh->backing_off = sizeof(struct nt_shared) +
+				     nslots * sizeof(struct nt_slot);
+	}
 	t->backing = (void *)((char *)t->sh + t->sh->backing_off);
 	if (pthread_mutex_init(&t->lock, NULL) ||
 	    pthread_mutex_init(&t->backing_lock, NULL)) {
-		munmap(t->sh, t->maplen);
+		munmap(t->sh, len);
 		free(t);
 		return -ENOMEM;
 	}
 	fs->nodetab = t;
 	return 0;
+}
+
+/* Supervisor, before the first worker: the table, in a memfd that a
+ * worker of a new binary maps again (ovl_nodetab_attach()). */
+int ovl_nodetab_create(struct ovl_fs *fs)
+{
+	struct rlimit rl;
+	uint64_t n = NT_MIN_SLOTS;
+	size_t len;
+	int fd, err;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+	    rl.rlim_cur + 4096 > n)
+		n = rl.rlim_cur + 4096;
+	if (n > NT_MAX_SLOTS)
+		n = NT_MAX_SLOTS;
+	len = sizeof(struct nt_shared) + n * sizeof(struct nt_slot) +
+	      n * sizeof(uint32_t);
+	fd = memfd_create("overpass-nodes", MFD_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (ftruncate(fd, (off_t)len) < 0) {
+		err = -errno;
+		close(fd);
+		return err;
+	}
+	err = nodetab_map(fs, fd, len, n);
+	if (err)
+		close(fd);
+	return err;
+}
+
+/* A worker started from a new binary: the supervisor's table in @fd. */
+int ovl_nodetab_attach(struct ovl_fs *fs, int fd)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if ((size_t)st.st_size < sizeof(struct nt_shared))
+		return -EINVAL;
+	return nodetab_map(fs, fd, (size_t)st.st_size, 0);
+}
+
+/* The supervisor, at the end of the mount. */
+void ovl_nodetab_free(struct ovl_fs *fs)
+{
+	struct ovl_nodetab *t = fs->nodetab;
+
+	if (!t)
+		return;
+	munmap(t->sh, t->maplen);
+	close(t->fd);
+	free(t->free);
+	free(t->old);
+	pthread_mutex_destroy(&t->lock);
+	pthread_mutex_destroy(&t->backing_lock);
+	free(t);
+	fs->nodetab = NULL;
+}
+
+int ovl_nodetab_fd(struct ovl_fs *fs)
+{
+	return fs->nodetab ? fs->nodetab->fd : -1;
 }
 
 /* ---- this worker's own ids (itable_lock held) ---- */

@@ -28,6 +28,7 @@ enum ovl_action {
 	OVL_ACTION_HELP,
 	OVL_ACTION_VERSION,
 	OVL_ACTION_STATS,
+	OVL_ACTION_RESTART,	/* --restart MNT: upgrade a restart=on mount */
 };
 void ovl_params_init(struct ovl_params *p);
 void ovl_params_free(struct ovl_params *p);
@@ -284,6 +285,9 @@ void ovl_locks_release(struct ovl_fs *fs, struct ovl_inode *inode, uint64_t fh);
 
 /* nodetab.c */
 int ovl_nodetab_create(struct ovl_fs *fs);
+int ovl_nodetab_attach(struct ovl_fs *fs, int fd);
+int ovl_nodetab_fd(struct ovl_fs *fs);
+void ovl_nodetab_free(struct ovl_fs *fs);
 void ovl_nodetab_track(struct ovl_fs *fs, struct ovl_inode *inode);
 int ovl_nodetab_takeover(struct ovl_fs *fs);
 uint64_t ovl_nodetab_current(struct ovl_fs *fs, uint64_t id);
@@ -293,9 +297,12 @@ unsigned ovl_nodetab_close_backing(struct ovl_fs *fs, int devfd);
 
 /* supervise.c */
 #define OVL_RESTART_LIMIT_MAX 64
+#define OVL_SV_INIT_MAX 16384	/* the saved INIT request's buffer
+				 * (>= FUSE_MIN_READ_BUFFER) */
 typedef int (*ovl_serve_fn)(struct ovl_fs *fs, const void *init, size_t len,
 			    bool takeover);
 int ovl_supervise(struct ovl_fs *fs, ovl_serve_fn serve);
+int ovl_sv_worker_init(struct ovl_fs *fs, unsigned gen);
 int ovl_sv_loop(struct ovl_fs *fs);
 void ovl_sv_takeover(struct ovl_fs *fs);
 bool ovl_nodeid_stale(const struct ovl_fs *fs, uint64_t id);

@@ -336,6 +336,9 @@ struct ovl_fs {
 				 * supervisor (supervise.c), or NULL */
 	struct ovl_nodetab *nodetab; /* restart=on: node ids that outlive
 				 * their worker (nodetab.c), or NULL */
+	int argc;		/* the command line, for a worker started */
+	char **argv;		/* from a new binary (supervise.c) */
+	int cwd_fd;		/* the directory it was started in, or -1 */
 };
 
 /*
@@ -352,6 +355,7 @@ struct ovl_svstate {
 	atomic_uint restarts;	/* workers started after the first */
 	atomic_uint generation;	/* the running worker's generation */
 	atomic_bool served;	/* the first worker answered INIT */
+	atomic_uint ready_gen;	/* the last generation that began serving */
 	char last_cause[96];	/* how the last worker ended, for --stats */
 };
 

@@ -771,6 +771,14 @@ int ovl_params_parse(struct ovl_params *p, int argc, char **argv,
 			p->mountpoint = strdup(argv[i + 1]);
 			return p->mountpoint ? 0 : -ENOMEM;
 		}
+		if (!strcmp(a, "--restart")) {
+			if (i + 1 >= argc)
+				return fail("--restart", "needs a mountpoint");
+			*action = OVL_ACTION_RESTART;
+			free(p->mountpoint);
+			p->mountpoint = strdup(argv[i + 1]);
+			return p->mountpoint ? 0 : -ENOMEM;
+		}
 		if (!strcmp(a, "-f")) {
 			p->foreground = true;
 		} else if (!strcmp(a, "-d") || !strcmp(a, "--debug")) {

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <unistd.h>
 
 static const char *const op_names[OVL_OP_NR] = {
 	[OVL_OP_LOOKUP] = "LOOKUP", [OVL_OP_FORGET] = "FORGET",
@@ -108,6 +109,8 @@ char *ovl_stats_format(struct ovl_fs *fs)
 	fprintf(f, "reclaimed %llu\n", (unsigned long long)atomic_load(&s->reclaimed));
 	fprintf(f, "inodes %llu\n", (unsigned long long)atomic_load(&s->inodes));
 	if (fs->sv) {
+		fprintf(f, "restart.supervisor_pid %d\n", (int)getppid());
+		fprintf(f, "restart.worker_pid %d\n", (int)getpid());
 		fprintf(f, "restart.generation %u\n", atomic_load(&fs->sv->generation));
 		fprintf(f, "restart.restarts %u\n", atomic_load(&fs->sv->restarts));
 		fprintf(f, "restart.last_cause %s\n",

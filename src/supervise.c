@@ -31,6 +31,7 @@
 #include "overlay.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <linux/fuse.h>
 #include <poll.h>
@@ -54,8 +55,9 @@
 				 * died as it started... */
 #define SV_BACKOFF_MS 100	/* ...and the next but one waits this long,
 				 * doubled each time after, up to 16 times */
-#define SV_INIT_BUF 16384	/* >= FUSE_MIN_READ_BUFFER */
 #define SV_MAX_THREADS 16	/* request threads of a worker */
+#define SV_DRAIN_S 1		/* seconds requests in progress get to end
+				 * when a worker stops */
 
 /* ---- in a worker: requests naming what a dead worker handed out ---- */
 
@@ -418,6 +420,20 @@ struct sv_pool {
 
 static void *sv_thread(void *arg);
 
+/* Wait 100 ms at most for a thread to end; pool->lock held. */
+static void pool_wait(struct sv_pool *pool)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_REALTIME, &t);
+	t.tv_nsec += 100 * 1000 * 1000;
+	if (t.tv_nsec >= 1000000000) {
+		t.tv_sec++;
+		t.tv_nsec -= 1000000000;
+	}
+	pthread_cond_timedwait(&pool->changed, &pool->lock, &t);
+}
+
 /* Start one more thread; pool->lock held. */
 static void pool_grow(struct sv_pool *pool)
 {
@@ -480,39 +496,48 @@ static void *sv_thread(void *arg)
  */
 int ovl_sv_loop(struct ovl_fs *fs)
 {
-	struct sv_pool pool = { .fs = fs, .max = fs->p->threaded ? SV_MAX_THREADS : 1 };
+	/* on the heap: a request still in progress when this returns keeps
+	 * using it until the process exits */
+	struct sv_pool *pool = calloc(1, sizeof(*pool));
 	struct fuse_session *se = fs->se;
 	int err;
 
-	if (pthread_mutex_init(&pool.lock, NULL) ||
-	    pthread_cond_init(&pool.changed, NULL))
+	if (!pool || pthread_mutex_init(&pool->lock, NULL) ||
+	    pthread_cond_init(&pool->changed, NULL)) {
+		free(pool);
 		return -ENOMEM;
-	pthread_mutex_lock(&pool.lock);
-	pool_grow(&pool);
-	if (pool.max > 1)
-		pool_grow(&pool);
-	/* a signal handler cannot wake a condition: look every 100 ms */
-	while (pool.running > 0 && !fuse_session_exited(se)) {
-		struct timespec t;
-
-		clock_gettime(CLOCK_REALTIME, &t);
-		t.tv_nsec += 100 * 1000 * 1000;
-		if (t.tv_nsec >= 1000000000) {
-			t.tv_sec++;
-			t.tv_nsec -= 1000000000;
-		}
-		pthread_cond_timedwait(&pool.changed, &pool.lock, &t);
 	}
-	pthread_mutex_unlock(&pool.lock);
+	pool->fs = fs;
+	pool->max = fs->p->threaded ? SV_MAX_THREADS : 1;
+	pthread_mutex_lock(&pool->lock);
+	pool_grow(pool);
+	if (pool->max > 1)
+		pool_grow(pool);
+	/* a signal handler cannot wake a condition: look every 100 ms */
+	while (pool->running > 0 && !fuse_session_exited(se))
+		pool_wait(pool);
 	fuse_session_exit(se);
-	for (int i = 0; i < pool.started; i++)
-		pthread_cancel(pool.tids[i]); /* only while waiting for a request */
-	for (int i = 0; i < pool.started; i++)
-		pthread_join(pool.tids[i], NULL);
-	err = pool.error;
-	pthread_cond_destroy(&pool.changed);
-	pthread_mutex_destroy(&pool.lock);
-	return pool.started ? err : -EAGAIN;
+	for (int i = 0; i < pool->started; i++)
+		pthread_cancel(pool->tids[i]); /* only while waiting for a request */
+	/*
+	 * Requests in progress end, for up to SV_DRAIN_S: one that waits
+	 * longer (a lock wait) is left to the process's exit, and the next
+	 * worker gets it again (FUSE_NOTIFY_RESEND).
+	 */
+	for (int i = 0; pool->running > 0 && i < SV_DRAIN_S * 10; i++)
+		pool_wait(pool);
+	err = pool->started ? pool->error : -EAGAIN;
+	if (pool->running > 0) {
+		pthread_mutex_unlock(&pool->lock);
+		return err;
+	}
+	pthread_mutex_unlock(&pool->lock);
+	for (int i = 0; i < pool->started; i++)
+		pthread_join(pool->tids[i], NULL);
+	pthread_cond_destroy(&pool->changed);
+	pthread_mutex_destroy(&pool->lock);
+	free(pool);
+	return err;
 }
 
 /*
@@ -579,10 +604,58 @@ struct sv_ctx {
 	ovl_serve_fn serve;
 	char *init;
 	int init_len;
+	int init_fd;		/* a memfd with the INIT request */
+	int state_fd;		/* the memfd of fs->sv */
+	char exe[PATH_MAX];	/* the binary a worker of an upgrade runs */
 	sigset_t waited;	/* SIGCHLD and the stop signals, blocked */
 	sigset_t old;		/* the mask a worker gets back */
 	bool stop;		/* a stop signal came */
+	bool upgrade;		/* SIGUSR2 came: the worker is being replaced */
+	bool exec_next;		/* start workers from exe, not by fork */
 };
+
+/* In a worker of generation @gen, before it serves: its tag, and the ids
+ * of its predecessors.  0 or a negative errno. */
+int ovl_sv_worker_init(struct ovl_fs *fs, unsigned gen)
+{
+	fs->gen_tag = (uint64_t)((gen - 1) % 0x7fff + 1) << OVL_GEN_SHIFT;
+	atomic_store(&fs->sv->generation, gen);
+	if (gen > 1 && fs->nodetab)
+		return ovl_nodetab_takeover(fs);
+	return 0;
+}
+
+/*
+ * In the child: become a worker of the binary at c->exe (an upgrade), as
+ * "EXE --sv-worker DEV STATE NODES INIT GEN ARGS...", in the directory the
+ * mount was started in, so that its arguments mean what they meant.
+ */
+static void exec_worker(struct sv_ctx *c, unsigned gen)
+{
+	struct ovl_fs *fs = c->fs;
+	int fds[4] = { fuse_session_fd(fs->se), c->state_fd,
+		       ovl_nodetab_fd(fs), c->init_fd };
+	char num[6][24];
+	char **argv = calloc((size_t)fs->argc + 8, sizeof(*argv));
+	int n = 0;
+
+	if (!argv || fds[2] < 0 || (fs->cwd_fd >= 0 && fchdir(fs->cwd_fd) < 0))
+		return;
+	argv[n++] = c->exe;
+	argv[n++] = "--sv-worker";
+	for (int i = 0; i < 4; i++) {
+		fcntl(fds[i], F_SETFD, 0);
+		snprintf(num[i], sizeof(num[i]), "%d", fds[i]);
+		argv[n++] = num[i];
+	}
+	snprintf(num[4], sizeof(num[4]), "%u", gen);
+	argv[n++] = num[4];
+	for (int i = 1; i < fs->argc; i++)
+		argv[n++] = fs->argv[i];
+	argv[n] = NULL;
+	execv(c->exe, argv);
+	ovl_log("restart: cannot run %s: %s", c->exe, strerror(errno));
+}
 
 static pid_t start_worker(struct sv_ctx *c, unsigned gen)
 {
@@ -591,16 +664,19 @@ static pid_t start_worker(struct sv_ctx *c, unsigned gen)
 	if (pid != 0)
 		return pid;
 	sigprocmask(SIG_SETMASK, &c->old, NULL);
-	c->fs->gen_tag = (uint64_t)((gen - 1) % 0x7fff + 1) << OVL_GEN_SHIFT;
-	atomic_store(&c->fs->sv->generation, gen);
-	if (gen > 1 && c->fs->nodetab && ovl_nodetab_takeover(c->fs)) {
+	if (c->exec_next) {
+		exec_worker(c, gen);
+		_exit(EXIT_MOUNT);
+	}
+	if (ovl_sv_worker_init(c->fs, gen)) {
 		ovl_log("restart: no memory for the node ids of the dead worker");
 		_exit(EXIT_MOUNT);
 	}
 	_exit(c->serve(c->fs, c->init, (size_t)c->init_len, gen > 1));
 }
 
-/* Wait for @pid to end; a stop signal is passed on to it. */
+/* Wait for @pid to end; a stop signal is passed on to it, and so is an
+ * upgrade (SIGUSR2), which ends it to start the next from c->exe. */
 static int wait_worker(struct sv_ctx *c, pid_t pid)
 {
 	int status;
@@ -616,7 +692,10 @@ static int wait_worker(struct sv_ctx *c, pid_t pid)
 				return status;
 			continue;
 		}
-		c->stop = true;
+		if (sig == SIGUSR2)
+			c->upgrade = true;
+		else
+			c->stop = true;
 		kill(pid, SIGTERM);
 	}
 }
@@ -681,12 +760,27 @@ static int supervise_loop(struct sv_ctx *c)
 			c->fs->ready_fd = -1;
 		}
 		status = wait_worker(c, pid);
+		if (c->upgrade && !c->stop) {
+			c->upgrade = false;
+			c->exec_next = true;
+			snprintf(sv->last_cause, sizeof(sv->last_cause),
+				 "replaced by %.60s", c->exe);
+			ovl_log("restart: worker %d ended for an upgrade; starting %s",
+				(int)pid, c->exe);
+			continue;
+		}
 		if (c->stop || (WIFEXITED(status) && WEXITSTATUS(status) == 0))
 			return WIFEXITED(status) ? WEXITSTATUS(status) : 0;
 		if (connection_gone(fuse_session_fd(c->fs->se)))
 			return 0;
 		describe_end(status, cause, sizeof(cause));
 		memcpy(sv->last_cause, cause, sizeof(cause));
+		if (c->exec_next && atomic_load(&sv->ready_gen) != gen) {
+			/* a new binary that does not start: keep the old */
+			ovl_log("restart: the worker from %s %s before serving; starting workers of the running binary again",
+				c->exe, cause);
+			c->exec_next = false;
+		}
 		if (!atomic_load(&sv->served)) {
 			ovl_log("restart: the first worker %s before the mount was up; not restarting",
 				cause);
@@ -716,37 +810,85 @@ static int supervise_loop(struct sv_ctx *c)
  * returns the exit status.  @serve runs in each worker (a forked copy of
  * this process, before any thread) with the saved INIT.
  */
+/* A memfd of @len bytes, mapped shared at *@map; its fd, or -errno. */
+static int shared_memfd(const char *name, size_t len, void **map)
+{
+	int fd = memfd_create(name, MFD_CLOEXEC), err;
+
+	if (fd < 0)
+		return -errno;
+	if (ftruncate(fd, (off_t)len) < 0)
+		goto fail;
+	*map = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (*map != MAP_FAILED)
+		return fd;
+fail:
+	err = -errno;
+	close(fd);
+	return err;
+}
+
+/* The path of the running binary, which an upgrade replaces. */
+static void own_exe(char *out, size_t size)
+{
+	ssize_t n = readlink("/proc/self/exe", out, size - 1);
+	const char *del = " (deleted)";
+	size_t dl = strlen(del);
+
+	out[n > 0 ? n : 0] = '\0';
+	if (n > (ssize_t)dl && !strcmp(out + n - dl, del))
+		out[n - dl] = '\0';
+}
+
+/*
+ * Run as the supervisor of the mounted session fs->se until the mount ends:
+ * returns the exit status.  @serve runs in each worker (a forked copy of
+ * this process, before any thread) with the saved INIT.
+ */
 int ovl_supervise(struct ovl_fs *fs, ovl_serve_fn serve)
 {
-	struct sv_ctx c = { .fs = fs, .serve = serve };
+	struct sv_ctx c = { .fs = fs, .serve = serve, .init_fd = -1 };
+	void *map;
 	int status;
 
-	fs->sv = mmap(NULL, sizeof(*fs->sv), PROT_READ | PROT_WRITE,
-		      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	if (fs->sv == MAP_FAILED) {
-		fs->sv = NULL;
-		ovl_log("restart: cannot map the shared state: %s", strerror(errno));
+	c.state_fd = shared_memfd("overpass-state", sizeof(*fs->sv), &map);
+	if (c.state_fd < 0) {
+		ovl_log("restart: cannot map the shared state: %s",
+			strerror(-c.state_fd));
 		return EXIT_MOUNT;
 	}
+	fs->sv = map;
 	if (ovl_nodetab_create(fs))
 		ovl_log("restart: cannot map the node id table: node ids will not outlive their worker");
-	c.init = malloc(SV_INIT_BUF);
+	own_exe(c.exe, sizeof(c.exe));
+	c.init = malloc(OVL_SV_INIT_MAX);
 	if (!c.init)
 		return EXIT_MOUNT;
-	c.init_len = read_init(fuse_session_fd(fs->se), c.init, SV_INIT_BUF);
+	c.init_len = read_init(fuse_session_fd(fs->se), c.init, OVL_SV_INIT_MAX);
 	if (c.init_len < 0) {
 		ovl_log("restart: cannot read INIT: %s", strerror(-c.init_len));
 		free(c.init);
+		ovl_nodetab_free(fs);
 		return EXIT_MOUNT;
 	}
+	c.init_fd = memfd_create("overpass-init", MFD_CLOEXEC);
+	if (c.init_fd < 0 || write(c.init_fd, c.init, (size_t)c.init_len) != c.init_len)
+		ovl_log("restart: cannot keep INIT for an upgrade: upgrades will fail");
 	sigemptyset(&c.waited);
 	sigaddset(&c.waited, SIGCHLD);
 	sigaddset(&c.waited, SIGTERM);
 	sigaddset(&c.waited, SIGINT);
 	sigaddset(&c.waited, SIGHUP);
+	sigaddset(&c.waited, SIGUSR2);
 	sigprocmask(SIG_BLOCK, &c.waited, &c.old);
 	status = supervise_loop(&c);
 	sigprocmask(SIG_SETMASK, &c.old, NULL);
 	free(c.init);
+	if (c.init_fd >= 0)
+		close(c.init_fd);
+	ovl_nodetab_free(fs);
+	munmap(fs->sv, sizeof(*fs->sv));
+	fs->sv = NULL;
+	close(c.state_fd);
 	return status;
 }

@@ -196,8 +196,55 @@ chaos_lower() {
 		'$OVERPASS' --stats '$MNT' | grep ^passthrough.active
 		python3 '$BATS_TEST_DIRNAME/tools/restart-chaos.py' '$MNT' 1131 50
 		'$OVERPASS' --stats '$MNT' | grep ^restart.restarts
-		umount '$MNT'"
+		sup=\$('$OVERPASS' --stats '$MNT' | sed -n 's/^restart.supervisor_pid //p')
+		umount '$MNT'
+		# the supervisor ends after its worker, within 10 s
+		for i in \$(seq 100); do kill -0 \$sup 2>/dev/null || exit 0; sleep 0.1; done
+		exit 1"
 	assert_contains "passthrough.active 0" "$output"
 	assert_contains "kills 50:" "$output"
 	assert_contains "restart.restarts 50" "$output"
+}
+
+@test "overpass --restart MNT: a new binary at the same path takes over the live mount" {
+	need_ovp
+	echo data >"$LOWER/f"
+	mkdir "$LOWER/d"
+	echo in-d >"$LOWER/d/g"
+	mkdir "$T/bin"
+	cp "$OVERPASS" "$T/bin/overpass"
+	local OVERPASS=$T/bin/overpass
+	ovp_mount "lowerdir=$LOWER" "upperdir=$UPPER" "workdir=$WORK" restart=on
+	w1=$(worker_of "$OVP_PID")
+	exec {held}<"$MNT/f"
+	cd "$MNT/d"
+	# a new build installed at the same path: another file, as a package
+	# upgrade makes it (the running binary stays as it is)
+	cp "$OVERPASS" "$T/bin/overpass.new"
+	printf 'another build' >>"$T/bin/overpass.new"
+	mv -f "$T/bin/overpass.new" "$OVERPASS"
+	run_cmd 0 "$OVERPASS" --restart "$MNT"
+	assert_contains "worker 2 (pid" "$output"
+	w2=$(worker_of "$OVP_PID")
+	[ -n "$w2" ] && [ "$w2" != "$w1" ]
+	assert_equal "$(stat -c %i "$OVERPASS")" "$(stat -L -c %i "/proc/$w2/exe")" "the new worker's binary"
+	assert_equal in-d "$(cat g)" "through the working directory"
+	assert_equal data "$(cat <&"$held")" "through a descriptor held across"
+	echo more >>"$MNT/f"
+	assert_equal "data
+more" "$(cat "$MNT/f")"
+	assert_equal "replaced by $OVERPASS" "$(restart_stat restart.last_cause)"
+	cd /
+	exec {held}<&-
+	ovp_umount
+	assert_equal "data
+more" "$(cat "$UPPER/f")"
+}
+
+@test "overpass --restart refuses a mount without restart=on" {
+	need_ovp
+	ovp_mount
+	run_ovp 1 --restart "$MNT"
+	assert_contains "not mounted with restart=on" "$output"
+	ovp_umount
 }
