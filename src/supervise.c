@@ -455,11 +455,8 @@ static void *sv_thread(void *arg)
 	struct fuse_buf buf = { 0 };
 	int r;
 
-	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
 	while (!fuse_session_exited(se)) {
-		pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL);
 		r = fuse_session_receive_buf(se, &buf);
-		pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
 		if (r == -EINTR || r == -EAGAIN)
 			continue;
 		if (r <= 0) {
@@ -492,12 +489,13 @@ static void *sv_thread(void *arg)
 
 /*
  * Serve until the session ends (unmount, or a signal's handler from
- * fuse_set_signal_handlers()): 0, or a negative errno.
+ * fuse_set_signal_handlers()): 0, or a negative errno.  The worker exits
+ * right after: threads may still be waiting for a request.
  */
 int ovl_sv_loop(struct ovl_fs *fs)
 {
-	/* on the heap: a request still in progress when this returns keeps
-	 * using it until the process exits */
+	/* on the heap, and never freed: threads waiting for a request when
+	 * this returns keep it until the worker exits (_exit) */
 	struct sv_pool *pool = calloc(1, sizeof(*pool));
 	struct fuse_session *se = fs->se;
 	int err;
@@ -517,26 +515,17 @@ int ovl_sv_loop(struct ovl_fs *fs)
 	while (pool->running > 0 && !fuse_session_exited(se))
 		pool_wait(pool);
 	fuse_session_exit(se);
-	for (int i = 0; i < pool->started; i++)
-		pthread_cancel(pool->tids[i]); /* only while waiting for a request */
 	/*
 	 * Requests in progress end, for up to SV_DRAIN_S: one that waits
-	 * longer (a lock wait) is left to the process's exit, and the next
-	 * worker gets it again (FUSE_NOTIFY_RESEND).
+	 * longer (a lock wait) ends with the process, and the next worker
+	 * gets it again (FUSE_NOTIFY_RESEND), as it gets one that a thread
+	 * still waiting in read() takes meanwhile.  Those threads are not
+	 * stopped: the worker exits next.
 	 */
-	for (int i = 0; pool->running > 0 && i < SV_DRAIN_S * 10; i++)
+	for (int i = 0; pool->running > pool->idle && i < SV_DRAIN_S * 10; i++)
 		pool_wait(pool);
 	err = pool->started ? pool->error : -EAGAIN;
-	if (pool->running > 0) {
-		pthread_mutex_unlock(&pool->lock);
-		return err;
-	}
 	pthread_mutex_unlock(&pool->lock);
-	for (int i = 0; i < pool->started; i++)
-		pthread_join(pool->tids[i], NULL);
-	pthread_cond_destroy(&pool->changed);
-	pthread_mutex_destroy(&pool->lock);
-	free(pool);
 	return err;
 }
 
