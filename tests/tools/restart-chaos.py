@@ -37,6 +37,12 @@ ops = {}
 stop = threading.Event()
 
 
+def redone(what):
+    """a request the killed worker had done was done again: it failed as
+    one whose effect another process made first"""
+    ops[f"{what}-redone"] = ops.get(f"{what}-redone", 0) + 1
+
+
 def fail(msg):
     failures.append(msg)
     stop.set()
@@ -160,7 +166,7 @@ class Workload:
             if os.path.getsize(name) != 0:
                 raise
             fd = os.open(name, os.O_WRONLY)
-            ops["create-redone"] = ops.get("create-redone", 0) + 1
+            redone("create")
         with os.fdopen(fd, "wb") as f:
             f.write(data)
         self.model[f"work/{name}"] = data
@@ -175,21 +181,25 @@ class Workload:
         except FileNotFoundError:
             if os.path.exists(src) or not os.path.exists(dst):
                 raise
-            ops["rename-redone"] = ops.get("rename-redone", 0) + 1
+            redone("rename")
         self.model[f"work/{dst}"] = self.model.pop(f"work/{src}")
 
-    def op_unlink(self):
-        names = [n for n in self.work_names() if self.model[f"work/{n}"] is not None]
+    def remove(self, is_dir, fn, label):
+        names = [n for n in self.work_names()
+                 if (self.model[f"work/{n}"] is None) == is_dir]
         if not names:
             return
         n = rng.choice(names)
         try:
-            os.unlink(n)
+            fn(n)
         except FileNotFoundError:
             if os.path.lexists(n):
                 raise
-            ops["unlink-redone"] = ops.get("unlink-redone", 0) + 1
+            redone(label)
         del self.model[f"work/{n}"]
+
+    def op_unlink(self):
+        self.remove(False, os.unlink, "unlink")
 
     def op_mkdir(self):
         n = f"d{self.n}"
@@ -198,21 +208,11 @@ class Workload:
         except FileExistsError:
             if not os.path.isdir(n) or os.listdir(n):
                 raise
-            ops["mkdir-redone"] = ops.get("mkdir-redone", 0) + 1
+            redone("mkdir")
         self.model[f"work/{n}"] = None
 
     def op_rmdir(self):
-        names = [n for n in self.work_names() if self.model[f"work/{n}"] is None]
-        if not names:
-            return
-        n = rng.choice(names)
-        try:
-            os.rmdir(n)
-        except FileNotFoundError:
-            if os.path.lexists(n):
-                raise
-            ops["rmdir-redone"] = ops.get("rmdir-redone", 0) + 1
-        del self.model[f"work/{n}"]
+        self.remove(True, os.rmdir, "rmdir")
 
     def op_list(self):
         got = sorted(os.listdir("."))
