@@ -31,6 +31,7 @@ import time
 import traceback
 
 MNT, SEED, KILLS = os.path.abspath(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+WD = f"work{SEED}"  # the workload's directory, one per seed
 rng = random.Random(SEED)
 failures = []
 ops = {}
@@ -99,9 +100,9 @@ def read_tree(root):
 class Workload:
     def __init__(self):
         self.model = read_tree(MNT)
-        os.mkdir(f"{MNT}/work")
-        self.model["work"] = None
-        os.chdir(f"{MNT}/work")
+        os.mkdir(f"{MNT}/{WD}")
+        self.model[WD] = None
+        os.chdir(f"{MNT}/{WD}")
         base = sorted(p for p, v in self.model.items()
                       if v is not None and p.startswith("base/"))
         self.appenders = {p: open(f"{MNT}/{p}", "ab") for p in base[:4]}
@@ -117,8 +118,9 @@ class Workload:
                       if v is None and p.startswith(prefix) and p != prefix.rstrip("/"))
 
     def work_names(self):
-        return sorted(p[5:] for p in self.model
-                      if p.startswith("work/") and "/" not in p[5:])
+        pre = WD + "/"
+        return sorted(p[len(pre):] for p in self.model
+                      if p.startswith(pre) and "/" not in p[len(pre):])
 
     # each operation: (name, function); a function raises on a wrong result
     def op_append_held(self):
@@ -169,10 +171,10 @@ class Workload:
             redone("create")
         with os.fdopen(fd, "wb") as f:
             f.write(data)
-        self.model[f"work/{name}"] = data
+        self.model[f"{WD}/{name}"] = data
 
     def op_rename(self):
-        names = [n for n in self.work_names() if self.model[f"work/{n}"] is not None]
+        names = [n for n in self.work_names() if self.model[f"{WD}/{n}"] is not None]
         if not names:
             return
         src, dst = rng.choice(names), f"r{self.n}"
@@ -182,11 +184,11 @@ class Workload:
             if os.path.exists(src) or not os.path.exists(dst):
                 raise
             redone("rename")
-        self.model[f"work/{dst}"] = self.model.pop(f"work/{src}")
+        self.model[f"{WD}/{dst}"] = self.model.pop(f"{WD}/{src}")
 
     def remove(self, is_dir, fn, label):
         names = [n for n in self.work_names()
-                 if (self.model[f"work/{n}"] is None) == is_dir]
+                 if (self.model[f"{WD}/{n}"] is None) == is_dir]
         if not names:
             return
         n = rng.choice(names)
@@ -196,7 +198,7 @@ class Workload:
             if os.path.lexists(n):
                 raise
             redone(label)
-        del self.model[f"work/{n}"]
+        del self.model[f"{WD}/{n}"]
 
     def op_unlink(self):
         self.remove(False, os.unlink, "unlink")
@@ -209,7 +211,7 @@ class Workload:
             if not os.path.isdir(n) or os.listdir(n):
                 raise
             redone("mkdir")
-        self.model[f"work/{n}"] = None
+        self.model[f"{WD}/{n}"] = None
 
     def op_rmdir(self):
         self.remove(True, os.rmdir, "rmdir")
@@ -217,14 +219,14 @@ class Workload:
     def op_list(self):
         got = sorted(os.listdir("."))
         if got != self.work_names():
-            raise AssertionError(f"listing of work: {got} != {self.work_names()}")
+            raise AssertionError(f"listing of {WD}: {got} != {self.work_names()}")
 
     def op_stat_relative(self):
-        names = [n for n in self.work_names() if self.model[f"work/{n}"] is not None]
+        names = [n for n in self.work_names() if self.model[f"{WD}/{n}"] is not None]
         if not names:
             return
         n = rng.choice(names)
-        if os.stat(n).st_size != len(self.model[f"work/{n}"]):
+        if os.stat(n).st_size != len(self.model[f"{WD}/{n}"]):
             raise AssertionError(f"stat of work/{n}")
 
     def run(self):
