@@ -269,6 +269,8 @@ struct ovl_stats {
 					 * ESTALE */
 	atomic_uint_fast64_t carried;	/* restart=on: requests naming a dead
 					 * worker's node id, served */
+	atomic_uint_fast64_t backing_closed; /* restart=on: backing ids of
+					 * dead workers closed at takeover */
 };
 
 /* The mounted filesystem. */

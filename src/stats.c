@@ -119,6 +119,8 @@ char *ovl_stats_format(struct ovl_fs *fs)
 			(unsigned long long)atomic_load(&s->carried));
 		fprintf(f, "restart.stale_requests %llu\n",
 			(unsigned long long)atomic_load(&s->stale));
+		fprintf(f, "restart.backing_ids_closed %llu\n",
+			(unsigned long long)atomic_load(&s->backing_closed));
 	}
 	if (fclose(f)) {
 		free(buf);

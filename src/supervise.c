@@ -448,11 +448,50 @@ static void pool_grow(struct sv_pool *pool)
 	pool->idle++;
 }
 
+/*
+ * A request sent again (FUSE_NOTIFY_RESEND sets bit 63 of its unique) that
+ * changes a directory may have been carried out by the dead worker, which
+ * never answered: the kernel then keeps the listing it cached before, and
+ * a second try that fails (EEXIST, ENOENT) does not drop it.  The
+ * directories it names, as the kernel knows them, are put in @dirs (0
+ * where none) to be dropped from the kernel's cache once it is answered.
+ */
+static void resent_dirs(const struct fuse_buf *buf, uint64_t dirs[2])
+{
+	const struct fuse_in_header *in = buf->mem;
+	const uint64_t *id2;
+
+	dirs[0] = dirs[1] = 0;
+	if ((buf->flags & FUSE_BUF_IS_FD) || buf->size < sizeof(*in) ||
+	    !(in->unique & (1ull << 63)))
+		return;
+	switch (in->opcode) {
+	case FUSE_CREATE: case FUSE_MKNOD: case FUSE_MKDIR: case FUSE_SYMLINK:
+	case FUSE_LINK: case FUSE_UNLINK: case FUSE_RMDIR: case FUSE_TMPFILE:
+	case FUSE_RENAME: case FUSE_RENAME2:
+		dirs[0] = in->nodeid;
+		id2 = body_nodeid((struct fuse_in_header *)in, buf->size);
+		if (id2 && in->opcode != FUSE_LINK)
+			dirs[1] = *id2;
+		break;
+	default:
+		break;
+	}
+}
+
+static void inval_dirs(struct ovl_fs *fs, uint64_t dirs[2])
+{
+	for (int i = 0; i < 2; i++)
+		if (dirs[i])
+			fuse_lowlevel_notify_inval_inode(fs->se, dirs[i], 0, 0);
+}
+
 static void *sv_thread(void *arg)
 {
 	struct sv_pool *pool = arg;
 	struct fuse_session *se = pool->fs->se;
 	struct fuse_buf buf = { 0 };
+	uint64_t dirs[2];
 	int r;
 
 	while (!fuse_session_exited(se)) {
@@ -467,13 +506,17 @@ static void *sv_thread(void *arg)
 			fuse_session_exit(se);
 			break;
 		}
-		if (filter_request(pool->fs, &buf))
+		resent_dirs(&buf, dirs);
+		if (filter_request(pool->fs, &buf)) {
+			inval_dirs(pool->fs, dirs);
 			continue;
+		}
 		pthread_mutex_lock(&pool->lock);
 		if (--pool->idle == 0)
 			pool_grow(pool);
 		pthread_mutex_unlock(&pool->lock);
 		fuse_session_process_buf(se, &buf);
+		inval_dirs(pool->fs, dirs);
 		pthread_mutex_lock(&pool->lock);
 		pool->idle++;
 		pthread_mutex_unlock(&pool->lock);
@@ -544,8 +587,7 @@ void ovl_sv_takeover(struct ovl_fs *fs)
 	int fd = fuse_session_fd(fs->se), err;
 	unsigned closed = ovl_nodetab_close_backing(fs, fd);
 
-	if (closed)
-		ovl_debug("restart: closed %u backing ids of dead workers", closed);
+	atomic_store(&fs->stats.backing_closed, closed);
 	if (write(fd, &oh, sizeof(oh)) < 0)
 		ovl_log("restart: cannot ask for pending requests again: %s",
 			strerror(errno));

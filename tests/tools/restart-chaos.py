@@ -217,9 +217,10 @@ class Workload:
         self.remove(True, os.rmdir, "rmdir")
 
     def op_list(self):
-        got = sorted(os.listdir("."))
-        if got != self.work_names():
-            raise AssertionError(f"listing of {WD}: {got} != {self.work_names()}")
+        got, want = set(os.listdir(".")), set(self.work_names())
+        if got != want:
+            raise AssertionError(f"listing of {WD}: extra {sorted(got - want)[:10]}, "
+                                 f"missing {sorted(want - got)[:10]}")
 
     def op_stat_relative(self):
         names = [n for n in self.work_names() if self.model[f"{WD}/{n}"] is not None]
