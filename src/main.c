@@ -24,7 +24,6 @@
 #include <time.h>
 #include <unistd.h>
 
-
 /*
  * FUSE over io_uring (libfuse >= 3.18, the kernel's fuse.enable_uring=Y):
  * a ring per CPU, whose thread serves the requests made on that CPU, so a
@@ -161,17 +160,49 @@ static void usage(FILE *out)
 	      out);
 }
 
-static int show_stats(const char *mnt)
+/* The statistics of the mount @mnt, NUL-terminated, in a static buffer;
+ * NULL (said) when it answers none. */
+static const char *read_stats(const char *mnt, bool quiet, size_t *len)
 {
 	static char buf[1 << 20];
 	ssize_t n = getxattr(mnt, OVL_STATS_XATTR, buf, sizeof(buf) - 1);
 
 	if (n < 0) {
-		ovl_log("%s: cannot read statistics (%s); is it an overpass mount?",
-			mnt, strerror(errno));
-		return EXIT_USAGE;
+		if (!quiet)
+			ovl_log("%s: cannot read statistics (%s); is it an overpass mount?",
+				mnt, strerror(errno));
+		return NULL;
 	}
-	fwrite(buf, 1, (size_t)n, stdout);
+	buf[n] = '\0';
+	if (len)
+		*len = (size_t)n;
+	return buf;
+}
+
+/* The number on the line "@key N" of statistics @text, or 0. */
+static unsigned long long stat_number(const char *text, const char *key)
+{
+	size_t kl = strlen(key);
+	const char *l = text;
+
+	while (l && *l) {
+		if (!strncmp(l, key, kl) && l[kl] == ' ')
+			return strtoull(l + kl + 1, NULL, 10);
+		l = strchr(l, '\n');
+		if (l)
+			l++;
+	}
+	return 0;
+}
+
+static int show_stats(const char *mnt)
+{
+	size_t n;
+	const char *text = read_stats(mnt, false, &n);
+
+	if (!text)
+		return EXIT_USAGE;
+	fwrite(text, 1, n, stdout);
 	return 0;
 }
 
@@ -434,6 +465,23 @@ static void stats_at_exit(struct ovl_fs *fs)
 }
 
 /*
+ * Serve the mount with @loop until it ends, the waiting parent told first:
+ * 0, or EXIT_MOUNT when the loop failed.
+ */
+static int serve(struct ovl_fs *fs, int (*loop)(struct ovl_fs *fs))
+{
+	int ret;
+
+	tell_parent(fs, 0);
+	if (ovl_reclaim_start(fs) < 0)
+		ovl_log("cannot read RLIMIT_NOFILE: open files are not bounded");
+	ovl_locks_start(fs);
+	ret = loop(fs);
+	ovl_reclaim_stop(fs);
+	return ret < 0 && ret != -ENODEV ? EXIT_MOUNT : 0;
+}
+
+/*
  * restart=on: one worker, a forked copy of the supervisor.  It replays the
  * INIT the supervisor kept (the kernel answers the reply of every worker
  * after the first with ENOENT, which libfuse ignores: the negotiation is
@@ -451,19 +499,14 @@ static int serve_worker(struct ovl_fs *fs, const void *init, size_t len,
 		ovl_sv_takeover(fs);
 	atomic_store(&fs->sv->served, true);
 	atomic_store(&fs->sv->ready_gen, atomic_load(&fs->sv->generation));
-	tell_parent(fs, 0);
-	if (ovl_reclaim_start(fs) < 0)
-		ovl_log("cannot read RLIMIT_NOFILE: open files are not bounded");
-	ovl_locks_start(fs);
-	ret = ovl_sv_loop(fs);
-	ovl_reclaim_stop(fs);
+	ret = serve(fs, ovl_sv_loop);
 	stats_at_exit(fs);
-	return ret < 0 && ret != -ENODEV ? EXIT_MOUNT : 0;
+	return ret;
 }
 
 static int do_mount(struct ovl_fs *fs)
 {
-	int ret, status = 0;
+	int status = 0;
 	bool served = false;
 
 	raise_nofile();
@@ -497,15 +540,8 @@ static int do_mount(struct ovl_fs *fs)
 		status = ovl_supervise(fs, serve_worker);
 		goto out_unmount;
 	}
-	tell_parent(fs, 0);
-	if (ovl_reclaim_start(fs) < 0)
-		ovl_log("cannot read RLIMIT_NOFILE: open files are not bounded");
-	ovl_locks_start(fs);
 	served = true;
-	ret = run_loop(fs);
-	ovl_reclaim_stop(fs);
-	if (ret < 0 && ret != -ENODEV)
-		status = EXIT_MOUNT;
+	status = serve(fs, run_loop);
 out_unmount:
 	fuse_session_unmount(fs->se);
 	fuse_remove_signal_handlers(fs->se);
@@ -575,21 +611,13 @@ static int worker_main(int argc, char **argv)
  * worker with one of the binary now at its path, and wait for it. */
 static int request_restart(const char *mnt)
 {
-	static char buf[1 << 16];
-	unsigned long long sup = 0, gen = 0, now;
-	ssize_t n = getxattr(mnt, OVL_STATS_XATTR, buf, sizeof(buf) - 1);
-	char *s;
+	const char *text = read_stats(mnt, false, NULL);
+	unsigned long long sup, gen;
 
-	if (n < 0) {
-		ovl_log("%s: cannot read statistics (%s); is it an overpass mount?",
-			mnt, strerror(errno));
+	if (!text)
 		return EXIT_USAGE;
-	}
-	buf[n] = '\0';
-	if ((s = strstr(buf, "restart.supervisor_pid ")))
-		sup = strtoull(s + 23, NULL, 10);
-	if ((s = strstr(buf, "restart.generation ")))
-		gen = strtoull(s + 19, NULL, 10);
+	sup = stat_number(text, "restart.supervisor_pid");
+	gen = stat_number(text, "restart.generation");
 	if (!sup || !gen) {
 		ovl_log("%s: not mounted with restart=on: nothing can take it over",
 			mnt);
@@ -602,18 +630,14 @@ static int request_restart(const char *mnt)
 	}
 	for (int i = 0; i < 200; i++) {
 		struct timespec pause = { 0, 50 * 1000 * 1000 };
+		unsigned long long now;
 
 		nanosleep(&pause, NULL);
-		n = getxattr(mnt, OVL_STATS_XATTR, buf, sizeof(buf) - 1);
-		if (n <= 0)
-			continue;
-		buf[n] = '\0';
-		s = strstr(buf, "restart.generation ");
-		now = s ? strtoull(s + 19, NULL, 10) : 0;
+		text = read_stats(mnt, true, NULL);
+		now = text ? stat_number(text, "restart.generation") : 0;
 		if (now > gen) {
-			s = strstr(buf, "restart.worker_pid ");
 			printf("%s: worker %llu (pid %llu) took over\n", mnt, now,
-			       s ? strtoull(s + 19, NULL, 10) : 0);
+			       stat_number(text, "restart.worker_pid"));
 			return 0;
 		}
 	}

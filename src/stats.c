@@ -70,6 +70,11 @@ void ovl_stats_transport(struct ovl_fs *fs, fuse_req_t req)
 #endif
 }
 
+static void put_count(FILE *f, const char *key, atomic_uint_fast64_t *n)
+{
+	fprintf(f, "%s %llu\n", key, (unsigned long long)atomic_load(n));
+}
+
 /* The report as text, "key value" per line; malloc'd, NULL on ENOMEM. */
 char *ovl_stats_format(struct ovl_fs *fs)
 {
@@ -89,12 +94,9 @@ char *ovl_stats_format(struct ovl_fs *fs)
 	}
 	fprintf(f, "passthrough.active %d\n", fs->passthrough ? 1 : 0);
 	fprintf(f, "passthrough.reason %s\n", ovl_pt_reason_name(fs->pt_reason));
-	fprintf(f, "passthrough.opens %llu\n",
-		(unsigned long long)atomic_load(&s->pt_opens));
-	fprintf(f, "passthrough.backing_ids %llu\n",
-		(unsigned long long)atomic_load(&s->pt_ids));
-	fprintf(f, "fallback.opens %llu\n",
-		(unsigned long long)atomic_load(&s->fb_opens));
+	put_count(f, "passthrough.opens", &s->pt_opens);
+	put_count(f, "passthrough.backing_ids", &s->pt_ids);
+	put_count(f, "fallback.opens", &s->fb_opens);
 	for (int r = 1; r < OVL_PT_NR; r++) {
 		uint64_t n = atomic_load(&s->fb_reason[r]);
 
@@ -105,9 +107,9 @@ char *ovl_stats_format(struct ovl_fs *fs)
 	fprintf(f, "transport %s\n",
 		atomic_load(&fs->uring_seen) ? "io_uring" : "dev_fuse");
 	fprintf(f, "io_uring.offered %d\n", fs->uring_offered ? 1 : 0);
-	fprintf(f, "copy_ups %llu\n", (unsigned long long)atomic_load(&s->copy_ups));
-	fprintf(f, "reclaimed %llu\n", (unsigned long long)atomic_load(&s->reclaimed));
-	fprintf(f, "inodes %llu\n", (unsigned long long)atomic_load(&s->inodes));
+	put_count(f, "copy_ups", &s->copy_ups);
+	put_count(f, "reclaimed", &s->reclaimed);
+	put_count(f, "inodes", &s->inodes);
 	if (fs->sv) {
 		fprintf(f, "restart.supervisor_pid %d\n", (int)getppid());
 		fprintf(f, "restart.worker_pid %d\n", (int)getpid());
@@ -115,12 +117,9 @@ char *ovl_stats_format(struct ovl_fs *fs)
 		fprintf(f, "restart.restarts %u\n", atomic_load(&fs->sv->restarts));
 		fprintf(f, "restart.last_cause %s\n",
 			fs->sv->last_cause[0] ? fs->sv->last_cause : "-");
-		fprintf(f, "restart.carried_requests %llu\n",
-			(unsigned long long)atomic_load(&s->carried));
-		fprintf(f, "restart.stale_requests %llu\n",
-			(unsigned long long)atomic_load(&s->stale));
-		fprintf(f, "restart.backing_ids_closed %llu\n",
-			(unsigned long long)atomic_load(&s->backing_closed));
+		put_count(f, "restart.carried_requests", &s->carried);
+		put_count(f, "restart.stale_requests", &s->stale);
+		put_count(f, "restart.backing_ids_closed", &s->backing_closed);
 	}
 	if (fclose(f)) {
 		free(buf);
