@@ -291,7 +291,7 @@ int ovl_inode_make_root(struct ovl_fs *fs, struct ovl_found *f)
 /*
  * A node id is the inode's address, with restart=on the worker's
  * generation in its top bits; requests naming another generation's ids
- * never get here (supervise.c answers them).
+ * never get here (takeover.c answers them).
  */
 struct ovl_inode *ovl_inode_of(struct ovl_fs *fs, fuse_ino_t ino)
 {

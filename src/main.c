@@ -73,12 +73,9 @@ static void ovl_init(void *userdata, struct fuse_conn_info *conn)
 	ovl_uring_init(fs, conn);
 	fuse_set_feature_flag(conn, FUSE_CAP_SPLICE_WRITE);
 	fuse_set_feature_flag(conn, FUSE_CAP_SPLICE_MOVE);
-	/* restart=on reads each request into memory to look at it first
-	 * (supervise.c) */
-	if (fs->p->restart)
-		fuse_unset_feature_flag(conn, FUSE_CAP_SPLICE_READ);
-	else
-		fuse_set_feature_flag(conn, FUSE_CAP_SPLICE_READ);
+	/* requests are read into memory (loop.c): no splice pipe per
+	 * request, and restart=on looks at each first (takeover.c) */
+	fuse_unset_feature_flag(conn, FUSE_CAP_SPLICE_READ);
 	fuse_set_feature_flag(conn, FUSE_CAP_CACHE_SYMLINKS);
 	fuse_set_feature_flag(conn, FUSE_CAP_READDIRPLUS);
 	fuse_set_feature_flag(conn, FUSE_CAP_READDIRPLUS_AUTO);
@@ -382,35 +379,6 @@ static void tell_parent(struct ovl_fs *fs, char status)
 }
 
 /*
- * Up to 16 request threads while requests wait, two kept when idle.
- * libfuse starts a thread whenever a request arrives and no other thread
- * is free, and ends one as soon as more than max_idle are free, on every
- * request: with one kept, each request of a single busy process started
- * and ended a thread (the namespace workloads of contrib/bench.sh took up
- * to four times as long).  With two, one process's requests start none.
- * An idle daemon is then the main thread, waiting for the end, and two
- * reading /dev/fuse (with io_uring, libfuse's ring threads, one per CPU,
- * serve the requests instead).
- */
-static int run_loop(struct ovl_fs *fs)
-{
-	struct fuse_loop_config *cfg;
-	int ret;
-
-	if (!fs->p->threaded)
-		return fuse_session_loop(fs->se);
-	cfg = fuse_loop_cfg_create();
-	if (!cfg)
-		return -ENOMEM;
-	fuse_loop_cfg_set_clone_fd(cfg, 1);
-	fuse_loop_cfg_set_max_threads(cfg, 16);
-	fuse_loop_cfg_set_idle_threads(cfg, 2);
-	ret = fuse_session_loop_mt(fs->se, cfg);
-	fuse_loop_cfg_destroy(cfg);
-	return ret;
-}
-
-/*
  * Everything that can refuse the configuration, before anything on disk is
  * made or changed: the mountpoint, the layers, the workdir.
  */
@@ -499,7 +467,7 @@ static int serve_worker(struct ovl_fs *fs, const void *init, size_t len,
 		ovl_sv_takeover(fs);
 	atomic_store(&fs->sv->served, true);
 	atomic_store(&fs->sv->ready_gen, atomic_load(&fs->sv->generation));
-	ret = serve(fs, ovl_sv_loop);
+	ret = serve(fs, ovl_loop);
 	stats_at_exit(fs);
 	return ret;
 }
@@ -507,7 +475,7 @@ static int serve_worker(struct ovl_fs *fs, const void *init, size_t len,
 static int do_mount(struct ovl_fs *fs)
 {
 	int status = 0;
-	bool served = false;
+	bool served = false, quiet;
 
 	raise_nofile();
 	if (fs_check(fs))
@@ -541,20 +509,24 @@ static int do_mount(struct ovl_fs *fs)
 		goto out_unmount;
 	}
 	served = true;
-	status = serve(fs, run_loop);
+	status = serve(fs, ovl_loop);
 out_unmount:
 	fuse_session_unmount(fs->se);
-	fuse_remove_signal_handlers(fs->se);
-	fuse_session_destroy(fs->se);
+	quiet = ovl_loop_quiet(fs);
 	if (served)
 		stats_at_exit(fs);
+	if (!quiet)
+		_exit(status); /* threads still serve a lazily unmounted mount:
+				* nothing is freed under them */
+	fuse_remove_signal_handlers(fs->se);
+	fuse_session_destroy(fs->se);
 	return status;
 }
 
 /*
  * restart=on, an upgrade: run as a worker of a live mount, started by its
  * supervisor as "overpass --sv-worker DEV STATE NODES INIT GEN ARGS..."
- * (supervise.c) in the directory the mount was made from.  The layers are
+ * (supervisor.c) in the directory the mount was made from.  The layers are
  * opened and the workdir prepared as for a mount; the mount itself, the
  * INIT request and the node ids are the supervisor's.
  */

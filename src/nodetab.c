@@ -14,7 +14,7 @@
  * and, when a request names one of those ids, looks the name up again from
  * the parent's id down from the root (resolve()), keeps a reference on the
  * inode found for as long as the kernel holds the old id, and hands
- * supervise.c the id of that inode to put in the request.  An id whose name
+ * takeover.c the id of that inode to put in the request.  An id whose name
  * no longer leads to an object of its type (removed, or replaced meanwhile)
  * gets ESTALE.
  */

@@ -295,17 +295,25 @@ void ovl_nodetab_forget(struct ovl_fs *fs, uint64_t id, uint64_t n);
 void ovl_nodetab_backing(struct ovl_fs *fs, int id, bool add);
 unsigned ovl_nodetab_close_backing(struct ovl_fs *fs, int devfd);
 
-/* supervise.c */
+/* supervisor.c */
 #define OVL_RESTART_LIMIT_MAX 64
 #define OVL_SV_INIT_MAX 16384	/* the saved INIT request's buffer
 				 * (>= FUSE_MIN_READ_BUFFER) */
 typedef int (*ovl_serve_fn)(struct ovl_fs *fs, const void *init, size_t len,
 			    bool takeover);
 int ovl_supervise(struct ovl_fs *fs, ovl_serve_fn serve);
+
+/* takeover.c */
 int ovl_sv_worker_init(struct ovl_fs *fs, unsigned gen);
-int ovl_sv_loop(struct ovl_fs *fs);
 void ovl_sv_takeover(struct ovl_fs *fs);
 bool ovl_nodeid_stale(const struct ovl_fs *fs, uint64_t id);
+bool ovl_takeover_filter(struct ovl_fs *fs, struct fuse_buf *buf,
+			 uint64_t dirs[2]);
+void ovl_takeover_done(struct ovl_fs *fs, uint64_t dirs[2]);
+
+/* loop.c */
+int ovl_loop(struct ovl_fs *fs);
+bool ovl_loop_quiet(struct ovl_fs *fs);
 
 /* xattr.c */
 void ovl_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,

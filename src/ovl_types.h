@@ -109,7 +109,7 @@ struct ovl_params {
 				 * when the kernel offers it */
 	bool restart;		/* restart=on: a supervisor keeps the mount
 				 * and restarts a worker that dies
-				 * (supervise.c); /dev/fuse only */
+				 * (supervisor.c); /dev/fuse only */
 	int restart_limit;	/* deaths within a minute that end the mount,
 				 * 0 = never */
 	bool allow_other_given;	/* user asked for allow_other/allow_root */
@@ -226,6 +226,7 @@ enum ovl_file_mode {
 /* A handle for an open regular file. */
 struct ovl_fs;
 struct ovl_nodetab;
+struct ovl_pool;
 
 /*
  * An open file or directory, linked into ovl_fs.handles while the kernel
@@ -329,17 +330,18 @@ struct ovl_fs {
 				  * overlay file */
 
 	struct ovl_stats stats;	/* counters */
+	struct ovl_pool *pool;	/* loop.c: the request threads, or NULL */
 	int ready_fd;		/* pipe to the waiting parent, -1 once told */
 
 	uint64_t gen_tag;	/* restart=on: this worker's generation in the
 				 * top bits of every node id it hands out
 				 * (OVL_GEN_SHIFT), 0 otherwise */
 	struct ovl_svstate *sv;	/* restart=on: state shared with the
-				 * supervisor (supervise.c), or NULL */
+				 * supervisor (supervisor.c), or NULL */
 	struct ovl_nodetab *nodetab; /* restart=on: node ids that outlive
 				 * their worker (nodetab.c), or NULL */
 	int argc;		/* the command line, for a worker started */
-	char **argv;		/* from a new binary (supervise.c) */
+	char **argv;		/* from a new binary (supervisor.c) */
 	int cwd_fd;		/* the directory it was started in, or -1 */
 };
 
