@@ -1053,8 +1053,14 @@ static int do_rename(fuse_req_t req, struct ovl_inode *olddir, const char *oldna
 	if (err)
 		goto out;
 	if (flags & RENAME_EXCHANGE) {
-		if (renameat2(oldfd, oldname, newfd, newname, RENAME_EXCHANGE) < 0)
+		if (renameat2(oldfd, oldname, newfd, newname, RENAME_EXCHANGE) < 0) {
 			err = -errno;
+		} else {
+			/* each now has the other's name (restart=on's table
+			 * and a later copy-up go by them) */
+			ovl_inode_moved(fs, src, newdir, newname);
+			ovl_inode_moved(fs, dst, olddir, oldname);
+		}
 		goto out;
 	}
 	if (dst && S_ISDIR(dst->type) && !pure_upper_dir(fs, dst) &&

@@ -271,6 +271,7 @@ struct ovl_inode *ovl_inode_get_found(struct ovl_fs *fs, struct ovl_found *f,
 	}
 	if (inode) {
 		inode->nlookup++;
+		ovl_nodetab_bind(fs, inode, parent, name);
 		ovl_nodetab_track(fs, inode);
 		ovl_inode_lru_touch(fs, inode);
 	}
@@ -300,7 +301,23 @@ struct ovl_inode *ovl_inode_of(struct ovl_fs *fs, fuse_ino_t ino)
 	return (struct ovl_inode *)(uintptr_t)(ino & ~OVL_GEN_MASK);
 }
 
+/* The id the kernel knows @inode by: a dead worker's it is bound to
+ * (nodetab.c), else this worker's own. */
 fuse_ino_t ovl_nodeid(struct ovl_fs *fs, struct ovl_inode *inode)
+{
+	int old = inode->oldslot;
+
+	if (old >= 0 && inode != fs->root) {
+		fuse_ino_t id = ovl_nodetab_slot_id(fs, old);
+
+		if (id)
+			return id;
+	}
+	return ovl_nodeid_own(fs, inode);
+}
+
+/* This worker's own id of @inode, which ovl_inode_of() reads. */
+fuse_ino_t ovl_nodeid_own(struct ovl_fs *fs, struct ovl_inode *inode)
 {
 	if (inode == fs->root)
 		return FUSE_ROOT_ID;
@@ -383,6 +400,7 @@ void ovl_inode_rekey(struct ovl_fs *fs, struct ovl_inode *inode, dev_t dev,
 	inode->key_dev = dev;
 	inode->key_ino = ino;
 	inode->byname = false;
+	ovl_nodetab_rekeyed(fs, inode, dev == 0);
 	{
 		size_t h = hash_key(dev, ino, fs->itable_size);
 

@@ -5,24 +5,29 @@
  * Every node id a worker gives the kernel gets a slot in a table the
  * supervisor maps before forking its first worker (shared, so that it
  * survives each worker): the id, its parent's id as the kernel knows it,
- * its name there, its type and the kernel's lookup count.  The worker
- * keeps the slot current under itable_lock (ovl_nodetab_track()): filled
- * when the kernel first learns the id, updated on each lookup, forget and
- * rename, freed when the kernel forgets it.
+ * its name there, its type, the kernel's lookup count, the identity of
+ * the real file it stood for (file handle, device and inode number: what
+ * proves it is the same object, not only the same name) and how its open
+ * files reached their data (a backing id, or through the daemon).  The
+ * worker keeps the slot current under itable_lock (ovl_nodetab_track()).
  *
- * A worker that takes over indexes the slots it found (ovl_nodetab_takeover)
- * and, when a request names one of those ids, looks the name up again from
- * the parent's id down from the root (resolve()), keeps a reference on the
- * inode found for as long as the kernel holds the old id, and hands
- * takeover.c the id of that inode to put in the request.  An id whose name
- * no longer leads to an object of its type (removed, or replaced meanwhile)
- * gets ESTALE.
+ * A worker that takes over indexes the slots it found by (parent, name)
+ * (ovl_nodetab_takeover()).  The kernel keeps using those ids: nothing is
+ * invalidated, so no dentry goes stale and nothing mounted below the
+ * overlay is detached.  When a lookup of this worker finds a real file at
+ * the (parent, name) of an old id and it is the very object the id named,
+ * the inode is bound to the old id (ovl_nodetab_bind()): entries name it
+ * by that id again (ovl_nodeid()), and requests naming the id act on it.
+ * A request naming an old id not bound yet looks its name up from the
+ * parent's id down from the root (resolve()); an id whose name leads
+ * nowhere, or to another object, gets ESTALE, never another file.
  */
 #include "config.h"
 
 #include "overlay.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -30,11 +35,26 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define NT_MIN_SLOTS 65536
 #define NT_MAX_SLOTS (4u << 20)
 #define NT_MAX_DEPTH 4096	/* parents followed at most */
+
+#define NT_HANDLE_MAX 64	/* file handle bytes kept (ext4, xfs, btrfs and
+				 * tmpfs handles are 8 to 40) */
+
+/* What proves a real file is the one an id named. */
+struct nt_ident {
+	uint64_t dev;		/* st_dev, 0: proves nothing (never matches) */
+	uint64_t ino;		/* st_ino */
+	int32_t htype;		/* file handle type, or -1: none (the
+				 * filesystem gives none) */
+	uint32_t hlen;		/* its bytes in handle[] */
+	unsigned char handle[NT_HANDLE_MAX]; /* ino and generation, so a
+				 * reused inode number is another object */
+};
 
 /* One node id the kernel holds (shared memory). */
 struct nt_slot {
@@ -43,6 +63,9 @@ struct nt_slot {
 				 * 0 if unknown */
 	uint64_t nlookup;	/* the kernel's lookup count of id */
 	uint32_t type;		/* S_IFMT bits */
+	int32_t backing;	/* its open files' data: a backing id (> 0),
+				 * through the daemon (-1), none open (0) */
+	struct nt_ident ident;	/* the real file it stands for */
 	uint32_t namelen;
 	char name[NAME_MAX + 1];
 };
@@ -62,7 +85,9 @@ struct nt_shared {
 struct nt_old {
 	uint64_t id;		/* 0: empty; NT_TOMB: removed */
 	uint32_t slot;
-	struct ovl_inode *inode; /* resolved, with an nref on it, or NULL */
+	struct ovl_inode *inode; /* bound (ovl_nodetab_bind()), with an nref
+				 * on it, or NULL; itable_lock */
+	struct nt_old *bynext;	/* same (parent, name) hash chain */
 };
 
 #define NT_TOMB UINT64_MAX
@@ -76,10 +101,13 @@ struct ovl_nodetab {
 	/* this worker's free slots; itable_lock */
 	uint32_t *free;
 	size_t nfree, freecap;
-	/* the ids of dead workers; lock (taken before itable_lock) */
+	/* the ids of dead workers: the table changes under lock (taken
+	 * before itable_lock), bindings under itable_lock */
 	pthread_mutex_t lock;
 	struct nt_old *old;
 	size_t oldcap;		/* power of two, or 0 */
+	struct nt_old **byname;	/* oldcap chains by (parent, name) */
+	size_t unbound;		/* old ids not bound yet; itable_lock */
 };
 
 static size_t old_hash(uint64_t id, size_t cap)
@@ -174,6 +202,7 @@ void ovl_nodetab_free(struct ovl_fs *fs)
 	close(t->fd);
 	free(t->free);
 	free(t->old);
+	free(t->byname);
 	pthread_mutex_destroy(&t->lock);
 	pthread_mutex_destroy(&t->backing_lock);
 	free(t);
@@ -224,25 +253,77 @@ static uint64_t kernel_id(struct ovl_fs *fs, struct ovl_inode *dir)
 		return 0;
 	if (dir == fs->root)
 		return FUSE_ROOT_ID;
-	if (dir->slot >= 0)
-		return atomic_load(&t->sh->slot[dir->slot].id);
 	if (dir->oldslot >= 0)
 		return atomic_load(&t->sh->slot[dir->oldslot].id);
+	if (dir->slot >= 0)
+		return atomic_load(&t->sh->slot[dir->slot].id);
 	return 0;
+}
+
+/* The identity of the real file open at @fd. */
+static void ident_of(int fd, struct nt_ident *id)
+{
+	union {
+		struct file_handle fh;
+		unsigned char buf[sizeof(struct file_handle) + NT_HANDLE_MAX];
+	} h;
+	struct stat st;
+	int mnt;
+
+	memset(id, 0, sizeof(*id));
+	id->htype = -1;
+	if (fstat(fd, &st) < 0)
+		return;
+	h.fh.handle_bytes = NT_HANDLE_MAX;
+	if (name_to_handle_at(fd, "", &h.fh, &mnt, AT_EMPTY_PATH) == 0) {
+		id->htype = h.fh.handle_type;
+		id->hlen = h.fh.handle_bytes;
+		memcpy(id->handle, h.fh.f_handle, id->hlen);
+	}
+	id->ino = st.st_ino;
+	id->dev = st.st_dev;
+}
+
+static bool ident_same(const struct nt_ident *a, const struct nt_ident *b)
+{
+	return a->dev && a->dev == b->dev && a->ino == b->ino &&
+	       a->htype == b->htype && a->hlen == b->hlen &&
+	       !memcmp(a->handle, b->handle, a->hlen);
+}
+
+static void slot_name(struct nt_slot *s, struct ovl_fs *fs,
+		      struct ovl_inode *inode)
+{
+	size_t len = inode->name ? strlen(inode->name) : 0;
+
+	if (len > NAME_MAX)
+		len = 0;
+	s->parent = kernel_id(fs, inode->parent);
+	s->type = inode->type;
+	s->namelen = (uint32_t)len;
+	memcpy(s->name, inode->name ? inode->name : "", len);
+	s->name[len] = '\0';
 }
 
 /*
  * Record what the kernel now holds of @inode's node id: its lookup count,
- * parent and name.  itable_lock held.
+ * parent and name.  An inode bound to a dead worker's id keeps that slot
+ * current instead (the kernel's count of it is what the dead worker left
+ * plus what this one handed out).  itable_lock held.
  */
 void ovl_nodetab_track(struct ovl_fs *fs, struct ovl_inode *inode)
 {
 	struct ovl_nodetab *t = fs->nodetab;
 	struct nt_slot *s;
-	size_t len;
 
 	if (!t || inode == fs->root)
 		return;
+	if (inode->oldslot >= 0) {
+		s = &t->sh->slot[inode->oldslot];
+		s->nlookup = inode->olddead + inode->nlookup;
+		slot_name(s, fs, inode);
+		return;
+	}
 	if (!inode->nlookup) {
 		if (inode->slot >= 0)
 			slot_free(t, (uint32_t)inode->slot);
@@ -253,18 +334,62 @@ void ovl_nodetab_track(struct ovl_fs *fs, struct ovl_inode *inode)
 		inode->slot = slot_alloc(t);
 		if (inode->slot < 0)
 			return; /* full: this id will not outlive the worker */
+		s = &t->sh->slot[inode->slot];
+		ident_of(inode->fd, &s->ident);
+		s->backing = 0;
 	}
 	s = &t->sh->slot[inode->slot];
-	len = inode->name ? strlen(inode->name) : 0;
-	if (len > NAME_MAX)
-		len = 0;
-	s->parent = kernel_id(fs, inode->parent);
 	s->nlookup = inode->nlookup;
-	s->type = inode->type;
-	s->namelen = (uint32_t)len;
-	memcpy(s->name, inode->name ? inode->name : "", len);
-	s->name[len] = '\0';
+	slot_name(s, fs, inode);
 	atomic_store(&s->id, ovl_nodeid(fs, inode));
+}
+
+/* @inode's real file changed (a copy-up), or it left the table (@gone:
+ * superseded, its id stands for a file no lookup finds).  itable_lock
+ * held. */
+void ovl_nodetab_rekeyed(struct ovl_fs *fs, struct ovl_inode *inode, bool gone)
+{
+	struct ovl_nodetab *t = fs->nodetab;
+	int slots[2] = { inode->slot, inode->oldslot };
+
+	if (!t)
+		return;
+	for (int i = 0; i < 2; i++) {
+		struct nt_ident *id;
+
+		if (slots[i] < 0)
+			continue;
+		id = &t->sh->slot[slots[i]].ident;
+		if (gone)
+			memset(id, 0, sizeof(*id));
+		else
+			ident_of(inode->fd, id);
+	}
+}
+
+/* How @inode's open files reach their data now (passthrough.c, inode
+ * lock held). */
+void ovl_nodetab_data(struct ovl_fs *fs, struct ovl_inode *inode)
+{
+	struct ovl_nodetab *t = fs->nodetab;
+	int32_t v;
+
+	if (!t)
+		return;
+	v = inode->backing_id ? inode->backing_id :
+	    inode->fallback_users ? -1 : 0;
+	pthread_mutex_lock(&fs->itable_lock);
+	if (inode->slot >= 0)
+		t->sh->slot[inode->slot].backing = v;
+	if (inode->oldslot >= 0)
+		t->sh->slot[inode->oldslot].backing = v;
+	pthread_mutex_unlock(&fs->itable_lock);
+}
+
+/* The node id slot @s holds (0 once free). */
+uint64_t ovl_nodetab_slot_id(struct ovl_fs *fs, int s)
+{
+	return atomic_load(&fs->nodetab->sh->slot[s].id);
 }
 
 /* ---- a worker taking over: the ids of dead workers ---- */
@@ -283,9 +408,21 @@ static struct nt_old *old_find(struct ovl_nodetab *t, uint64_t id)
 	return NULL;
 }
 
+static size_t name_hash(uint64_t parent, const char *name, size_t len,
+			size_t cap)
+{
+	uint64_t h = parent * 0x9e3779b97f4a7c15ull;
+
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ (unsigned char)name[i]) * 0x100000001b3ull;
+	return (size_t)(h >> 17) & (cap - 1);
+}
+
 /*
  * Index the slots the dead workers left: every id in use becomes an old
- * id, every free slot this worker's.  Before any request is served.
+ * id, every free slot this worker's.  Backing ids no slot's open files
+ * use are closed (open files keep their own reference).  Before any
+ * request is served.
  */
 int ovl_nodetab_takeover(struct ovl_fs *fs)
 {
@@ -298,12 +435,14 @@ int ovl_nodetab_takeover(struct ovl_fs *fs)
 	while (cap < 2 * n)
 		cap *= 2;
 	t->old = calloc(cap, sizeof(*t->old));
-	if (!t->old)
+	t->byname = calloc(cap, sizeof(*t->byname));
+	if (!t->old || !t->byname)
 		return -ENOMEM;
 	t->oldcap = cap;
 	for (uint64_t s = 0; s < used; s++) {
-		uint64_t id = atomic_load(&t->sh->slot[s].id);
-		size_t i;
+		struct nt_slot *sl = &t->sh->slot[s];
+		uint64_t id = atomic_load(&sl->id);
+		size_t i, h;
 
 		if (!id) {
 			slot_free(t, (uint32_t)s);
@@ -312,21 +451,98 @@ int ovl_nodetab_takeover(struct ovl_fs *fs)
 		for (i = old_hash(id, cap); t->old[i].id; i = (i + 1) & (cap - 1))
 			;
 		t->old[i] = (struct nt_old){ .id = id, .slot = (uint32_t)s };
+		h = name_hash(sl->parent, sl->name, sl->namelen, cap);
+		t->old[i].bynext = t->byname[h];
+		t->byname[h] = &t->old[i];
+		t->unbound++;
 	}
 	return 0;
 }
 
-/* The inode an old id now stands for, looked up again if need be; lock
- * held. */
+/*
+ * A lookup of this worker found @f at @name in @parent: the old id, not
+ * bound yet, that named that very file there, or NULL.  itable_lock held.
+ */
+static struct nt_old *old_match(struct ovl_fs *fs, struct ovl_inode *parent,
+				const char *name, int fd)
+{
+	struct ovl_nodetab *t = fs->nodetab;
+	uint64_t pid = kernel_id(fs, parent);
+	size_t len = strlen(name);
+	struct nt_ident id;
+	bool have_id = false;
+
+	if (!pid || len > NAME_MAX)
+		return NULL;
+	for (struct nt_old *o = t->byname[name_hash(pid, name, len, t->oldcap)];
+	     o; o = o->bynext) {
+		struct nt_slot *s = &t->sh->slot[o->slot];
+
+		if (o->inode || o->id == NT_TOMB || s->parent != pid ||
+		    s->namelen != len || memcmp(s->name, name, len))
+			continue;
+		if (!have_id) {
+			ident_of(fd, &id);
+			have_id = true;
+		}
+		if (ident_same(&s->ident, &id))
+			return o;
+	}
+	return NULL;
+}
+
+/*
+ * @inode was just found at @name in @parent (kernel lookup count already
+ * raised): if a dead worker's id named that very file there, bind them,
+ * so the kernel keeps that id.  The dead worker's open files of it pin
+ * how its data was reached (the kernel refuses an open that replies with
+ * another backing id while they are open).  itable_lock held.
+ */
+void ovl_nodetab_bind(struct ovl_fs *fs, struct ovl_inode *inode,
+		      struct ovl_inode *parent, const char *name)
+{
+	struct ovl_nodetab *t = fs->nodetab;
+	struct nt_old *o;
+	struct nt_slot *s;
+
+	if (!t || !t->unbound || !parent || !name || inode->oldslot >= 0 ||
+	    inode->slot >= 0)
+		return;
+	o = old_match(fs, parent, name, inode->fd);
+	if (!o)
+		return;
+	s = &t->sh->slot[o->slot];
+	o->inode = inode;
+	t->unbound--;
+	inode->oldslot = (int)o->slot;
+	inode->olddead = s->nlookup;
+	inode->nref++;
+	/* lookups this worker counted so far count for the old id */
+	s->nlookup = inode->olddead + inode->nlookup;
+	if (s->backing > 0 && !inode->backing_id) {
+		inode->backing_id = s->backing;
+		inode->backing_users++;
+		inode->pinned = 1;
+	} else if (s->backing < 0) {
+		inode->fallback_users++;
+		inode->pinned = -1;
+	}
+}
+
+/* The inode an old id stands for, looked up again if need be; lock
+ * held.  NULL when its name leads nowhere or to another object. */
 static struct ovl_inode *resolve(struct ovl_fs *fs, struct nt_old *o, int depth)
 {
 	struct ovl_nodetab *t = fs->nodetab;
 	struct nt_slot *s = &t->sh->slot[o->slot];
-	struct ovl_inode *parent = NULL, *inode = NULL;
+	struct ovl_inode *parent = NULL, *inode = NULL, *bound;
 	char name[NAME_MAX + 1];
 
-	if (o->inode)
-		return o->inode;
+	pthread_mutex_lock(&fs->itable_lock);
+	bound = o->inode;
+	pthread_mutex_unlock(&fs->itable_lock);
+	if (bound)
+		return bound;
 	if (depth > NT_MAX_DEPTH || !s->namelen || s->namelen > NAME_MAX)
 		return NULL;
 	if (s->parent == FUSE_ROOT_ID) {
@@ -340,21 +556,14 @@ static struct ovl_inode *resolve(struct ovl_fs *fs, struct nt_old *o, int depth)
 		return NULL;
 	memcpy(name, s->name, s->namelen);
 	name[s->namelen] = '\0';
+	/* the lookup binds the inode found if it is the same file */
 	if (ovl_lookup_name(fs, parent, name, &inode))
 		return NULL;
-	/* a kernel reference from the lookup, turned into one of ours */
-	ovl_inode_ref(fs, inode);
-	ovl_inode_forget(fs, inode, 1);
-	if (inode->type != s->type) {
-		ovl_inode_unref(fs, inode);
-		return NULL;
-	}
 	pthread_mutex_lock(&fs->itable_lock);
-	if (inode->oldslot < 0)
-		inode->oldslot = (int)o->slot;
+	bound = o->inode;
 	pthread_mutex_unlock(&fs->itable_lock);
-	o->inode = inode;
-	return inode;
+	ovl_inode_forget(fs, inode, 1);
+	return bound == inode ? inode : NULL;
 }
 
 bool ovl_nodetab_is_old(struct ovl_fs *fs, uint64_t id)
@@ -363,54 +572,77 @@ bool ovl_nodetab_is_old(struct ovl_fs *fs, uint64_t id)
 }
 
 /*
- * The node id of this worker for @id, a dead worker's, looking its name up
- * again the first time; 0 when it stands for nothing any more.
+ * The inode a dead worker's @id stands for, looking its name up again the
+ * first time; NULL when it stands for nothing any more.
  */
-uint64_t ovl_nodetab_current(struct ovl_fs *fs, uint64_t id)
+struct ovl_inode *ovl_nodetab_current(struct ovl_fs *fs, uint64_t id)
 {
 	struct ovl_nodetab *t = fs->nodetab;
 	struct ovl_inode *inode = NULL;
 	struct nt_old *o;
 
 	if (!t)
-		return 0;
+		return NULL;
 	pthread_mutex_lock(&t->lock);
 	o = old_find(t, id);
 	if (o)
 		inode = resolve(fs, o, 0);
 	pthread_mutex_unlock(&t->lock);
-	return inode ? ovl_nodeid(fs, inode) : 0;
+	return inode;
 }
 
-/* The kernel forgot @n lookups of a dead worker's @id. */
+/*
+ * The kernel forgot @n lookups of a dead worker's @id: first those the
+ * dead workers counted, then this one's.  At none left the id is free,
+ * and so is what the dead worker's open files pinned.
+ */
 void ovl_nodetab_forget(struct ovl_fs *fs, uint64_t id, uint64_t n)
 {
 	struct ovl_nodetab *t = fs->nodetab;
 	struct ovl_inode *inode = NULL;
 	struct nt_old *o;
+	int pinned = 0;
 
 	if (!t)
 		return;
 	pthread_mutex_lock(&t->lock);
 	o = old_find(t, id);
+	pthread_mutex_lock(&fs->itable_lock);
 	if (o) {
 		struct nt_slot *s = &t->sh->slot[o->slot];
+		struct ovl_inode *b = o->inode;
+		uint64_t d;
 
-		s->nlookup = n >= s->nlookup ? 0 : s->nlookup - n;
+		if (b) {
+			d = n < b->olddead ? n : b->olddead;
+			b->olddead -= d;
+			n -= d;
+			b->nlookup = n >= b->nlookup ? 0 : b->nlookup - n;
+			s->nlookup = b->olddead + b->nlookup;
+		} else {
+			s->nlookup = n >= s->nlookup ? 0 : s->nlookup - n;
+		}
 		if (!s->nlookup) {
-			inode = o->inode;
-			pthread_mutex_lock(&fs->itable_lock);
-			if (inode && inode->oldslot == (int)o->slot)
-				inode->oldslot = -1;
+			if (b) {
+				b->oldslot = -1;
+				pinned = b->pinned;
+				b->pinned = 0;
+				inode = b;
+			} else {
+				t->unbound--;
+			}
 			slot_free(t, o->slot);
-			pthread_mutex_unlock(&fs->itable_lock);
 			o->id = NT_TOMB;
 			o->inode = NULL;
 		}
 	}
+	pthread_mutex_unlock(&fs->itable_lock);
 	pthread_mutex_unlock(&t->lock);
-	if (inode)
-		ovl_inode_unref(fs, inode);
+	if (!inode)
+		return;
+	if (pinned)
+		ovl_pt_release(fs, NULL, inode, pinned > 0);
+	ovl_inode_unref(fs, inode);
 }
 
 /* ---- passthrough backing ids, which belong to the connection ---- */
@@ -447,9 +679,30 @@ void ovl_nodetab_backing(struct ovl_fs *fs, int id, bool add)
 	pthread_mutex_unlock(&t->backing_lock);
 }
 
-#ifndef FUSE_DEV_IOC_BACKING_CLOSE
-#define FUSE_DEV_IOC_BACKING_CLOSE _IOW(229, 2, uint32_t)
-#endif
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The backing ids the open files of live slots use, sorted, in a new
+ * array (*@n of them); a worker binding such a slot takes its id over
+ * (ovl_nodetab_bind()). */
+static uint32_t *backing_in_use(struct ovl_nodetab *t, size_t *n)
+{
+	uint64_t used = atomic_load(&t->sh->used);
+	uint32_t *ids = malloc((used + 1) * sizeof(*ids));
+
+	*n = 0;
+	if (!ids)
+		return NULL;
+	for (uint64_t s = 0; s < used; s++)
+		if (atomic_load(&t->sh->slot[s].id) && t->sh->slot[s].backing > 0)
+			ids[(*n)++] = (uint32_t)t->sh->slot[s].backing;
+	qsort(ids, *n, sizeof(*ids), cmp_u32);
+	return ids;
+}
 
 /*
  * A worker taking over: close the backing ids its predecessors left.  Files
@@ -460,17 +713,23 @@ unsigned ovl_nodetab_close_backing(struct ovl_fs *fs, int devfd)
 {
 	struct ovl_nodetab *t = fs->nodetab;
 	unsigned n = 0;
+	size_t nkeep;
+	uint32_t *keep;
 
 	if (!t)
 		return 0;
+	keep = backing_in_use(t, &nkeep);
 	for (size_t i = 0; i < t->sh->nslots; i++) {
 		uint32_t v = atomic_load(&t->backing[i]);
 
 		if (v == 0 || v == NT_BK_TOMB)
 			continue;
-		if (ioctl(devfd, FUSE_DEV_IOC_BACKING_CLOSE, &v) == 0)
+		if (keep && bsearch(&v, keep, nkeep, sizeof(v), cmp_u32))
+			continue;
+		if (!ovl_backing_close(devfd, v))
 			n++;
 		atomic_store(&t->backing[i], 0);
 	}
+	free(keep);
 	return n;
 }

@@ -133,6 +133,7 @@ int ovl_itable_init(struct ovl_fs *fs);
 void ovl_itable_destroy(struct ovl_fs *fs);
 struct ovl_inode *ovl_inode_of(struct ovl_fs *fs, fuse_ino_t ino);
 fuse_ino_t ovl_nodeid(struct ovl_fs *fs, struct ovl_inode *inode);
+fuse_ino_t ovl_nodeid_own(struct ovl_fs *fs, struct ovl_inode *inode);
 int ovl_inode_make_root(struct ovl_fs *fs, struct ovl_found *f);
 struct ovl_inode *ovl_inode_get_found(struct ovl_fs *fs, struct ovl_found *f,
 				      struct ovl_inode *parent, const char *name);
@@ -242,6 +243,7 @@ static inline int ovl_data_layer(const struct ovl_inode *inode)
 {
 	return inode->data_fd >= 0 ? -1 : inode->layer;
 }
+int ovl_backing_close(int devfd, uint32_t id);
 void ovl_pt_release(struct ovl_fs *fs, fuse_req_t req, struct ovl_inode *inode,
 		    bool passthrough);
 
@@ -289,8 +291,13 @@ int ovl_nodetab_attach(struct ovl_fs *fs, int fd);
 int ovl_nodetab_fd(struct ovl_fs *fs);
 void ovl_nodetab_free(struct ovl_fs *fs);
 void ovl_nodetab_track(struct ovl_fs *fs, struct ovl_inode *inode);
+void ovl_nodetab_rekeyed(struct ovl_fs *fs, struct ovl_inode *inode, bool gone);
+void ovl_nodetab_data(struct ovl_fs *fs, struct ovl_inode *inode);
+uint64_t ovl_nodetab_slot_id(struct ovl_fs *fs, int s);
+void ovl_nodetab_bind(struct ovl_fs *fs, struct ovl_inode *inode,
+		      struct ovl_inode *parent, const char *name);
 int ovl_nodetab_takeover(struct ovl_fs *fs);
-uint64_t ovl_nodetab_current(struct ovl_fs *fs, uint64_t id);
+struct ovl_inode *ovl_nodetab_current(struct ovl_fs *fs, uint64_t id);
 void ovl_nodetab_forget(struct ovl_fs *fs, uint64_t id, uint64_t n);
 void ovl_nodetab_backing(struct ovl_fs *fs, int id, bool add);
 unsigned ovl_nodetab_close_backing(struct ovl_fs *fs, int devfd);

@@ -207,7 +207,14 @@ struct ovl_inode {
 	int slot;		/* restart=on: its node id's slot in the table
 				 * of nodetab.c, or -1; itable_lock */
 	int oldslot;		/* restart=on: the slot of a dead worker's id
-				 * it was found again for, or -1; itable_lock */
+				 * it is bound to (the id the kernel knows it
+				 * by, nodetab.c), or -1; itable_lock */
+	uint64_t olddead;	/* restart=on: that id's lookups the dead
+				 * workers counted, not forgotten yet;
+				 * itable_lock */
+	int pinned;		/* restart=on: the dead worker's open files
+				 * hold a backing user (1) or a fallback user
+				 * (-1) of it until the old id is forgotten */
 	atomic_int prot;	/* OVL_PROT_* flags it carries, -1 until first
 				 * asked (ovl_protection); they never change
 				 * while mounted, copy-up included */

@@ -19,6 +19,7 @@
 
 #include <errno.h>
 #include <string.h>
+#include <sys/ioctl.h>
 
 /* Before mounting: what our options and privileges allow. */
 enum ovl_pt_reason ovl_passthrough_precheck(struct ovl_fs *fs)
@@ -94,6 +95,7 @@ int ovl_pt_open(struct ovl_fs *fs, fuse_req_t req, struct ovl_inode *inode,
 	} else {
 		inode->fallback_users++;
 	}
+	ovl_nodetab_data(fs, inode);
 	pthread_mutex_unlock(&inode->lock);
 	if (why == OVL_PT_OK)
 		atomic_fetch_add(&fs->stats.pt_opens, 1);
@@ -102,11 +104,28 @@ int ovl_pt_open(struct ovl_fs *fs, fuse_req_t req, struct ovl_inode *inode,
 	return why;
 }
 
+#ifndef FUSE_DEV_IOC_BACKING_CLOSE
+#define FUSE_DEV_IOC_BACKING_CLOSE _IOW(229, 2, uint32_t)
+#endif
+
+/* Close backing id @id of the connection on @devfd: 0 or -errno. */
+int ovl_backing_close(int devfd, uint32_t id)
+{
+	return ioctl(devfd, FUSE_DEV_IOC_BACKING_CLOSE, &id) < 0 ? -errno : 0;
+}
+
+/*
+ * One user less of @inode's backing id (@passthrough) or of the daemon's
+ * data path; the last one closes the id.  @req may be NULL (restart=on:
+ * the open files of a dead worker, which pinned the inode's data path,
+ * are all closed).
+ */
 void ovl_pt_release(struct ovl_fs *fs, fuse_req_t req, struct ovl_inode *inode,
 		    bool passthrough)
 {
-	int id;
+	int id, err;
 
+	(void)req;
 	pthread_mutex_lock(&inode->lock);
 	if (!passthrough) {
 		inode->fallback_users--;
@@ -115,10 +134,12 @@ void ovl_pt_release(struct ovl_fs *fs, fuse_req_t req, struct ovl_inode *inode,
 		inode->backing_id = 0;
 		/* closed under the lock: a concurrent open registers anew
 		 * and never meets a closed id */
-		if (fuse_passthrough_close(req, id) < 0)
-			ovl_log("closing backing id %d: %s", id, strerror(errno));
+		err = ovl_backing_close(fuse_session_fd(fs->se), (uint32_t)id);
+		if (err)
+			ovl_log("closing backing id %d: %s", id, strerror(-err));
 		ovl_nodetab_backing(fs, id, false);
 		atomic_fetch_sub(&fs->stats.pt_ids, 1);
 	}
+	ovl_nodetab_data(fs, inode);
 	pthread_mutex_unlock(&inode->lock);
 }

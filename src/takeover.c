@@ -63,14 +63,14 @@ static void reply_now(struct ovl_fs *fs, const struct fuse_in_header *in,
  * nothing any more. */
 static bool carry_id(struct ovl_fs *fs, uint64_t *id)
 {
-	uint64_t now;
+	struct ovl_inode *now;
 
 	if (!ovl_nodeid_stale(fs, *id))
 		return true;
 	now = ovl_nodetab_current(fs, *id);
 	if (!now)
 		return false;
-	*id = now;
+	*id = ovl_nodeid_own(fs, now);
 	return true;
 }
 
@@ -412,26 +412,25 @@ void ovl_takeover_done(struct ovl_fs *fs, uint64_t dirs[2])
 
 /*
  * A worker taking over a live connection: the backing ids its
- * predecessors registered are closed (open files keep their own
- * reference), requests they had read come again (before any thread of
- * ours reads, or a live thread's requests would be served twice), and the
- * names the kernel cached are looked up again as they are used, so that
- * paths get this worker's ids rather than carried ones.
+ * predecessors registered that no open file of a node id the kernel holds
+ * uses are closed (open files keep their own reference), and requests
+ * they had read come again (before any thread of ours reads, or a live
+ * thread's requests would be served twice).  Nothing the kernel caches is
+ * invalidated: it keeps its node ids, which this worker binds to the very
+ * objects they named (nodetab.c), so no dentry goes stale and nothing
+ * mounted below the overlay is detached.
  */
 void ovl_sv_takeover(struct ovl_fs *fs)
 {
 	struct fuse_out_header oh = { .len = sizeof(oh),
 				      .error = FUSE_NOTIFY_RESEND, .unique = 0 };
-	int fd = fuse_session_fd(fs->se), err;
+	int fd = fuse_session_fd(fs->se);
 	unsigned closed = ovl_nodetab_close_backing(fs, fd);
 
 	atomic_store(&fs->stats.backing_closed, closed);
 	if (write(fd, &oh, sizeof(oh)) < 0)
 		ovl_log("restart: cannot ask for pending requests again: %s",
 			strerror(errno));
-	err = fuse_lowlevel_notify_increment_epoch(fs->se);
-	if (err)
-		ovl_debug("restart: no epoch increment (%s)", strerror(-err));
 }
 
 /* In a worker of generation @gen, before it serves: its tag, and the ids

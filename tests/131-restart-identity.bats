@@ -1,0 +1,194 @@
+#!/usr/bin/env bats
+# SPDX-License-Identifier: GPL-2.0-or-later
+# restart=on: after a worker dies, a node id or file handle the kernel
+# holds means the very object it named, never whatever now has its name
+# (else ESTALE); the kernel keeps its node ids, so no dentry goes stale
+# and nothing mounted below the overlay is detached.  Kernel overlayfs,
+# which never restarts, keeps the old file: a descriptor held across a
+# replacement reads what it read before.
+
+load helpers.bash
+
+worker_of() {
+	pgrep -P "$1" | head -1
+}
+
+# kill_worker: SIGKILL the mount's worker, wait for the next one
+kill_worker() {
+	local w i n
+	w=$(worker_of "$OVP_PID")
+	[ -n "$w" ] || { echo "# no worker of $OVP_PID" >&2; return 1; }
+	kill -KILL "$w"
+	for ((i = 0; i < 200; i++)); do
+		n=$(worker_of "$OVP_PID")
+		[ -n "$n" ] && [ "$n" != "$w" ] && return 0
+		sleep 0.05
+	done
+	echo "# no new worker after $w" >&2
+	return 1
+}
+
+# a plain user's way into the test directory
+open_tmpdir() {
+	local d=$T
+	while [ "$d" != / ]; do
+		chmod o+x "$d"
+		d=$(dirname "$d")
+	done
+}
+
+@test "restart: a descriptor held on a file replaced by rename never reads the new file's data" {
+	need_ovp
+	need_cmd setpriv
+	open_tmpdir
+	echo public >"$UPPER/F"
+	chmod 644 "$UPPER/F"
+	echo secret >"$UPPER/S"
+	chmod 600 "$UPPER/S"
+	ovp_mount "lowerdir=$LOWER" "upperdir=$UPPER" "workdir=$WORK" restart=on passthrough=off
+	chmod 755 "$MNT"
+	# the user opens F (world-readable) and waits; root replaces it with S
+	setpriv --reuid=65534 --regid=65534 --clear-groups /usr/bin/python3 - "$MNT/F" "$T/go" >"$T/out" 2>&1 3>&- <<'PY' &
+import os, sys, time
+fd = os.open(sys.argv[1], os.O_RDONLY)
+while not os.path.exists(sys.argv[2]):
+    time.sleep(0.05)
+try:
+    print("read:", os.read(fd, 100).decode().strip())
+except OSError as e:
+    print("error:", os.strerror(e.errno))
+PY
+	user=$!
+	sleep 0.5
+	run_cmd 0 mv "$MNT/S" "$MNT/F"
+	kill_worker
+	touch "$T/go"
+	wait "$user"
+	out=$(cat "$T/out")
+	echo "# user's descriptor: $out"
+	[[ "$out" != *secret* ]]
+	[[ "$out" == "read: public" || "$out" == "error: Stale file handle" ]]
+	assert_equal secret "$(cat "$MNT/F")"
+	ovp_umount
+}
+
+@test "restart: fchmod through a descriptor of an unlinked file never reaches the file now at its name" {
+	need_ovp
+	need_cmd setpriv
+	open_tmpdir
+	mkdir -m 1777 "$UPPER/tmp"
+	ovp_mount "lowerdir=$LOWER" "upperdir=$UPPER" "workdir=$WORK" restart=on
+	chmod 755 "$MNT"
+	setpriv --reuid=65534 --regid=65534 --clear-groups /usr/bin/python3 - "$MNT/tmp/x" "$T/go" >"$T/out" 2>&1 3>&- <<'PY' &
+import os, sys, time
+a = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o644)
+b = os.open(sys.argv[1], os.O_RDWR)
+os.unlink(sys.argv[1])
+print("ready", flush=True)
+while not os.path.exists(sys.argv[2]):
+    time.sleep(0.05)
+for what, call in (("fchmod", lambda: os.fchmod(a, 0o4777)),
+                   ("ftruncate", lambda: os.ftruncate(b, 0))):
+    try:
+        call()
+        print(what, "ok")
+    except OSError as e:
+        print(what, os.strerror(e.errno))
+PY
+	user=$!
+	for ((i = 0; i < 100; i++)); do grep -q ready "$T/out" && break; sleep 0.05; done
+	printf '#!/bin/sh\necho root program\n' >"$MNT/tmp/x"
+	chmod 755 "$MNT/tmp/x"
+	kill_worker
+	touch "$T/go"
+	rc=0
+	wait "$user" || rc=$?
+	cat "$T/out"
+	assert_equal 0 "$rc" "the user's script"
+	# root's file keeps its mode, owner and data
+	assert_equal "755 0" "$(stat -c '%a %u' "$MNT/tmp/x")"
+	assert_equal "755 0" "$(stat -c '%a %u' "$UPPER/tmp/x")"
+	assert_equal "root program" "$("$MNT/tmp/x")"
+	ovp_umount
+}
+
+@test "restart: after RENAME_EXCHANGE a held descriptor reads its own file" {
+	need_ovp
+	echo A >"$UPPER/a"
+	echo B >"$UPPER/b"
+	ovp_mount "lowerdir=$LOWER" "upperdir=$UPPER" "workdir=$WORK" restart=on passthrough=off
+	run_cmd 0 python3 - "$MNT" "$OVP_PID" <<'PY'
+import ctypes, os, signal, subprocess, sys, time
+m, sup = sys.argv[1], int(sys.argv[2])
+libc = ctypes.CDLL(None, use_errno=True)
+fd = os.open(f"{m}/a", os.O_RDONLY)
+RENAME_EXCHANGE = 2
+if libc.renameat2(-100, f"{m}/a".encode(), -100, f"{m}/b".encode(), RENAME_EXCHANGE):
+    sys.exit("renameat2: " + os.strerror(ctypes.get_errno()))
+w = int(subprocess.check_output(["pgrep", "-P", str(sup)]).split()[0])
+os.kill(w, signal.SIGKILL)
+data = os.read(fd, 10)
+assert data == b"A\n", data
+assert open(f"{m}/a").read() == "B\n"
+assert open(f"{m}/b").read() == "A\n"
+PY
+	ovp_umount
+}
+
+# mount_below_survives TIMEOUT-OPTION: a directory and a file bind-mounted
+# inside the overlay stay mounted across a worker's death, as a container's
+# /proc, /dev and /etc/resolv.conf are
+mount_below_survives() {
+	need_ovp
+	mkdir -p "$LOWER/etc" "$LOWER/sub" "$T/other"
+	echo lower >"$LOWER/etc/resolv.conf"
+	echo other >"$T/other/o"
+	echo bound >"$T/file"
+	ovp_mount "lowerdir=$LOWER" "upperdir=$UPPER" "workdir=$WORK" restart=on "$@"
+	run_cmd 0 mount --bind "$T/other" "$MNT/sub"
+	run_cmd 0 mount --bind "$T/file" "$MNT/etc/resolv.conf"
+	before=$(mounts_below "$MNT")
+	kill_worker
+	ls -lR "$MNT" >/dev/null
+	kill_worker
+	assert_equal other "$(cat "$MNT/sub/o")"
+	assert_equal bound "$(cat "$MNT/etc/resolv.conf")"
+	assert_equal "$before" "$(mounts_below "$MNT")" "mounts below the overlay"
+	run_cmd 0 umount "$MNT/sub"
+	run_cmd 0 umount "$MNT/etc/resolv.conf"
+	assert_equal lower "$(cat "$MNT/etc/resolv.conf")"
+	ovp_umount
+}
+
+@test "restart: mounts below the overlay stay mounted across two worker deaths" {
+	mount_below_survives
+}
+
+@test "restart: mounts below the overlay stay, with names looked up again on every use (timeout=0)" {
+	mount_below_survives timeout=0
+}
+
+@test "restart: a file open through passthrough when its worker died opens again, also through /proc/self/fd" {
+	need_ovp
+	echo lower >"$LOWER/f"
+	ovp_mount "lowerdir=$LOWER" "upperdir=$UPPER" "workdir=$WORK" restart=on
+	run_cmd 0 python3 - "$MNT" "$OVP_PID" <<'PY'
+import os, signal, subprocess, sys
+m, sup = sys.argv[1], int(sys.argv[2])
+r = os.open(f"{m}/f", os.O_RDONLY)
+w = int(subprocess.check_output(["pgrep", "-P", str(sup)]).split()[0])
+os.kill(w, signal.SIGKILL)
+assert os.read(r, 100) == b"lower\n"
+for path in (f"{m}/f", f"/proc/self/fd/{r}"):
+    with open(path) as f:
+        assert f.read() == "lower\n", path
+# a writer copies it up; new opens see the new data
+with open(f"{m}/f", "a") as f:
+    f.write("more\n")
+assert open(f"{m}/f").read() == "lower\nmore\n"
+os.close(r)
+PY
+	ovp_umount
+	assert_equal "lower
+more" "$(cat "$UPPER/f")"
+}
