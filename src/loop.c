@@ -78,7 +78,7 @@ static void *loop_thread(void *arg)
 	struct ovl_pool *pool = arg;
 	struct fuse_session *se = pool->fs->se;
 	struct fuse_buf buf = { 0 };
-	uint64_t dirs[2];
+	struct ovl_resent resent;
 	int r;
 
 	while (!fuse_session_exited(se)) {
@@ -94,7 +94,7 @@ static void *loop_thread(void *arg)
 			break;
 		}
 		if (pool->fs->nodetab &&
-		    ovl_takeover_filter(pool->fs, &buf, dirs))
+		    ovl_takeover_filter(pool->fs, &buf, &resent))
 			continue;
 		pthread_mutex_lock(&pool->lock);
 		if (--pool->idle == 0)
@@ -102,7 +102,7 @@ static void *loop_thread(void *arg)
 		pthread_mutex_unlock(&pool->lock);
 		fuse_session_process_buf(se, &buf);
 		if (pool->fs->nodetab)
-			ovl_takeover_done(pool->fs, dirs);
+			ovl_takeover_done(pool->fs, &resent);
 		pthread_mutex_lock(&pool->lock);
 		pool->idle++;
 		pthread_mutex_unlock(&pool->lock);

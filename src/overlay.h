@@ -314,9 +314,14 @@ int ovl_supervise(struct ovl_fs *fs, ovl_serve_fn serve);
 int ovl_sv_worker_init(struct ovl_fs *fs, unsigned gen);
 void ovl_sv_takeover(struct ovl_fs *fs);
 bool ovl_nodeid_stale(const struct ovl_fs *fs, uint64_t id);
+/* What a resent request changed, to drop from the kernel's cache. */
+struct ovl_resent {
+	uint64_t dir[2];	/* directories as the kernel knows them, or 0 */
+	const char *name[2];	/* a name in each, or NULL (in the request) */
+};
 bool ovl_takeover_filter(struct ovl_fs *fs, struct fuse_buf *buf,
-			 uint64_t dirs[2]);
-void ovl_takeover_done(struct ovl_fs *fs, uint64_t dirs[2]);
+			 struct ovl_resent *r);
+void ovl_takeover_done(struct ovl_fs *fs, const struct ovl_resent *r);
 
 /* loop.c */
 int ovl_loop(struct ovl_fs *fs);

@@ -372,42 +372,77 @@ stale:
 	return true;
 }
 
+/* The name at @off of a request's body, or NULL if it runs off @size. */
+static const char *body_name(const struct fuse_in_header *in, size_t size,
+			     size_t off)
+{
+	const char *p = (const char *)(in + 1) + off;
+	size_t room = size - sizeof(*in);
+
+	if (off >= room || !memchr(p, '\0', room - off))
+		return NULL;
+	return p;
+}
+
 /*
  * A request sent again (FUSE_NOTIFY_RESEND sets bit 63 of its unique) that
  * changes a directory may have been carried out by the dead worker, which
- * never answered: the kernel then keeps the listing it cached before, and
- * a second try that fails (EEXIST, ENOENT) does not drop it.  The
- * directories it names, as the kernel knows them, are put in @dirs (0
- * where none) to be dropped from the kernel's cache once it is answered.
+ * never answered: a second try that fails (EEXIST, ENOENT) leaves the
+ * kernel with the names and listing it cached before, now wrong.  The
+ * directories and names it names, as the kernel knows them, are put in
+ * @r, to be dropped from the kernel's cache once it is answered: only
+ * those, never a wholesale invalidation (a dentry that goes stale detaches
+ * what is mounted on it).
  */
-static void resent_dirs(const struct fuse_buf *buf, uint64_t dirs[2])
+static void resent_names(const struct fuse_buf *buf, struct ovl_resent *r)
 {
 	const struct fuse_in_header *in = buf->mem;
 	const uint64_t *id2;
+	const char *n0 = NULL;
+	size_t off = 0;
 
-	dirs[0] = dirs[1] = 0;
+	memset(r, 0, sizeof(*r));
 	if ((buf->flags & FUSE_BUF_IS_FD) || buf->size < sizeof(*in) ||
 	    !(in->unique & (1ull << 63)))
 		return;
 	switch (in->opcode) {
-	case FUSE_CREATE: case FUSE_MKNOD: case FUSE_MKDIR: case FUSE_SYMLINK:
-	case FUSE_LINK: case FUSE_UNLINK: case FUSE_RMDIR: case FUSE_TMPFILE:
-	case FUSE_RENAME: case FUSE_RENAME2:
-		dirs[0] = in->nodeid;
-		id2 = body_nodeid((struct fuse_in_header *)in, buf->size);
-		if (id2 && in->opcode != FUSE_LINK)
-			dirs[1] = *id2;
+	case FUSE_CREATE: off = sizeof(struct fuse_create_in); break;
+	case FUSE_MKNOD: off = sizeof(struct fuse_mknod_in); break;
+	case FUSE_MKDIR: off = sizeof(struct fuse_mkdir_in); break;
+	case FUSE_LINK: off = sizeof(struct fuse_link_in); break;
+	case FUSE_RENAME: off = sizeof(struct fuse_rename_in); break;
+	case FUSE_RENAME2: off = sizeof(struct fuse_rename2_in); break;
+	case FUSE_SYMLINK: case FUSE_UNLINK: case FUSE_RMDIR: case FUSE_TMPFILE:
 		break;
 	default:
-		break;
+		return;
+	}
+	r->dir[0] = in->nodeid;
+	if (in->opcode != FUSE_TMPFILE)
+		n0 = body_name(in, buf->size, off);
+	r->name[0] = n0;
+	if (in->opcode != FUSE_RENAME && in->opcode != FUSE_RENAME2)
+		return;
+	id2 = body_nodeid((struct fuse_in_header *)in, buf->size);
+	if (id2 && n0) {
+		r->dir[1] = *id2;
+		r->name[1] = body_name(in, buf->size, off + strlen(n0) + 1);
 	}
 }
 
-void ovl_takeover_done(struct ovl_fs *fs, uint64_t dirs[2])
+/* After the reply to a resent request: what the kernel cached of the
+ * directories and names it changed goes (resent_names()). */
+void ovl_takeover_done(struct ovl_fs *fs, const struct ovl_resent *r)
 {
-	for (int i = 0; i < 2; i++)
-		if (dirs[i])
-			fuse_lowlevel_notify_inval_inode(fs->se, dirs[i], 0, 0);
+	for (int i = 0; i < 2; i++) {
+		if (!r->dir[i])
+			continue;
+		if (r->name[i])
+			fuse_lowlevel_notify_inval_entry(fs->se, r->dir[i],
+							 r->name[i],
+							 strlen(r->name[i]));
+		fuse_lowlevel_notify_inval_inode(fs->se, r->dir[i], 0, 0);
+	}
 }
 
 /*
@@ -445,16 +480,16 @@ int ovl_sv_worker_init(struct ovl_fs *fs, unsigned gen)
 }
 
 /*
- * Before libfuse sees @buf: true when it was answered here.  @dirs gets
- * the directories to drop from the kernel's cache once it is answered
- * (ovl_takeover_done()).
+ * Before libfuse sees @buf: true when it was answered here.  @r gets the
+ * directories and names to drop from the kernel's cache once it is
+ * answered (ovl_takeover_done()); it points into @buf.
  */
 bool ovl_takeover_filter(struct ovl_fs *fs, struct fuse_buf *buf,
-			 uint64_t dirs[2])
+			 struct ovl_resent *r)
 {
-	resent_dirs(buf, dirs);
+	resent_names(buf, r);
 	if (!filter_request(fs, buf))
 		return false;
-	ovl_takeover_done(fs, dirs);
+	ovl_takeover_done(fs, r);
 	return true;
 }
