@@ -58,6 +58,9 @@ struct ovl_lock {
 	bool flock;		/* flock(2) rather than a record lock */
 	int64_t start;		/* first byte */
 	int64_t end;		/* last byte, OVL_OFFSET_MAX: to the end */
+	int rec;		/* restart=on: its record in the shared table
+				 * (nodetab.c), which a new worker takes the
+				 * locks from; -1 none */
 };
 
 enum ovl_waiter_state {
@@ -116,6 +119,7 @@ int ovl_locks_init(struct ovl_fs *fs)
 		free(t);
 		return -ENOMEM;
 	}
+	t->fs = fs;
 	fs->locks = t;
 	return 0;
 }
@@ -246,12 +250,36 @@ static struct ovl_lock *first_conflict(struct ovl_lockfile *lf,
 	return NULL;
 }
 
+/* restart=on: record @l, held on @ino, where a new worker finds it:
+ * 0, or -ENOLCK when no record is left. */
+static int rec_put(struct ovl_locks *t, uint64_t ino, struct ovl_lock *l)
+{
+	int rec;
+
+	if (!t->fs->nodetab)
+		return 0;
+	rec = ovl_nodetab_lock_put(t->fs, l->rec, ino, l->owner, l->fh,
+				   l->start, l->end, l->pid, l->type, l->flock);
+	if (rec < 0)
+		return -ENOLCK;
+	l->rec = rec;
+	return 0;
+}
+
+/* @l is no longer held: free it and its record. */
+static void lock_free(struct ovl_locks *t, struct ovl_lock *l)
+{
+	ovl_nodetab_lock_del(t->fs, l->rec);
+	free(l);
+}
+
 /*
  * Take the range of @l away from the locks its owner holds (of its kind),
  * splitting one that covers it on both sides.  Returns -ENOMEM when that
  * split cannot be made (nothing changed then).
  */
-static int cut_range(struct ovl_lockfile *lf, const struct ovl_lock *l)
+static int cut_range(struct ovl_locks *t, struct ovl_lockfile *lf,
+		     const struct ovl_lock *l)
 {
 	struct ovl_lock **pp = &lf->locks, *h;
 
@@ -267,8 +295,14 @@ static int cut_range(struct ovl_lockfile *lf, const struct ovl_lock *l)
 			if (!tail)
 				return -ENOMEM;
 			*tail = *h;
+			tail->rec = -1;
 			tail->start = l->end + 1;
+			if (rec_put(t, lf->ino, tail)) {
+				free(tail);
+				return -ENOLCK;
+			}
 			h->end = l->start - 1;
+			rec_put(t, lf->ino, h);
 			tail->next = h->next;
 			h->next = tail;
 			return 0;
@@ -279,9 +313,10 @@ static int cut_range(struct ovl_lockfile *lf, const struct ovl_lock *l)
 			h->start = l->end + 1;
 		} else {
 			*pp = h->next;
-			free(h);
+			lock_free(t, h);
 			continue;
 		}
+		rec_put(t, lf->ino, h); /* its record exists: cannot fail */
 		pp = &h->next;
 	}
 	return 0;
@@ -292,7 +327,8 @@ static int cut_range(struct ovl_lockfile *lf, const struct ovl_lock *l)
  * what the owner held, then the new lock merges with the owner's adjacent
  * locks of the same type, as the kernel's posix_lock_inode() does.
  */
-static int apply_lock(struct ovl_lockfile *lf, const struct ovl_lock *l)
+static int apply_lock(struct ovl_locks *t, struct ovl_lockfile *lf,
+		      const struct ovl_lock *l)
 {
 	struct ovl_lock *n, **pp, *h;
 	int err;
@@ -301,9 +337,12 @@ static int apply_lock(struct ovl_lockfile *lf, const struct ovl_lock *l)
 	if (!n)
 		return -ENOMEM;
 	*n = *l;
-	err = cut_range(lf, l);
+	n->rec = -1;
+	err = rec_put(t, lf->ino, n); /* its record first: nothing to undo */
+	if (!err)
+		err = cut_range(t, lf, l);
 	if (err) {
-		free(n);
+		lock_free(t, n);
 		return err;
 	}
 	for (pp = &lf->locks; (h = *pp);) {
@@ -321,8 +360,9 @@ static int apply_lock(struct ovl_lockfile *lf, const struct ovl_lock *l)
 		if (h->end > n->end)
 			n->end = h->end;
 		*pp = h->next;
-		free(h);
+		lock_free(t, h);
 	}
+	rec_put(t, lf->ino, n);
 	n->next = lf->locks;
 	lf->locks = n;
 	return 0;
@@ -423,7 +463,7 @@ static void wake_waiters(struct ovl_locks *t, struct ovl_lockfile *lf,
 		t->nwaiters--;
 		w->state = OVL_WAIT_DONE;
 		/* a failed allocation answers ENOLCK rather than wait on */
-		w->interrupted = apply_lock(lf, &w->want) != 0;
+		w->interrupted = apply_lock(t, lf, &w->want) != 0;
 		w->next = *done;
 		*done = w;
 	}
@@ -597,7 +637,7 @@ static int lock_set(struct ovl_fs *fs, fuse_req_t req, uint64_t ino,
 		goto out_unlock;
 	}
 	if (l->type == F_UNLCK) {
-		err = cut_range(lf, l);
+		err = cut_range(t, lf, l);
 		wake_waiters(t, lf, &done);
 		goto out_put;
 	}
@@ -606,12 +646,12 @@ static int lock_set(struct ovl_fs *fs, fuse_req_t req, uint64_t ino,
 		struct ovl_lock un = *l;
 
 		un.type = F_UNLCK;
-		cut_range(lf, &un);
+		cut_range(t, lf, &un);
 		wake_waiters(t, lf, &done);
 	}
 	c = first_conflict(lf, l);
 	if (!c) {
-		err = apply_lock(lf, l) ? -ENOLCK : 0;
+		err = apply_lock(t, lf, l) ? -ENOLCK : 0;
 	} else if (!w) {
 		err = -EAGAIN;
 	} else if (!l->flock && would_deadlock(t, l->owner, c->owner)) {
@@ -666,7 +706,7 @@ static void lock_drop(struct ovl_fs *fs, uint64_t ino, bool by_fh, uint64_t id)
 		while ((h = *pp)) {
 			if (by_fh ? h->fh == id : (h->owner == id && !h->flock)) {
 				*pp = h->next;
-				free(h);
+				lock_free(t, h);
 				dropped = true;
 			} else {
 				pp = &h->next;
@@ -778,4 +818,41 @@ void ovl_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 void ovl_locks_release(struct ovl_fs *fs, struct ovl_inode *inode, uint64_t fh)
 {
 	lock_drop(fs, inode->ino, true, fh);
+}
+
+/* One lock a dead worker held, into this worker's table. */
+static int lock_adopt(struct ovl_fs *fs, int rec, uint64_t ino, uint64_t owner,
+		      uint64_t fh, int64_t start, int64_t end, int pid,
+		      int type, bool flock)
+{
+	struct ovl_locks *t = fs->locks;
+	struct ovl_lockfile *lf = lockfile_get(t, ino, true);
+	struct ovl_lock *l = malloc(sizeof(*l));
+
+	if (!lf || !l) {
+		free(l);
+		return -ENOMEM;
+	}
+	*l = (struct ovl_lock){ .owner = owner, .fh = fh, .pid = pid,
+				.type = (short)type, .flock = flock,
+				.start = start, .end = end, .rec = rec,
+				.next = lf->locks };
+	lf->locks = l;
+	return 0;
+}
+
+/*
+ * restart=on, a worker taking over: the locks its predecessors held are
+ * held still (their owners and file handles are the kernel's, the same
+ * for every worker).  Before any request is served.
+ */
+int ovl_locks_takeover(struct ovl_fs *fs)
+{
+	struct ovl_locks *t = fs->locks;
+	int err;
+
+	pthread_mutex_lock(&t->lock);
+	err = ovl_nodetab_locks_each(fs, lock_adopt);
+	pthread_mutex_unlock(&t->lock);
+	return err;
 }

@@ -41,6 +41,8 @@
 #define NT_MIN_SLOTS 65536
 #define NT_MAX_SLOTS (4u << 20)
 #define NT_MAX_DEPTH 4096	/* parents followed at most */
+#define NT_LOCKS (1u << 20)	/* lock records (pages are used only as
+				 * records are) */
 
 #define NT_HANDLE_MAX 64	/* file handle bytes kept (ext4, xfs, btrfs and
 				 * tmpfs handles are 8 to 40) */
@@ -70,10 +72,25 @@ struct nt_slot {
 	char name[NAME_MAX + 1];
 };
 
+/* One lock held (lock.c), as the kernel names its owner and file handle. */
+struct nt_lockrec {
+	uint64_t ino;		/* the overlay file's st_ino (lock.c's key) */
+	uint64_t owner;
+	uint64_t fh;
+	int64_t start, end;
+	int32_t pid;
+	int16_t type;
+	uint8_t flock;
+	_Atomic uint8_t used;	/* written last */
+};
+
 struct nt_shared {
 	uint64_t nslots;	/* capacity of slot[] and of backing[] */
 	_Atomic uint64_t used;	/* slots ever handed out (high-water mark) */
 	uint64_t backing_off;	/* offset of backing[] from the start */
+	uint64_t nlocks;	/* capacity of the lock records */
+	uint64_t locks_off;	/* their offset from the start */
+	_Atomic uint64_t locks_used; /* records ever handed out */
 	struct nt_slot slot[];
 };
 
@@ -101,6 +118,11 @@ struct ovl_nodetab {
 	/* this worker's free slots; itable_lock */
 	uint32_t *free;
 	size_t nfree, freecap;
+	/* the locks held: records in sh, free ones listed here; under the
+	 * lock table's lock (lock.c) */
+	struct nt_lockrec *locks;
+	uint32_t *lfree;
+	size_t nlfree, lfreecap;
 	/* the ids of dead workers: the table changes under lock (taken
 	 * before itable_lock), bindings under itable_lock */
 	pthread_mutex_t lock;
@@ -137,8 +159,12 @@ static int nodetab_map(struct ovl_fs *fs, int fd, size_t len, uint64_t nslots)
 		t->sh->nslots = nslots;
 		t->sh->backing_off = sizeof(struct nt_shared) +
 				     nslots * sizeof(struct nt_slot);
+		t->sh->locks_off = t->sh->backing_off + nslots * sizeof(uint32_t);
+		t->sh->locks_off = (t->sh->locks_off + 63) & ~63ull;
+		t->sh->nlocks = NT_LOCKS;
 	}
 	t->backing = (void *)((char *)t->sh + t->sh->backing_off);
+	t->locks = (void *)((char *)t->sh + t->sh->locks_off);
 	if (pthread_mutex_init(&t->lock, NULL) ||
 	    pthread_mutex_init(&t->backing_lock, NULL)) {
 		munmap(t->sh, len);
@@ -164,7 +190,7 @@ int ovl_nodetab_create(struct ovl_fs *fs)
 	if (n > NT_MAX_SLOTS)
 		n = NT_MAX_SLOTS;
 	len = sizeof(struct nt_shared) + n * sizeof(struct nt_slot) +
-	      n * sizeof(uint32_t);
+	      n * sizeof(uint32_t) + 64 + NT_LOCKS * sizeof(struct nt_lockrec);
 	fd = memfd_create("overpass-nodes", MFD_CLOEXEC);
 	if (fd < 0)
 		return -errno;
@@ -201,6 +227,7 @@ void ovl_nodetab_free(struct ovl_fs *fs)
 	munmap(t->sh, t->maplen);
 	close(t->fd);
 	free(t->free);
+	free(t->lfree);
 	free(t->old);
 	free(t->byname);
 	pthread_mutex_destroy(&t->lock);
@@ -732,4 +759,95 @@ unsigned ovl_nodetab_close_backing(struct ovl_fs *fs, int devfd)
 	}
 	free(keep);
 	return n;
+}
+
+/* ---- the locks held, which outlive their worker (lock.c) ---- */
+
+/*
+ * Record a lock in record @rec (or a new one when @rec < 0): its index,
+ * or -ENOLCK when every record is taken.  Lock table's lock held.
+ */
+int ovl_nodetab_lock_put(struct ovl_fs *fs, int rec, uint64_t ino,
+			 uint64_t owner, uint64_t fh, int64_t start,
+			 int64_t end, int pid, int type, bool flock)
+{
+	struct ovl_nodetab *t = fs->nodetab;
+	struct nt_lockrec *r;
+
+	if (!t)
+		return -1;
+	if (rec < 0) {
+		uint64_t used = atomic_load(&t->sh->locks_used);
+
+		if (t->nlfree) {
+			rec = (int)t->lfree[--t->nlfree];
+		} else if (used < t->sh->nlocks) {
+			rec = (int)used;
+			atomic_store(&t->sh->locks_used, used + 1);
+		} else {
+			return -ENOLCK;
+		}
+	}
+	r = &t->locks[rec];
+	atomic_store(&r->used, 0);
+	r->ino = ino;
+	r->owner = owner;
+	r->fh = fh;
+	r->start = start;
+	r->end = end;
+	r->pid = pid;
+	r->type = (int16_t)type;
+	r->flock = flock;
+	atomic_store(&r->used, 1);
+	return rec;
+}
+
+/* Lock record @rec is free again.  Lock table's lock held. */
+void ovl_nodetab_lock_del(struct ovl_fs *fs, int rec)
+{
+	struct ovl_nodetab *t = fs->nodetab;
+
+	if (!t || rec < 0)
+		return;
+	atomic_store(&t->locks[rec].used, 0);
+	if (t->nlfree == t->lfreecap) {
+		size_t cap = t->lfreecap ? t->lfreecap * 2 : 256;
+		uint32_t *f = realloc(t->lfree, cap * sizeof(*f));
+
+		if (!f)
+			return; /* unused until the next takeover */
+		t->lfree = f;
+		t->lfreecap = cap;
+	}
+	t->lfree[t->nlfree++] = (uint32_t)rec;
+}
+
+/*
+ * A worker taking over: call @fn for each lock its predecessors held, with
+ * the record's index; free records become this worker's.
+ */
+int ovl_nodetab_locks_each(struct ovl_fs *fs,
+			   int (*fn)(struct ovl_fs *fs, int rec, uint64_t ino,
+				     uint64_t owner, uint64_t fh, int64_t start,
+				     int64_t end, int pid, int type, bool flock))
+{
+	struct ovl_nodetab *t = fs->nodetab;
+	uint64_t used;
+	int err = 0;
+
+	if (!t)
+		return 0;
+	used = atomic_load(&t->sh->locks_used);
+	for (uint64_t i = used; i-- > 0;) {
+		struct nt_lockrec *r = &t->locks[i];
+
+		if (!atomic_load(&r->used)) {
+			ovl_nodetab_lock_del(fs, (int)i);
+			continue;
+		}
+		if (!err)
+			err = fn(fs, (int)i, r->ino, r->owner, r->fh, r->start,
+				 r->end, r->pid, r->type, r->flock);
+	}
+	return err;
 }

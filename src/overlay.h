@@ -276,6 +276,7 @@ void ovl_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 int ovl_locks_init(struct ovl_fs *fs);
 int ovl_locks_start(struct ovl_fs *fs);
 void ovl_locks_destroy(struct ovl_fs *fs);
+int ovl_locks_takeover(struct ovl_fs *fs);
 void ovl_getlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
 	       struct flock *fl);
 void ovl_setlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
@@ -301,6 +302,14 @@ struct ovl_inode *ovl_nodetab_current(struct ovl_fs *fs, uint64_t id);
 void ovl_nodetab_forget(struct ovl_fs *fs, uint64_t id, uint64_t n);
 void ovl_nodetab_backing(struct ovl_fs *fs, int id, bool add);
 unsigned ovl_nodetab_close_backing(struct ovl_fs *fs, int devfd);
+int ovl_nodetab_lock_put(struct ovl_fs *fs, int rec, uint64_t ino,
+			 uint64_t owner, uint64_t fh, int64_t start,
+			 int64_t end, int pid, int type, bool flock);
+void ovl_nodetab_lock_del(struct ovl_fs *fs, int rec);
+int ovl_nodetab_locks_each(struct ovl_fs *fs,
+			   int (*fn)(struct ovl_fs *fs, int rec, uint64_t ino,
+				     uint64_t owner, uint64_t fh, int64_t start,
+				     int64_t end, int pid, int type, bool flock));
 
 /* supervisor.c */
 #define OVL_RESTART_LIMIT_MAX 64

@@ -474,8 +474,11 @@ int ovl_sv_worker_init(struct ovl_fs *fs, unsigned gen)
 {
 	fs->gen_tag = (uint64_t)((gen - 1) % 0x7fff + 1) << OVL_GEN_SHIFT;
 	atomic_store(&fs->sv->generation, gen);
-	if (gen > 1 && fs->nodetab)
-		return ovl_nodetab_takeover(fs);
+	if (gen > 1 && fs->nodetab) {
+		int err = ovl_nodetab_takeover(fs);
+
+		return err ? err : ovl_locks_takeover(fs);
+	}
 	return 0;
 }
 

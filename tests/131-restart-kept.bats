@@ -192,3 +192,74 @@ PY
 	assert_equal "lower
 more" "$(cat "$UPPER/f")"
 }
+
+@test "restart: record locks, OFD locks and flocks held when the worker dies are held after it" {
+	need_ovp
+	echo data >"$LOWER/f"
+	echo data >"$LOWER/g"
+	ovp_mount "lowerdir=$LOWER" "upperdir=$UPPER" "workdir=$WORK" restart=on
+	run_cmd 0 python3 - "$MNT" "$OVP_PID" <<'PY'
+import fcntl, os, signal, struct, subprocess, sys, time
+m, sup = sys.argv[1], int(sys.argv[2])
+F_OFD_SETLK = 37
+
+def other(code):
+    """a separate process's try, non-blocking: 'locked' or 'busy'"""
+    return subprocess.run([sys.executable, "-c", code], capture_output=True,
+                          text=True).stdout.strip()
+
+try_posix = f"""
+import fcntl, os
+fd = os.open("{m}/f", os.O_RDWR)
+try:
+    fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 100, 10)
+    print("locked")
+except OSError:
+    print("busy")
+"""
+try_flock = f"""
+import fcntl, os
+fd = os.open("{m}/g", os.O_RDONLY)
+try:
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    print("locked")
+except OSError:
+    print("busy")
+"""
+try_ofd = f"""
+import fcntl, os, struct
+fd = os.open("{m}/f", os.O_RDWR)
+try:
+    fcntl.fcntl(fd, 37, struct.pack("hhqqi", fcntl.F_WRLCK, 0, 500, 10, 0))
+    print("locked")
+except OSError:
+    print("busy")
+"""
+f = os.open(f"{m}/f", os.O_RDWR)
+g = os.open(f"{m}/g", os.O_RDONLY)
+o = os.open(f"{m}/f", os.O_RDWR)
+fcntl.lockf(f, fcntl.LOCK_EX, 50, 50)                 # bytes 50..99
+fcntl.flock(g, fcntl.LOCK_SH)
+fcntl.fcntl(o, F_OFD_SETLK, struct.pack("hhqqi", fcntl.F_WRLCK, 0, 505, 1, 0))
+got = (other(try_posix), other(try_flock), other(try_ofd))
+assert got == ("busy",) * 3, got
+for i in range(2):
+    w = int(subprocess.check_output(["pgrep", "-P", str(sup)]).split()[0])
+    os.kill(w, signal.SIGKILL)
+    for _ in range(200):
+        n = subprocess.run(["pgrep", "-P", str(sup)], capture_output=True,
+                           text=True).stdout.split()
+        if n and int(n[0]) != w:
+            break
+        time.sleep(0.05)
+    got = (other(try_posix), other(try_flock), other(try_ofd))
+    assert got == ("busy",) * 3, (i, got)
+# let go: the others get them
+fcntl.lockf(f, fcntl.LOCK_UN, 50, 50)
+os.close(g)
+os.close(o)
+assert (other(try_posix), other(try_flock), other(try_ofd)) == ("locked",) * 3
+os.close(f)
+PY
+	ovp_umount
+}
