@@ -226,6 +226,7 @@ enum ovl_file_mode {
 /* A handle for an open regular file. */
 struct ovl_fs;
 struct ovl_nodetab;
+struct ovl_journal;
 struct ovl_pool;
 
 /*
@@ -340,6 +341,9 @@ struct ovl_fs {
 				 * supervisor (supervisor.c), or NULL */
 	struct ovl_nodetab *nodetab; /* restart=on: node ids that outlive
 				 * their worker (nodetab.c), or NULL */
+	struct ovl_journal *journal; /* restart=on: requests done once
+				 * across a worker's death (journal.c), or
+				 * NULL */
 	int argc;		/* the command line, for a worker started */
 	char **argv;		/* from a new binary (supervisor.c) */
 	int cwd_fd;		/* the directory it was started in, or -1 */
