@@ -271,6 +271,9 @@ struct ovl_stats {
 					 * ESTALE */
 	atomic_uint_fast64_t carried;	/* restart=on: requests naming a dead
 					 * worker's node id, served */
+	atomic_uint_fast64_t once;	/* restart=on: resent requests the
+					 * dead worker had carried out,
+					 * answered without doing them again */
 	atomic_uint_fast64_t backing_closed; /* restart=on: backing ids of
 					 * dead workers closed at takeover */
 };
