@@ -6,7 +6,8 @@
 # call that does it (delay_exit), the worker is killed in that delay, and
 # the caller must see what a local filesystem gives: one append, one
 # exchange, 0 from a mkdir, an exclusive create, an unlink, an rmdir, a
-# rename that took effect.
+# rename, a link, a symlink, an exclusive setxattr, a removexattr that
+# took effect.
 
 load helpers.bash
 
@@ -54,6 +55,18 @@ try:
     elif op == "rename":
         os.rename(a[0], a[1])
         print(0)
+    elif op == "link":
+        os.link(a[0], a[1])
+        print(0)
+    elif op == "symlink":
+        os.symlink(a[0], a[1])
+        print(0)
+    elif op == "setxattr-create":
+        os.setxattr(a[0], "user.once", b"v", os.XATTR_CREATE)
+        print(0)
+    elif op == "removexattr":
+        os.removexattr(a[0], "user.once")
+        print(0)
     elif op == "exchange":
         libc = ctypes.CDLL(None, use_errno=True)
         if libc.renameat2(-100, a[0].encode(), -100, a[1].encode(), 2):
@@ -84,6 +97,8 @@ kill_after() {
 	python3 -c "$OP_PY" "$@" >"$BATS_TEST_TMPDIR/op.out" 2>&1 3>&- &
 	pid=$!
 	sleep 1
+	# still held: the call is in the delay, not answered yet
+	kill -0 "$pid" 2>/dev/null || { echo "# $sys: the call was not held" >&2; false; }
 	kill -9 "$w"
 	status=0
 	wait "$pid" || status=$?
@@ -136,6 +151,7 @@ line2" "$(cat "$UPPER/a")"
 @test "restart=on once: a mkdir that took effect returns 0" {
 	setup_once
 	# the root is merged: the directory is made in workdir, renamed in
+	# (a symlink, not a directory, is made in place)
 	kill_after renameat2 mkdir "$MNT/d"
 	assert_equal "0 0" "$status $output"
 	[ -d "$MNT/d" ]
@@ -175,4 +191,38 @@ line2" "$(cat "$UPPER/a")"
 	assert_equal "y" "$(cat "$MNT/z")"
 	ovp_umount
 	assert_equal "z" "$(ls "$UPPER")"
+}
+
+@test "restart=on once: a link that took effect returns 0" {
+	setup_once
+	echo f >"$MNT/f"
+	kill_after linkat link "$MNT/f" "$MNT/g"
+	assert_equal "0 0" "$status $output"
+	assert_equal "f g" "$(ls "$MNT" | xargs)"
+	assert_equal "2" "$(stat -c %h "$MNT/g")"
+	ovp_umount
+	assert_equal "2" "$(stat -c %h "$UPPER/f")"
+}
+
+@test "restart=on once: a symlink that took effect returns 0" {
+	setup_once
+	kill_after symlinkat symlink target "$MNT/s"
+	assert_equal "0 0" "$status $output"
+	assert_equal "target" "$(readlink "$MNT/s")"
+	ovp_umount
+}
+
+@test "restart=on once: an XATTR_CREATE setxattr and a removexattr that took effect return 0" {
+	setup_once
+	echo f >"$MNT/f"
+	setfattr -n user.probe -v 1 "$MNT/f" 2>/dev/null ||
+		skip "the upper layer takes no user.* xattrs"
+	kill_after setxattr setxattr-create "$MNT/f"
+	assert_equal "0 0" "$status $output"
+	assert_equal "v" "$(getfattr --only-values -n user.once "$MNT/f")"
+	kill_after removexattr removexattr "$MNT/f"
+	assert_equal "0 0" "$status $output"
+	run getfattr -n user.once "$MNT/f"
+	[ "$status" -ne 0 ]
+	ovp_umount
 }
