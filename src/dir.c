@@ -481,7 +481,7 @@ static int do_new(fuse_req_t req, struct ovl_inode *dir, const char *name,
 	/* nothing to set after making it (owner, ACL, opaque) and nothing to
 	 * replace: made in place, complete from the start, as the kernel's
 	 * ovl_create_upper() does */
-	ovl_journal_intent(fs, FUSE_MKNOD, 0, 0);
+	ovl_journal_intent(fs, FUSE_MKNOD, 0, 0); /* any create */
 	if (us == UPPER_NONE && !acl.inherited &&
 	    !(S_ISDIR(nn.mode) && dir->dirs->n > 1) && owner_is_ours(req, &pst)) {
 		err = make_at(updir, name, &nn);

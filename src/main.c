@@ -526,9 +526,10 @@ out_unmount:
 /*
  * restart=on, an upgrade: run as a worker of a live mount, started by its
  * supervisor as "overpass --sv-worker DEV STATE NODES INIT GEN
- * [--sv-journal=FD] ARGS..." (supervisor.c) in the directory the mount was made from.  The layers are
- * opened and the workdir prepared as for a mount; the mount itself, the
- * INIT request and the node ids are the supervisor's.
+ * [--sv-journal=FD] ARGS..." (supervisor.c) in the directory the mount
+ * was made from.  The layers are opened and the workdir prepared as for a
+ * mount; the mount itself, the INIT request, the node ids and the journal
+ * are the supervisor's.
  */
 static int worker_main(int argc, char **argv)
 {

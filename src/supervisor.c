@@ -92,8 +92,10 @@ struct sv_ctx {
  * In the child: become a worker of the binary at c->exe (an upgrade), as
  * "EXE --sv-worker DEV STATE NODES INIT GEN [--sv-journal=FD] ARGS...", in
  * the directory the mount was started in, so that its arguments mean what
- * they meant.  The journal's fd is optional, so that a binary without one
- * can still be started, and started by a supervisor without one.
+ * they meant.  The journal's fd is optional: a worker of this binary
+ * started by an older supervisor runs without it (a binary older than the
+ * journal would take it for a mount option: no upgrade backwards across
+ * it).
  */
 static void exec_worker(struct sv_ctx *c, unsigned gen)
 {
