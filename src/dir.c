@@ -15,6 +15,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <linux/fuse.h>
 #include <linux/limits.h>
 #include <stdlib.h>
 #include <fcntl.h>
@@ -340,6 +341,98 @@ static int may_create(struct ovl_fs *fs, struct ovl_inode *dir,
 }
 
 /*
+ * restart=on: a request sent again after its worker died (journal.c).  The
+ * kernel keeps the directories of a create, remove or rename locked until
+ * the request is answered, resent or not, so nothing but the dead worker
+ * changed their names meanwhile: what the names hold now tells whether it
+ * carried the request out.  Each once_*() returns 1 to carry it out, else
+ * its outcome.
+ */
+
+/* A create, mkdir, mknod, symlink or link of @name: the dead worker
+ * recorded the name free; made now, the entry goes in *@out. */
+static int once_new(struct ovl_fs *fs, struct ovl_inode *dir,
+		    const char *name, struct ovl_inode **out)
+{
+	const struct ovl_jrec *r = ovl_journal_resent(fs);
+	int err;
+
+	if (!r)
+		return 1;
+	if (r->state == OVL_J_DONE && r->result < 0)
+		return (int)r->result;
+	err = ovl_lookup_name(fs, dir, name, out);
+	if (err == -ENOENT && r->state == OVL_J_INTENT)
+		return 1;
+	if (!err)
+		atomic_fetch_add(&fs->stats.once, 1);
+	return err;
+}
+
+/* An unlink or rmdir of @name: the dead worker found it there. */
+static int once_remove(struct ovl_fs *fs, struct ovl_inode *dir,
+		       const char *name)
+{
+	const struct ovl_jrec *r = ovl_journal_resent(fs);
+	struct ovl_inode *now;
+	int err;
+
+	if (!r)
+		return 1;
+	if (r->state == OVL_J_DONE)
+		return (int)r->result;
+	err = ovl_lookup_name(fs, dir, name, &now);
+	if (err == -ENOENT) {
+		atomic_fetch_add(&fs->stats.once, 1);
+		return 0;
+	}
+	if (!err)
+		ovl_inode_forget(fs, now, 1);
+	return 1;
+}
+
+/* The st_ino shown of what @name in @dir holds, 0 if nothing. */
+static uint64_t name_ino(struct ovl_fs *fs, struct ovl_inode *dir,
+			 const char *name)
+{
+	struct ovl_inode *inode;
+	uint64_t ino;
+
+	if (ovl_lookup_name(fs, dir, name, &inode))
+		return 0;
+	ino = inode->ino;
+	ovl_inode_forget(fs, inode, 1);
+	return ino;
+}
+
+/* A rename: the dead worker recorded what both names held.  Done if the
+ * object left the old name for the new one, or if an exchange swapped
+ * them. */
+static int once_rename(struct ovl_fs *fs, struct ovl_inode *olddir,
+		       const char *oldname, struct ovl_inode *newdir,
+		       const char *newname, unsigned flags)
+{
+	const struct ovl_jrec *r = ovl_journal_resent(fs);
+	uint64_t at_old, at_new;
+	bool done;
+
+	if (!r)
+		return 1;
+	if (r->state == OVL_J_DONE)
+		return (int)r->result;
+	at_old = name_ino(fs, olddir, oldname);
+	at_new = name_ino(fs, newdir, newname);
+	if (flags & RENAME_EXCHANGE)
+		done = at_old == r->pre[1] && at_new == r->pre[0];
+	else
+		done = at_old == 0 && at_new == r->pre[0];
+	if (!done)
+		return 1;
+	atomic_fetch_add(&fs->stats.once, 1);
+	return 0;
+}
+
+/*
  * Create @name in @dir: EEXIST if the merged view has it; over a whiteout
  * the new object replaces it (a directory then becomes opaque).
  */
@@ -388,9 +481,11 @@ static int do_new(fuse_req_t req, struct ovl_inode *dir, const char *name,
 	/* nothing to set after making it (owner, ACL, opaque) and nothing to
 	 * replace: made in place, complete from the start, as the kernel's
 	 * ovl_create_upper() does */
+	ovl_journal_intent(fs, FUSE_MKNOD, 0, 0); /* any create */
 	if (us == UPPER_NONE && !acl.inherited &&
 	    !(S_ISDIR(nn.mode) && dir->dirs->n > 1) && owner_is_ours(req, &pst)) {
 		err = make_at(updir, name, &nn);
+		ovl_journal_result(fs, err);
 		if (err)
 			return err;
 		aufs_whiteout_drop(updir, name);
@@ -424,6 +519,7 @@ static int do_new(fuse_req_t req, struct ovl_inode *dir, const char *name,
 			      us == UPPER_WHITEOUT ? RENAME_EXCHANGE :
 						     RENAME_NOREPLACE) < 0)
 		err = -errno;
+	ovl_journal_result(fs, err);
 	if (err) {
 		work_remove(fs, tmp);
 		return err;
@@ -442,7 +538,9 @@ static void reply_new(fuse_req_t req, struct ovl_inode *dir, const char *name,
 	struct ovl_inode *inode = NULL;
 	int err;
 
-	err = do_new(req, dir, name, n, &inode);
+	err = once_new(ovl_fs_of(req), dir, name, &inode);
+	if (err == 1)
+		err = do_new(req, dir, name, n, &inode);
 	ovl_reply_entry(req, inode, err);
 }
 
@@ -489,7 +587,9 @@ void ovl_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	int err;
 
 	ovl_stat_op(fs, OVL_OP_CREATE);
-	err = do_new(req, ovl_inode_of(fs, parent), name, &n, &inode);
+	err = once_new(fs, ovl_inode_of(fs, parent), name, &inode);
+	if (err == 1)
+		err = do_new(req, ovl_inode_of(fs, parent), name, &n, &inode);
 	if (err == -EEXIST && !(fi->flags & O_EXCL)) {
 		/* a racing creator won: open what is there, as open(2) does */
 		err = ovl_lookup_name(fs, ovl_inode_of(fs, parent), name, &inode);
@@ -634,9 +734,13 @@ static int do_remove(fuse_req_t req, struct ovl_inode *dir, const char *name,
 	struct stat st;
 	int err, indexed = -1;
 	bool upper_had = false;
+	uint64_t ino;
 
 	if (fs->p->read_only)
 		return -EROFS;
+	err = once_remove(fs, dir, name);
+	if (err != 1)
+		return err;
 	err = ovl_lookup_name(fs, dir, name, &victim);
 	if (err)
 		return err;
@@ -657,11 +761,15 @@ static int do_remove(fuse_req_t req, struct ovl_inode *dir, const char *name,
 		err = ovl_dir_is_empty(fs, victim) ? 0 : -ENOTEMPTY;
 	if (!err && victim->indexed)
 		indexed = dup(victim->fd);
+	ino = victim->ino;
 	ovl_inode_forget(fs, victim, 1);
 	if (!err)
 		err = ovl_copy_up(fs, dir, false);
-	if (!err)
+	if (!err) {
+		ovl_journal_intent(fs, is_dir ? FUSE_RMDIR : FUSE_UNLINK, ino, 0);
 		err = remove_entry(fs, dir, name, is_dir);
+		ovl_journal_result(fs, err);
+	}
 	if (indexed >= 0) {
 		if (!err)
 			index_unlinked(fs, indexed, upper_had);
@@ -992,6 +1100,7 @@ static int do_rename(fuse_req_t req, struct ovl_inode *olddir, const char *oldna
 	struct ovl_fs *fs = ovl_fs_of(req);
 	struct ovl_inode *src = NULL, *dst = NULL;
 	bool samedir = olddir == newdir, old_needs_wh, new_is_wh = false;
+	bool journaled = false;
 	enum upper_state us = UPPER_NONE;
 	struct stat st;
 	int oldfd, newfd, err;
@@ -1002,6 +1111,9 @@ static int do_rename(fuse_req_t req, struct ovl_inode *olddir, const char *oldna
 		return -EROFS;
 	if (ovl_name_reserved(newname))
 		return -EINVAL;
+	err = once_rename(fs, olddir, oldname, newdir, newname, flags);
+	if (err != 1)
+		return err;
 	err = ovl_lookup_name(fs, olddir, oldname, &src);
 	if (err)
 		return err;
@@ -1052,6 +1164,9 @@ static int do_rename(fuse_req_t req, struct ovl_inode *olddir, const char *oldna
 		err = impure_if_origin(fs, dst, olddir);
 	if (err)
 		goto out;
+	/* what both names hold, for a successor (once_rename()) */
+	ovl_journal_intent(fs, FUSE_RENAME2, src->ino, dst ? dst->ino : 0);
+	journaled = true;
 	if (flags & RENAME_EXCHANGE) {
 		if (renameat2(oldfd, oldname, newfd, newname, RENAME_EXCHANGE) < 0) {
 			err = -errno;
@@ -1097,6 +1212,8 @@ static int do_rename(fuse_req_t req, struct ovl_inode *olddir, const char *oldna
 out:
 	if (err == 1)
 		err = 0;
+	if (journaled)
+		ovl_journal_result(fs, err);
 	ovl_inode_forget(fs, src, 1);
 	if (dst)
 		ovl_inode_forget(fs, dst, 1);
@@ -1144,6 +1261,7 @@ static int do_link(fuse_req_t req, struct ovl_inode *inode,
 		return err;
 	if (us == UPPER_ENTRY)
 		return -EEXIST;
+	ovl_journal_intent(fs, FUSE_LINK, inode->ino, 0);
 	if (us == UPPER_WHITEOUT) {
 		char tmp[64], proc[64];
 
@@ -1179,8 +1297,10 @@ void ovl_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 	int err;
 
 	ovl_stat_op(fs, OVL_OP_LINK);
-	err = do_link(req, ovl_inode_of(fs, ino), ovl_inode_of(fs, newparent),
-		      newname, &inode);
+	err = once_new(fs, ovl_inode_of(fs, newparent), newname, &inode);
+	if (err == 1)
+		err = do_link(req, ovl_inode_of(fs, ino),
+			      ovl_inode_of(fs, newparent), newname, &inode);
 	ovl_reply_entry(req, inode, err);
 }
 

@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/fuse.h>
 #include <stdatomic.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -265,17 +266,52 @@ void ovl_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
 }
 
+/*
+ * restart=on, an O_APPEND write (a write at an offset is idempotent): the
+ * file's size before and the length go in the journal, so that the next
+ * worker, given it again, can tell that the dead one wrote it (the kernel
+ * holds the inode locked across the request: no other write through the
+ * mount came between).  The bytes written, or a negative errno.
+ */
+static ssize_t write_append_once(struct ovl_fs *fs, struct fuse_bufvec *out,
+				 struct fuse_bufvec *in)
+{
+	const struct ovl_jrec *r = ovl_journal_resent(fs);
+	size_t len = fuse_buf_size(in);
+	struct stat st;
+	ssize_t n;
+
+	if (r && r->state == OVL_J_DONE) {
+		atomic_fetch_add(&fs->stats.once, 1);
+		return (ssize_t)r->result;
+	}
+	if (fstat(out->buf[0].fd, &st) < 0)
+		return fuse_buf_copy(out, in, 0);
+	if (r && r->pre[1] == len && (uint64_t)st.st_size == r->pre[0] + len) {
+		atomic_fetch_add(&fs->stats.once, 1);
+		return (ssize_t)len;
+	}
+	ovl_journal_intent(fs, FUSE_WRITE, (uint64_t)st.st_size, len);
+	n = fuse_buf_copy(out, in, 0);
+	ovl_journal_result(fs, n);
+	return n;
+}
+
 void ovl_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *bufv,
 		   off_t off, struct fuse_file_info *fi)
 {
+	struct ovl_fs *fs = ovl_fs_of(req);
 	struct fuse_bufvec out = FUSE_BUFVEC_INIT(fuse_buf_size(bufv));
 	ssize_t n;
 
-	ovl_stat_op(ovl_fs_of(req), OVL_OP_WRITE);
+	ovl_stat_op(fs, OVL_OP_WRITE);
 	out.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
 	out.buf[0].fd = ovl_file_of(fi)->fd;
 	out.buf[0].pos = off;
-	n = fuse_buf_copy(&out, bufv, 0);
+	if (fs->journal && (fi->flags & O_APPEND))
+		n = write_append_once(fs, &out, bufv);
+	else
+		n = fuse_buf_copy(&out, bufv, 0);
 	if (n < 0)
 		fuse_reply_err(req, (int)-n);
 	else

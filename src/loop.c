@@ -100,7 +100,12 @@ static void *loop_thread(void *arg)
 		if (--pool->idle == 0)
 			pool_grow(pool);
 		pthread_mutex_unlock(&pool->lock);
+		if (pool->fs->journal && buf.size >= sizeof(struct fuse_in_header))
+			ovl_journal_begin(pool->fs,
+				((struct fuse_in_header *)buf.mem)->unique);
 		fuse_session_process_buf(se, &buf);
+		if (pool->fs->journal)
+			ovl_journal_end();
 		if (pool->fs->nodetab)
 			ovl_takeover_done(pool->fs, &resent);
 		pthread_mutex_lock(&pool->lock);

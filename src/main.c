@@ -525,10 +525,11 @@ out_unmount:
 
 /*
  * restart=on, an upgrade: run as a worker of a live mount, started by its
- * supervisor as "overpass --sv-worker DEV STATE NODES INIT GEN ARGS..."
- * (supervisor.c) in the directory the mount was made from.  The layers are
- * opened and the workdir prepared as for a mount; the mount itself, the
- * INIT request and the node ids are the supervisor's.
+ * supervisor as "overpass --sv-worker DEV STATE NODES INIT GEN
+ * [--sv-journal=FD] ARGS..." (supervisor.c) in the directory the mount
+ * was made from.  The layers are opened and the workdir prepared as for a
+ * mount; the mount itself, the INIT request, the node ids and the journal
+ * are the supervisor's.
  */
 static int worker_main(int argc, char **argv)
 {
@@ -536,7 +537,7 @@ static int worker_main(int argc, char **argv)
 	struct ovl_fs fs = { .p = &p, .ready_fd = -1, .workdir_fd = -1,
 			      .work_fd = -1, .index_fd = -1, .cwd_fd = -1 };
 	char *args[argc], dev[32], init[OVL_SV_INIT_MAX];
-	int fd[4], n = 0;
+	int fd[4], n = 0, first, jfd = -1;
 	unsigned long long gen;
 	enum ovl_action action;
 	ssize_t len;
@@ -547,8 +548,11 @@ static int worker_main(int argc, char **argv)
 	for (int i = 0; i < 4; i++)
 		fd[i] = atoi(argv[2 + i]);
 	gen = strtoull(argv[6], NULL, 10);
+	first = 7;
+	if (!strncmp(argv[7], "--sv-journal=", 13))
+		jfd = atoi(argv[first++] + 13);
 	args[n++] = argv[0];
-	for (int i = 7; i < argc; i++)
+	for (int i = first; i < argc; i++)
 		args[n++] = argv[i];
 	ovl_params_init(&p);
 	if (ovl_params_parse(&p, n, args, &action) || action != OVL_ACTION_MOUNT)
@@ -574,6 +578,8 @@ static int worker_main(int argc, char **argv)
 	if (map == MAP_FAILED || len <= 0 || ovl_nodetab_attach(&fs, fd[2]))
 		return EXIT_MOUNT;
 	fs.sv = map;
+	if (jfd >= 0 && ovl_journal_attach(&fs, jfd))
+		ovl_log("restart: cannot map the journal: requests the dead worker did not answer may be done twice");
 	if (ovl_sv_worker_init(&fs, (unsigned)gen))
 		return EXIT_MOUNT;
 	_exit(serve_worker(&fs, init, (size_t)len, true));

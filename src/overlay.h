@@ -311,6 +311,39 @@ int ovl_nodetab_locks_each(struct ovl_fs *fs,
 				     uint64_t owner, uint64_t fh, int64_t start,
 				     int64_t end, int pid, int type, bool flock));
 
+/* journal.c */
+enum ovl_jstate {
+	OVL_J_FREE = 0,
+	OVL_J_INTENT,		/* about to make the system call */
+	OVL_J_DONE,		/* made it: result holds its outcome */
+};
+
+/* One request in progress that is not idempotent (shared memory). */
+struct ovl_jrec {
+	_Atomic uint64_t unique; /* the request's unique without bit 63;
+				  * 0: free */
+	_Atomic uint32_t state;	/* enum ovl_jstate, written last */
+	uint32_t opcode;	/* FUSE opcode */
+	int64_t result;		/* OVL_J_DONE: 0, a negative errno, or the
+				 * bytes a write wrote */
+	uint64_t pre[2];	/* the state before, by opcode: WRITE the
+				 * file's size and the length; UNLINK, RMDIR
+				 * the st_ino shown of what the name held;
+				 * RENAME the st_ino shown at the old name
+				 * and at the new one (0: none); creates
+				 * nothing (the name was free) */
+};
+
+int ovl_journal_create(struct ovl_fs *fs);
+int ovl_journal_attach(struct ovl_fs *fs, int fd);
+int ovl_journal_fd(struct ovl_fs *fs);
+void ovl_journal_free(struct ovl_fs *fs);
+void ovl_journal_begin(struct ovl_fs *fs, uint64_t unique);
+void ovl_journal_end(void);
+const struct ovl_jrec *ovl_journal_resent(struct ovl_fs *fs);
+void ovl_journal_intent(struct ovl_fs *fs, uint32_t op, uint64_t a, uint64_t b);
+void ovl_journal_result(struct ovl_fs *fs, int64_t result);
+
 /* supervisor.c */
 #define OVL_RESTART_LIMIT_MAX 64
 #define OVL_SV_INIT_MAX 16384	/* the saved INIT request's buffer

@@ -233,6 +233,7 @@ enum ovl_file_mode {
 /* A handle for an open regular file. */
 struct ovl_fs;
 struct ovl_nodetab;
+struct ovl_journal;
 struct ovl_pool;
 
 /*
@@ -277,6 +278,9 @@ struct ovl_stats {
 					 * ESTALE */
 	atomic_uint_fast64_t carried;	/* restart=on: requests naming a dead
 					 * worker's node id, served */
+	atomic_uint_fast64_t once;	/* restart=on: resent requests the
+					 * dead worker had carried out,
+					 * answered without doing them again */
 	atomic_uint_fast64_t backing_closed; /* restart=on: backing ids of
 					 * dead workers closed at takeover */
 };
@@ -347,6 +351,9 @@ struct ovl_fs {
 				 * supervisor (supervisor.c), or NULL */
 	struct ovl_nodetab *nodetab; /* restart=on: node ids that outlive
 				 * their worker (nodetab.c), or NULL */
+	struct ovl_journal *journal; /* restart=on: requests done once
+				 * across a worker's death (journal.c), or
+				 * NULL */
 	int argc;		/* the command line, for a worker started */
 	char **argv;		/* from a new binary (supervisor.c) */
 	int cwd_fd;		/* the directory it was started in, or -1 */

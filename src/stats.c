@@ -119,6 +119,7 @@ char *ovl_stats_format(struct ovl_fs *fs)
 			fs->sv->last_cause[0] ? fs->sv->last_cause : "-");
 		put_count(f, "restart.carried_requests", &s->carried);
 		put_count(f, "restart.stale_requests", &s->stale);
+		put_count(f, "restart.once_answered", &s->once);
 		put_count(f, "restart.backing_ids_closed", &s->backing_closed);
 	}
 	if (fclose(f)) {

@@ -90,8 +90,12 @@ struct sv_ctx {
 
 /*
  * In the child: become a worker of the binary at c->exe (an upgrade), as
- * "EXE --sv-worker DEV STATE NODES INIT GEN ARGS...", in the directory the
- * mount was started in, so that its arguments mean what they meant.
+ * "EXE --sv-worker DEV STATE NODES INIT GEN [--sv-journal=FD] ARGS...", in
+ * the directory the mount was started in, so that its arguments mean what
+ * they meant.  The journal's fd is optional: a worker of this binary
+ * started by an older supervisor runs without it (a binary older than the
+ * journal would take it for a mount option: no upgrade backwards across
+ * it).
  */
 static void exec_worker(struct sv_ctx *c, unsigned gen)
 {
@@ -99,7 +103,7 @@ static void exec_worker(struct sv_ctx *c, unsigned gen)
 	int fds[4] = { fuse_session_fd(fs->se), c->state_fd,
 		       ovl_nodetab_fd(fs), c->init_fd };
 	char num[6][24];
-	char **argv = calloc((size_t)fs->argc + 8, sizeof(*argv));
+	char **argv = calloc((size_t)fs->argc + 9, sizeof(*argv));
 	int n = 0;
 
 	if (!argv || fds[2] < 0 || (fs->cwd_fd >= 0 && fchdir(fs->cwd_fd) < 0))
@@ -113,6 +117,12 @@ static void exec_worker(struct sv_ctx *c, unsigned gen)
 	}
 	snprintf(num[4], sizeof(num[4]), "%u", gen);
 	argv[n++] = num[4];
+	if (ovl_journal_fd(fs) >= 0) {
+		fcntl(ovl_journal_fd(fs), F_SETFD, 0);
+		snprintf(num[5], sizeof(num[5]), "--sv-journal=%d",
+			 ovl_journal_fd(fs));
+		argv[n++] = num[5];
+	}
 	for (int i = 1; i < fs->argc; i++)
 		argv[n++] = fs->argv[i];
 	argv[n] = NULL;
@@ -323,6 +333,8 @@ int ovl_supervise(struct ovl_fs *fs, ovl_serve_fn serve)
 	fs->sv = map;
 	if (ovl_nodetab_create(fs))
 		ovl_log("restart: cannot map the node id table: node ids will not outlive their worker");
+	if (ovl_journal_create(fs))
+		ovl_log("restart: cannot map the journal: requests a dead worker did not answer may be done twice");
 	own_exe(c.exe, sizeof(c.exe));
 	c.init = malloc(OVL_SV_INIT_MAX);
 	if (!c.init)
@@ -332,6 +344,7 @@ int ovl_supervise(struct ovl_fs *fs, ovl_serve_fn serve)
 		ovl_log("restart: cannot read INIT: %s", strerror(-c.init_len));
 		free(c.init);
 		ovl_nodetab_free(fs);
+		ovl_journal_free(fs);
 		return EXIT_MOUNT;
 	}
 	c.init_fd = memfd_create("overpass-init", MFD_CLOEXEC);
@@ -350,6 +363,7 @@ int ovl_supervise(struct ovl_fs *fs, ovl_serve_fn serve)
 	if (c.init_fd >= 0)
 		close(c.init_fd);
 	ovl_nodetab_free(fs);
+	ovl_journal_free(fs);
 	munmap(fs->sv, sizeof(*fs->sv));
 	fs->sv = NULL;
 	close(c.state_fd);

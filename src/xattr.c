@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/fuse.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -209,6 +210,35 @@ void ovl_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	free(buf);
 }
 
+/*
+ * restart=on, a setxattr with XATTR_CREATE or a removexattr (a plain or
+ * XATTR_REPLACE set leaves the same attribute when done twice): whether
+ * the name existed goes in the journal, so that the next worker, given
+ * the request again, can tell that the dead one did it (the kernel holds
+ * the inode locked across the request).  1 to carry it out, else its
+ * outcome.
+ */
+static int once_xattr(struct ovl_fs *fs, struct ovl_inode *inode,
+		      const char *name, int flags, bool remove)
+{
+	const struct ovl_jrec *r;
+	bool exists;
+
+	if (!fs->journal || !(remove || (flags & XATTR_CREATE)))
+		return 1;
+	r = ovl_journal_resent(fs);
+	if (r && r->state == OVL_J_DONE)
+		return (int)r->result;
+	exists = ovl_fgetxattr(inode->fd, name, NULL, 0) >= 0;
+	if (r && (r->pre[0] != 0) == remove && exists != remove) {
+		atomic_fetch_add(&fs->stats.once, 1);
+		return 0;
+	}
+	ovl_journal_intent(fs, remove ? FUSE_REMOVEXATTR : FUSE_SETXATTR,
+			   exists, 0);
+	return 1;
+}
+
 static int do_setxattr(struct ovl_fs *fs, struct ovl_inode *inode,
 		       const char *name, const char *value, size_t size,
 		       int flags, bool remove)
@@ -250,8 +280,12 @@ static int do_setxattr(struct ovl_fs *fs, struct ovl_inode *inode,
 	 * decides, as under kernel overlayfs (user.* only on files and
 	 * directories, trusted.* and security.* on symlinks and devices too) */
 	if (!err)
+		err = once_xattr(fs, inode, name, flags, remove);
+	if (err == 1) {
 		err = remove ? ovl_fremovexattr(inode->fd, name) :
 			       ovl_fsetxattr(inode->fd, name, value, size, flags);
+		ovl_journal_result(fs, err);
+	}
 	if (!err)
 		ovl_inode_changed(fs, inode); /* an ACL changes the mode */
 	free(mapped);

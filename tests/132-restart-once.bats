@@ -1,0 +1,228 @@
+#!/usr/bin/env bats
+# SPDX-License-Identifier: GPL-2.0-or-later
+# restart=on: a request the killed worker carried out but did not answer
+# is sent again to the next worker (FUSE_NOTIFY_RESEND); it must not be
+# carried out twice.  strace holds the worker 2 s right after the system
+# call that does it (delay_exit), the worker is killed in that delay, and
+# the caller must see what a local filesystem gives: one append, one
+# exchange, 0 from a mkdir, an exclusive create, an unlink, an rmdir, a
+# rename, a link, a symlink, an exclusive setxattr, a removexattr that
+# took effect.
+
+load helpers.bash
+
+worker_of() {
+	pgrep -P "$1" | head -1
+}
+
+# next_worker SUPERVISOR OLD: wait (10 s at most) for a worker other than
+# OLD, and print its pid
+next_worker() {
+	local i w
+	for ((i = 0; i < 200; i++)); do
+		w=$(worker_of "$1")
+		if [ -n "$w" ] && [ "$w" != "$2" ]; then
+			echo "$w"
+			return 0
+		fi
+		sleep 0.05
+	done
+	echo "# no new worker of $1 after $2" >&2
+	return 1
+}
+
+# One call, as a local program makes it: prints what it returned, or the
+# errno's name, and exits 0 on success.
+OP_PY='
+import ctypes, errno, os, sys
+op, a = sys.argv[1], sys.argv[2:]
+try:
+    if op == "append":
+        fd = os.open(a[0], os.O_WRONLY | os.O_APPEND)
+        print(os.write(fd, a[1].encode() + b"\n"))
+    elif op == "create":
+        os.close(os.open(a[0], os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+        print(0)
+    elif op == "mkdir":
+        os.mkdir(a[0])
+        print(0)
+    elif op == "unlink":
+        os.unlink(a[0])
+        print(0)
+    elif op == "rmdir":
+        os.rmdir(a[0])
+        print(0)
+    elif op == "rename":
+        os.rename(a[0], a[1])
+        print(0)
+    elif op == "link":
+        os.link(a[0], a[1])
+        print(0)
+    elif op == "symlink":
+        os.symlink(a[0], a[1])
+        print(0)
+    elif op == "setxattr-create":
+        os.setxattr(a[0], "user.once", b"v", os.XATTR_CREATE)
+        print(0)
+    elif op == "removexattr":
+        os.removexattr(a[0], "user.once")
+        print(0)
+    elif op == "exchange":
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.renameat2(-100, a[0].encode(), -100, a[1].encode(), 2):
+            raise OSError(ctypes.get_errno(), "renameat2")
+        print(0)
+except OSError as e:
+    print(errno.errorcode.get(e.errno, e.errno))
+    sys.exit(1)
+'
+
+# kill_after SYSCALL OP ARGS...: run the call OP in the background while
+# every SYSCALL of the worker is held 2 s once made, kill the worker in
+# that delay, and wait for the call: its exit status in $status, what it
+# printed in $output.
+kill_after() {
+	local sys=$1 w st pid i err=$BATS_TEST_TMPDIR/strace.err
+	shift
+	w=$(worker_of "$OVP_PID")
+	[ -n "$w" ]
+	strace -f -p "$w" -e trace="$sys" \
+		-e inject="$sys":delay_exit=2000000 -o /dev/null 2>"$err" 3>&- &
+	st=$!
+	for ((i = 0; i < 100; i++)); do
+		grep -q attached "$err" && break
+		sleep 0.05
+	done
+	grep -q attached "$err"
+	python3 -c "$OP_PY" "$@" >"$BATS_TEST_TMPDIR/op.out" 2>&1 3>&- &
+	pid=$!
+	sleep 1
+	# still held: the call is in the delay, not answered yet
+	kill -0 "$pid" 2>/dev/null || { echo "# $sys: the call was not held" >&2; false; }
+	kill -9 "$w"
+	status=0
+	wait "$pid" || status=$?
+	output=$(cat "$BATS_TEST_TMPDIR/op.out")
+	echo "# $sys: $* -> $status: $output" >&2
+	wait "$st" || true
+	next_worker "$OVP_PID" "$w" >/dev/null
+}
+
+setup_once() {
+	need_ovp
+	need_cmd strace
+	ovp_mount "lowerdir=$LOWER" "upperdir=$UPPER" "workdir=$WORK" \
+		restart=on "$@"
+}
+
+@test "restart=on once: an O_APPEND write served by the daemon lands once" {
+	setup_once passthrough=off
+	echo line1 >"$MNT/a"
+	kill_after pwrite64 append "$MNT/a" line2
+	assert_equal "0 6" "$status $output"
+	assert_equal "line1
+line2" "$(cat "$MNT/a")"
+	ovp_umount
+	assert_equal "line1
+line2" "$(cat "$UPPER/a")"
+}
+
+@test "restart=on once: RENAME_EXCHANGE is done once" {
+	setup_once
+	echo A >"$MNT/a"
+	echo B >"$MNT/b"
+	kill_after renameat2 exchange "$MNT/a" "$MNT/b"
+	assert_equal "0 0" "$status $output"
+	assert_equal "B A" "$(cat "$MNT/a") $(cat "$MNT/b")"
+	ovp_umount
+	assert_equal "B A" "$(cat "$UPPER/a") $(cat "$UPPER/b")"
+}
+
+@test "restart=on once: an O_EXCL create that took effect succeeds" {
+	setup_once
+	# the create's last system call before its reply drops a .wh. name
+	kill_after unlinkat create "$MNT/e"
+	assert_equal "0 0" "$status $output"
+	[ -f "$MNT/e" ]
+	assert_equal "e" "$(ls "$MNT")"
+	ovp_umount
+}
+
+@test "restart=on once: a mkdir that took effect returns 0" {
+	setup_once
+	# the root is merged: the directory is made in workdir, renamed in
+	# (a symlink, not a directory, is made in place)
+	kill_after renameat2 mkdir "$MNT/d"
+	assert_equal "0 0" "$status $output"
+	[ -d "$MNT/d" ]
+	assert_equal "d" "$(ls "$MNT")"
+	ovp_umount
+	[ -d "$UPPER/d" ]
+	assert_equal "" "$(ls -A "$WORK/work" 2>/dev/null)"
+}
+
+@test "restart=on once: an unlink that took effect returns 0" {
+	setup_once
+	echo x >"$MNT/x"
+	echo y >"$MNT/y"
+	kill_after unlinkat unlink "$MNT/x"
+	assert_equal "0 0" "$status $output"
+	assert_equal "y" "$(ls "$MNT")"
+	ovp_umount
+	assert_equal "y" "$(ls "$UPPER")"
+}
+
+@test "restart=on once: an rmdir that took effect returns 0" {
+	setup_once
+	mkdir "$MNT/d" "$MNT/k"
+	kill_after unlinkat rmdir "$MNT/d"
+	assert_equal "0 0" "$status $output"
+	assert_equal "k" "$(ls "$MNT")"
+	ovp_umount
+	assert_equal "k" "$(ls "$UPPER")"
+}
+
+@test "restart=on once: a rename that took effect returns 0" {
+	setup_once
+	echo y >"$MNT/y"
+	kill_after renameat rename "$MNT/y" "$MNT/z"
+	assert_equal "0 0" "$status $output"
+	assert_equal "z" "$(ls "$MNT")"
+	assert_equal "y" "$(cat "$MNT/z")"
+	ovp_umount
+	assert_equal "z" "$(ls "$UPPER")"
+}
+
+@test "restart=on once: a link that took effect returns 0" {
+	setup_once
+	echo f >"$MNT/f"
+	kill_after linkat link "$MNT/f" "$MNT/g"
+	assert_equal "0 0" "$status $output"
+	assert_equal "f g" "$(ls "$MNT" | xargs)"
+	assert_equal "2" "$(stat -c %h "$MNT/g")"
+	ovp_umount
+	assert_equal "2" "$(stat -c %h "$UPPER/f")"
+}
+
+@test "restart=on once: a symlink that took effect returns 0" {
+	setup_once
+	kill_after symlinkat symlink target "$MNT/s"
+	assert_equal "0 0" "$status $output"
+	assert_equal "target" "$(readlink "$MNT/s")"
+	ovp_umount
+}
+
+@test "restart=on once: an XATTR_CREATE setxattr and a removexattr that took effect return 0" {
+	setup_once
+	echo f >"$MNT/f"
+	setfattr -n user.probe -v 1 "$MNT/f" 2>/dev/null ||
+		skip "the upper layer takes no user.* xattrs"
+	kill_after setxattr setxattr-create "$MNT/f"
+	assert_equal "0 0" "$status $output"
+	assert_equal "v" "$(getfattr --only-values -n user.once "$MNT/f")"
+	kill_after removexattr removexattr "$MNT/f"
+	assert_equal "0 0" "$status $output"
+	run getfattr -n user.once "$MNT/f"
+	[ "$status" -ne 0 ]
+	ovp_umount
+}
