@@ -13,15 +13,21 @@ SIGKILLs the worker KILLS times, at random moments, and measures from each
 kill to the first request answered again (a getxattr of the mount root,
 which always reaches the daemon).
 
-A call may fail only as a local filesystem could make it fail: EEXIST or
-ENOENT where the request had been done by the killed worker before its
-reply was lost (then the tree must show it done), never ENOTCONN,
-ECONNABORTED or ESTALE.  At the end the tree must equal the model.  Prints
-the latencies (median, max) and the operations done; exits 1 on any
-failure.
+Every call must answer exactly once, as a local filesystem would: a
+request the killed worker had carried out before its reply was lost is
+answered as done (journal.c), never with EEXIST or ENOENT, nor ENOTCONN,
+ECONNABORTED or ESTALE.  Besides the model of the tree, a second process
+holds a record lock and a flock on two files for the whole run, and the
+workload checks that they are still held after the kills (a try from
+another process is refused).  At the end the tree must equal the model.
+Prints the latencies (median, max) and the operations done; exits 1 on
+any failure.
 """
+import ctypes
 import errno
+import fcntl
 import os
+import subprocess
 import random
 import signal
 import statistics
@@ -38,10 +44,33 @@ ops = {}
 stop = threading.Event()
 
 
-def redone(what):
-    """a request the killed worker had done was done again: it failed as
-    one whose effect another process made first"""
-    ops[f"{what}-redone"] = ops.get(f"{what}-redone", 0) + 1
+RENAME_EXCHANGE = 2
+libc = ctypes.CDLL(None, use_errno=True)
+
+# a process holding a record lock on base/b8 and a flock on base/b9
+HOLDER = r"""
+import fcntl, os, sys, time
+f = os.open(sys.argv[1] + "/base/b8", os.O_RDWR)
+g = os.open(sys.argv[1] + "/base/b9", os.O_RDONLY)
+fcntl.lockf(f, fcntl.LOCK_EX, 10, 0)
+fcntl.flock(g, fcntl.LOCK_SH)
+print("held", flush=True)
+sys.stdin.read()
+"""
+TRY = r"""
+import fcntl, os, sys
+f = os.open(sys.argv[1] + "/base/b8", os.O_RDWR)
+g = os.open(sys.argv[1] + "/base/b9", os.O_RDONLY)
+got = []
+for fd, fn in ((f, lambda fd: fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 5, 2)),
+               (g, lambda fd: fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB))):
+    try:
+        fn(fd)
+        got.append("free")
+    except BlockingIOError:
+        got.append("held")
+print(" ".join(got))
+"""
 
 
 def fail(msg):
@@ -161,14 +190,7 @@ class Workload:
     def op_create(self):
         name = f"n{self.n}"
         data = f"created {self.n}\n".encode()
-        try:
-            fd = os.open(name, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
-            # a resent CREATE the killed worker had done: empty and ours
-            if os.path.getsize(name) != 0:
-                raise
-            fd = os.open(name, os.O_WRONLY)
-            redone("create")
+        fd = os.open(name, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
         self.model[f"{WD}/{name}"] = data
@@ -178,43 +200,59 @@ class Workload:
         if not names:
             return
         src, dst = rng.choice(names), f"r{self.n}"
-        try:
-            os.rename(src, dst)
-        except FileNotFoundError:
-            if os.path.exists(src) or not os.path.exists(dst):
-                raise
-            redone("rename")
+        os.rename(src, dst)
         self.model[f"{WD}/{dst}"] = self.model.pop(f"{WD}/{src}")
 
-    def remove(self, is_dir, fn, label):
+    def op_exchange(self):
+        names = [n for n in self.work_names() if self.model[f"{WD}/{n}"] is not None]
+        if len(names) < 2:
+            return
+        a, b = rng.sample(names, 2)
+        if libc.renameat2(-100, a.encode(), -100, b.encode(), RENAME_EXCHANGE):
+            e = ctypes.get_errno()
+            raise OSError(e, os.strerror(e), a, b)
+        ka, kb = f"{WD}/{a}", f"{WD}/{b}"
+        self.model[ka], self.model[kb] = self.model[kb], self.model[ka]
+
+    def op_append_path(self):
+        names = [n for n in self.work_names() if self.model[f"{WD}/{n}"] is not None]
+        if not names:
+            return
+        n = rng.choice(names)
+        line = f"appended {self.n}\n".encode()
+        fd = os.open(n, os.O_WRONLY | os.O_APPEND)
+        try:
+            if os.write(fd, line) != len(line):
+                raise AssertionError(f"short append to {n}")
+        finally:
+            os.close(fd)
+        self.model[f"{WD}/{n}"] += line
+
+    def op_locks_held(self):
+        got = subprocess.run([sys.executable, "-c", TRY, MNT], capture_output=True,
+                             text=True).stdout.strip()
+        if got != "held held":
+            raise AssertionError(f"the holder's locks: {got!r}")
+
+    def remove(self, is_dir, fn):
         names = [n for n in self.work_names()
                  if (self.model[f"{WD}/{n}"] is None) == is_dir]
         if not names:
             return
         n = rng.choice(names)
-        try:
-            fn(n)
-        except FileNotFoundError:
-            if os.path.lexists(n):
-                raise
-            redone(label)
+        fn(n)
         del self.model[f"{WD}/{n}"]
 
     def op_unlink(self):
-        self.remove(False, os.unlink, "unlink")
+        self.remove(False, os.unlink)
 
     def op_mkdir(self):
         n = f"d{self.n}"
-        try:
-            os.mkdir(n)
-        except FileExistsError:
-            if not os.path.isdir(n) or os.listdir(n):
-                raise
-            redone("mkdir")
+        os.mkdir(n)
         self.model[f"{WD}/{n}"] = None
 
     def op_rmdir(self):
-        self.remove(True, os.rmdir, "rmdir")
+        self.remove(True, os.rmdir)
 
     def op_list(self):
         got, want = set(os.listdir(".")), set(self.work_names())
@@ -235,7 +273,8 @@ class Workload:
                  (self.op_read_path, 2), (self.op_copy_up, 1),
                  (self.op_create, 3), (self.op_rename, 2), (self.op_unlink, 1),
                  (self.op_mkdir, 1), (self.op_rmdir, 1), (self.op_list, 1),
-                 (self.op_stat_relative, 2)]
+                 (self.op_stat_relative, 2), (self.op_exchange, 1),
+                 (self.op_append_path, 2), (self.op_locks_held, 1)]
         choices = [fn for fn, w in table for _ in range(w)]
         while not stop.is_set():
             fn = rng.choice(choices)
@@ -261,6 +300,10 @@ class Workload:
 def main():
     global SUP
     SUP = supervisor_of(MNT)
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, MNT],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    if holder.stdout.readline().strip() != "held":
+        sys.exit("restart-chaos: the lock holder did not start")
     w = Workload()
     t = threading.Thread(target=w.run)
     t.start()
@@ -290,6 +333,8 @@ def main():
     if t.is_alive():
         fail("the workload did not finish")
     w.close()
+    holder.stdin.close()
+    holder.wait()
     if not failures:
         tree = read_tree(MNT)
         if tree != w.model:
