@@ -92,8 +92,9 @@ engine_runtime_args() {
 	fi
 }
 
-# write_storage_conf DIR GRAPHROOT RUNROOT: storage.conf naming the mount
-# program, and containers.conf without default ulimits
+# write_storage_conf DIR GRAPHROOT RUNROOT [MOUNTOPT]: storage.conf naming
+# the mount program (and with MOUNTOPT, the options containers-storage adds
+# to the program's -o), and containers.conf without default ulimits
 write_storage_conf() {
 	mkdir -p "$1"
 	cat >"$1/storage.conf" <<EOF
@@ -104,6 +105,9 @@ runroot = "$3"
 [storage.options.overlay]
 mount_program = "$(mount_program)"
 EOF
+	if [ -n "${4:-}" ]; then
+		echo "mountopt = \"$4\"" >>"$1/storage.conf"
+	fi
 	printf '[containers]\ndefault_ulimits = []\n' >"$1/containers.conf"
 }
 

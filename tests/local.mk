@@ -27,6 +27,7 @@ TESTS += \
 	tests/101-docker.bats \
 	tests/102-buildah.bats \
 	tests/103-debian.bats \
+	tests/104-podman-restart.bats \
 	tests/105-hostile.bats \
 	tests/106-validate.bats \
 	tests/107-trust.bats \
