@@ -36,4 +36,6 @@ TESTS += \
 	tests/115-stress.bats \
 	tests/120-fuzz.bats \
 	tests/125-one-file.bats \
-	tests/130-restart.bats
+	tests/130-restart.bats \
+	tests/131-restart-kept.bats \
+	tests/132-restart-once.bats
