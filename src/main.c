@@ -613,9 +613,11 @@ static int worker_main(int argc, char **argv)
 	int fd[4], n = 0;
 	unsigned long long gen;
 	enum ovl_action action;
+	sigset_t empty;
 	ssize_t len;
 	void *map;
 
+	sigemptyset(&empty);
 	if (argc < 8)
 		return EXIT_USAGE;
 	for (int i = 0; i < 4; i++)
@@ -642,6 +644,9 @@ static int worker_main(int argc, char **argv)
 	    fuse_session_mount(fs.se, dev) < 0 || fs_setup(&fs) ||
 	    chdir("/") < 0)
 		return EXIT_MOUNT;
+	/* the supervisor's blocked signals: a SIGTERM (its death, or the end
+	 * of an upgrade) that came meanwhile now ends the session */
+	sigprocmask(SIG_SETMASK, &empty, NULL);
 	map = mmap(NULL, sizeof(*fs.sv), PROT_READ | PROT_WRITE, MAP_SHARED,
 		   fd[1], 0);
 	len = pread(fd[3], init, sizeof(init), 0);

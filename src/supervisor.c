@@ -186,11 +186,13 @@ static pid_t start_worker(struct sv_ctx *c, unsigned gen)
 	/* a worker outliving us unmounts and ends (main.c), also when we
 	 * died before this line: it compares getppid() with ours */
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
-	sigprocmask(SIG_SETMASK, &c->old, NULL);
 	if (c->exec_next) {
+		/* our signals stay blocked across the exec, until the new
+		 * binary's handlers are in place (main.c) */
 		exec_worker(c, gen);
 		_exit(EXIT_MOUNT);
 	}
+	sigprocmask(SIG_SETMASK, &c->old, NULL);
 	if (ovl_sv_worker_init(c->fs, gen)) {
 		ovl_log("restart: no memory for the node ids of the dead worker");
 		_exit(EXIT_MOUNT);
