@@ -6,6 +6,9 @@
 
 load helpers.bash
 
+# workers are killed here on purpose (ovp_umount)
+OVP_EXPECT_RESTARTS=1
+
 # worker_of SUPERVISOR: the pid of its worker (its only child)
 worker_of() {
 	pgrep -P "$1" | head -1
