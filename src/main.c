@@ -737,7 +737,7 @@ static int request_restart(const char *mnt)
 	sup = stat_number(text, "restart.supervisor_pid");
 	gen = stat_number(text, "restart.generation");
 	if (!sup || !gen) {
-		ovl_log("%s: not mounted with restart=on: nothing can take it over",
+		ovl_log("%s: restart is off on this mount (restart.reason in --stats): nothing can take it over",
 			mnt);
 		return EXIT_USAGE;
 	}

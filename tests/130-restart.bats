@@ -249,10 +249,10 @@ more" "$(cat "$MNT/f")"
 more" "$(cat "$UPPER/f")"
 }
 
-@test "overpass --restart refuses a mount without restart=on" {
+@test "overpass --restart refuses a mount with restart off" {
 	need_ovp
-	ovp_mount
+	ovp_mount "lowerdir=$LOWER" "upperdir=$UPPER" "workdir=$WORK" restart=off
 	run_ovp 1 --restart "$MNT"
-	assert_contains "not mounted with restart=on" "$output"
+	assert_contains "restart is off on this mount" "$output"
 	ovp_umount
 }
