@@ -93,6 +93,20 @@ kernel_resends() {
 	assert_no_daemon "$MNT"
 }
 
+@test "restart: after an upgrade, the exec'd worker also unmounts and ends when its supervisor is killed" {
+	need_ovp
+	echo data >"$LOWER/f"
+	ovp_mount "lowerdir=$LOWER" "upperdir=$UPPER" "workdir=$WORK" restart=on
+	run_ovp 0 --restart "$MNT"
+	assert_equal 2 "$(stat_value "$MNT" restart.generation)"
+	w=$(stat_value "$MNT" restart.worker_pid)
+	assert_equal "$OVP_PID" "$(awk '{print $4}' "/proc/$w/stat")"
+	run_cmd 0 cat "$MNT/f"
+	kill -KILL "$OVP_PID"
+	wait_gone "$w" 5 || { echo "# worker $w still runs 5 s after its supervisor died" >&2; false; }
+	wait_unmounted "$MNT" 5 || { echo "# $MNT still mounted" >&2; false; }
+}
+
 @test "restart: kill -9 of the supervisor under a subreaper; --restart then signals nobody" {
 	need_ovp
 	start_subreaper "$OVERPASS" -o "lowerdir=$LOWER,upperdir=$UPPER,workdir=$WORK,restart=on" "$MNT"
