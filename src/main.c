@@ -21,6 +21,9 @@
 #include <syslog.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/wait.h>
+#include <limits.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -450,24 +453,79 @@ static int serve(struct ovl_fs *fs, int (*loop)(struct ovl_fs *fs))
 }
 
 /*
- * restart=on: one worker, a forked copy of the supervisor.  It replays the
- * INIT the supervisor kept (the kernel answers the reply of every worker
- * after the first with ENOENT, which libfuse ignores: the negotiation is
- * the same), and serves until the mount ends.  It never unmounts: the
- * supervisor owns the mount.
+ * Unmount @mnt lazily, as libfuse's fuse_session_unmount() does: root (of
+ * the user namespace that made the mount, too) with umount2(MNT_DETACH),
+ * a plain user through fusermount3 -u -z.
  */
-static int serve_worker(struct ovl_fs *fs, const void *init, size_t len,
-			bool takeover)
+static void unmount_lazy(const char *mnt)
+{
+	pid_t pid;
+	int status;
+
+	if (umount2(mnt, MNT_DETACH) == 0 || errno == EINVAL)
+		return;		/* EINVAL: no longer a mount point */
+	pid = fork();
+	if (pid == 0) {
+		execlp("fusermount3", "fusermount3", "-u", "-q", "-z", "--", mnt,
+		       (char *)NULL);
+		_exit(127);
+	}
+	if (pid < 0 || waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) ||
+	    WEXITSTATUS(status))
+		ovl_log("restart: cannot unmount %s", mnt);
+}
+
+/*
+ * restart: the supervisor died (SIGKILL, say; the kernel sent us
+ * PR_SET_PDEATHSIG's SIGTERM) and nobody is left to unmount: we are
+ * orphaned when our parent is not the pid it recorded.
+ */
+static bool supervisor_gone(struct ovl_fs *fs)
+{
+	return fs->sv && getppid() != fs->sv->supervisor_pid;
+}
+
+static void end_orphaned(struct ovl_fs *fs)
+{
+	ovl_log("restart: the supervisor %d is gone; unmounting %s",
+		(int)fs->sv->supervisor_pid, fs->p->mountpoint);
+	unmount_lazy(fs->p->mountpoint);
+}
+
+/*
+ * Serve the mount from the INIT request read by ovl_supervise(): a worker
+ * of a supervisor (fs->sv set, a forked copy of the supervisor or a new
+ * binary), or the daemon itself when restart is off.  It replays the INIT
+ * (the kernel answers the reply of every worker after the first with
+ * ENOENT, which libfuse ignores: the negotiation is the same), and serves
+ * until the mount ends.  A worker never unmounts, unless its supervisor
+ * died: then it ends, unmounting, so that no dead mount is left.
+ */
+static int serve_init(struct ovl_fs *fs, const void *init, size_t len,
+		      bool takeover)
 {
 	struct fuse_buf b = { .size = len, .mem = (void *)init };
 	int ret;
 
+	if (supervisor_gone(fs)) {
+		end_orphaned(fs);
+		return 0;
+	}
+	if (fs->sv)
+		fs->p->io_uring = false; /* no resend covers a ring */
 	fuse_session_process_buf(fs->se, &b);
 	if (takeover)
 		ovl_sv_takeover(fs);
-	atomic_store(&fs->sv->served, true);
-	atomic_store(&fs->sv->ready_gen, atomic_load(&fs->sv->generation));
+	if (fs->sv) {
+		atomic_store(&fs->sv->served, true);
+		atomic_store(&fs->sv->ready_gen,
+			     atomic_load(&fs->sv->generation));
+	}
 	ret = serve(fs, ovl_loop);
+	if (supervisor_gone(fs)) {
+		end_orphaned(fs);
+		ret = 0;
+	}
 	stats_at_exit(fs);
 	return ret;
 }
@@ -504,8 +562,9 @@ static int do_mount(struct ovl_fs *fs)
 	/* INIT arrives first; its reply means the mount is usable */
 	if (!fs->p->foreground)
 		stdio_to_null();
-	if (fs->p->restart) {
-		status = ovl_supervise(fs, serve_worker);
+	if (fs->p->restart != OVL_RESTART_OFF) {
+		/* serves itself, or supervises workers */
+		status = ovl_supervise(fs, serve_init);
 		goto out_unmount;
 	}
 	served = true;
@@ -521,6 +580,21 @@ out_unmount:
 	fuse_remove_signal_handlers(fs->se);
 	fuse_session_destroy(fs->se);
 	return status;
+}
+
+/* @mntp made absolute by the working directory, without looking at it: a
+ * live mount nobody serves would not answer. */
+static int mountpoint_absolute(char **mntp)
+{
+	char cwd[PATH_MAX], *abs;
+
+	if (**mntp == '/')
+		return 0;
+	if (!getcwd(cwd, sizeof(cwd)) || asprintf(&abs, "%s/%s", cwd, *mntp) < 0)
+		return -ENOMEM;
+	free(*mntp);
+	*mntp = abs;
+	return 0;
 }
 
 /*
@@ -540,9 +614,11 @@ static int worker_main(int argc, char **argv)
 	int fd[4], n = 0, first, jfd = -1;
 	unsigned long long gen;
 	enum ovl_action action;
+	sigset_t empty;
 	ssize_t len;
 	void *map;
 
+	sigemptyset(&empty);
 	if (argc < 8)
 		return EXIT_USAGE;
 	for (int i = 0; i < 4; i++)
@@ -563,7 +639,7 @@ static int worker_main(int argc, char **argv)
 		ovl_log_syslog = true;
 	}
 	raise_nofile();
-	if (ovl_layers_open(&fs))
+	if (ovl_layers_open(&fs) || mountpoint_absolute(&p.mountpoint))
 		return EXIT_USAGE;
 	fs.pt_reason = ovl_passthrough_precheck(&fs);
 	fs.se = session_new(&fs);
@@ -572,6 +648,9 @@ static int worker_main(int argc, char **argv)
 	    fuse_session_mount(fs.se, dev) < 0 || fs_setup(&fs) ||
 	    chdir("/") < 0)
 		return EXIT_MOUNT;
+	/* the supervisor's blocked signals: a SIGTERM (its death, or the end
+	 * of an upgrade) that came meanwhile now ends the session */
+	sigprocmask(SIG_SETMASK, &empty, NULL);
 	map = mmap(NULL, sizeof(*fs.sv), PROT_READ | PROT_WRITE, MAP_SHARED,
 		   fd[1], 0);
 	len = pread(fd[3], init, sizeof(init), 0);
@@ -582,7 +661,74 @@ static int worker_main(int argc, char **argv)
 		ovl_log("restart: cannot map the journal: requests the dead worker did not answer may be done twice");
 	if (ovl_sv_worker_init(&fs, (unsigned)gen))
 		return EXIT_MOUNT;
-	_exit(serve_worker(&fs, init, (size_t)len, true));
+	fs.restart_on = true;
+	fs.restart_reason = p.restart == OVL_RESTART_ON ? OVL_RR_OPTION : OVL_RR_AUTO;
+	_exit(serve_init(&fs, init, (size_t)len, true));
+}
+
+/* The parent of process @pid (/proc/PID/stat), or -1. */
+static pid_t parent_of(pid_t pid)
+{
+	char path[64], buf[1024], *p;
+	int ppid = -1;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	/* after the last ')': no command name can shift the fields */
+	p = strrchr(buf, ')');
+	if (!p || sscanf(p + 1, " %*c %d", &ppid) != 1)
+		return -1;
+	return (pid_t)ppid;
+}
+
+/* Process @pid runs an overpass binary: one named so, or this one. */
+static bool runs_overpass(pid_t pid)
+{
+	char path[64], exe[PATH_MAX], self[PATH_MAX], *base;
+	const char *del = " (deleted)";
+	ssize_t n, m;
+
+	snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
+	n = readlink(path, exe, sizeof(exe) - 1);
+	m = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n <= 0)
+		return false;
+	exe[n] = '\0';
+	if (n > (ssize_t)strlen(del) && !strcmp(exe + n - strlen(del), del))
+		exe[n - strlen(del)] = '\0';
+	base = strrchr(exe, '/');
+	base = base ? base + 1 : exe;
+	return !strncmp(base, "overpass", 8) || !strncmp(base, "lt-overpass", 11) ||
+	       (m > 0 && (size_t)m == strlen(exe) && !memcmp(self, exe, (size_t)m));
+}
+
+/*
+ * The statistics name @sup as the supervisor: believe it only when the
+ * worker they name is its child and it runs overpass, so that no foreign
+ * process is signalled (a supervisor that died, its pid reused).
+ */
+static int check_supervisor(const char *mnt, pid_t sup, pid_t worker)
+{
+	if (worker <= 0 || parent_of(worker) != sup) {
+		ovl_log("%s: process %d is not the supervisor of this mount (its worker %d is not its child); not signalling it",
+			mnt, (int)sup, (int)worker);
+		return -ESRCH;
+	}
+	if (!runs_overpass(sup)) {
+		ovl_log("%s: process %d does not run overpass; not signalling it",
+			mnt, (int)sup);
+		return -ESRCH;
+	}
+	return 0;
 }
 
 /* --restart MNT: have the supervisor of a restart=on mount replace its
@@ -597,10 +743,13 @@ static int request_restart(const char *mnt)
 	sup = stat_number(text, "restart.supervisor_pid");
 	gen = stat_number(text, "restart.generation");
 	if (!sup || !gen) {
-		ovl_log("%s: not mounted with restart=on: nothing can take it over",
+		ovl_log("%s: restart is off on this mount (restart.reason in --stats): nothing can take it over",
 			mnt);
 		return EXIT_USAGE;
 	}
+	if (check_supervisor(mnt, (pid_t)sup,
+			     (pid_t)stat_number(text, "restart.worker_pid")))
+		return EXIT_MOUNT;
 	if (kill((pid_t)sup, SIGUSR2) < 0) {
 		ovl_log("%s: cannot signal its supervisor %llu: %s", mnt, sup,
 			strerror(errno));

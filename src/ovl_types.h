@@ -54,6 +54,22 @@ enum ovl_atime {
 	OVL_ATIME_STRICTATIME,	/* strictatime */
 };
 
+/* restart=: whether a supervisor keeps the mount (supervisor.c) */
+enum ovl_restart_mode {
+	OVL_RESTART_AUTO,	/* auto (default): where the kernel can resend
+				 * and the transport is /dev/fuse */
+	OVL_RESTART_ON,		/* on: always, io_uring off */
+	OVL_RESTART_OFF,	/* off: the daemon serves the mount itself */
+};
+
+/* Why restart is on or off, for the log and --stats (restart.reason). */
+enum ovl_restart_reason {
+	OVL_RR_OPTION,		/* restart=on or restart=off said so */
+	OVL_RR_AUTO,		/* auto: the kernel can resend, /dev/fuse */
+	OVL_RR_NO_RESEND,	/* auto: the kernel's INIT lacks FUSE_HAS_RESEND */
+	OVL_RR_IO_URING,	/* auto: FUSE over io_uring is offered and wanted */
+};
+
 /*
  * redirect_dir=, with the kernel's meanings: whether renaming a merged or
  * lower directory writes a redirect (else EXDEV, and mv(1) copies), and
@@ -107,8 +123,8 @@ struct ovl_params {
 	enum ovl_passthrough_mode passthrough; /* passthrough= */
 	bool io_uring;		/* io_uring=auto: take FUSE over io_uring
 				 * when the kernel offers it */
-	bool restart;		/* restart=on: a supervisor keeps the mount
-				 * and restarts a worker that dies
+	enum ovl_restart_mode restart; /* restart=: a supervisor keeps the
+				 * mount and restarts a worker that dies
 				 * (supervisor.c); /dev/fuse only */
 	int restart_limit;	/* deaths within a minute that end the mount,
 				 * 0 = never */
@@ -357,6 +373,9 @@ struct ovl_fs {
 	int argc;		/* the command line, for a worker started */
 	char **argv;		/* from a new binary (supervisor.c) */
 	int cwd_fd;		/* the directory it was started in, or -1 */
+	bool restart_on;	/* a supervisor holds the mount: decided
+				 * once INIT is read (supervisor.c) */
+	enum ovl_restart_reason restart_reason; /* why, for --stats */
 };
 
 /*
@@ -370,6 +389,7 @@ struct ovl_fs {
 
 /* What the supervisor and its workers share (one MAP_SHARED page). */
 struct ovl_svstate {
+	pid_t supervisor_pid;	/* the supervisor, set before any worker */
 	atomic_uint restarts;	/* workers started after the first */
 	atomic_uint generation;	/* the running worker's generation */
 	atomic_bool served;	/* the first worker answered INIT */

@@ -477,11 +477,13 @@ static int opt_io_uring(struct ovl_params *p, const char *val)
 static int opt_restart(struct ovl_params *p, const char *val)
 {
 	if (!val || !strcmp(val, "on"))
-		p->restart = true;
+		p->restart = OVL_RESTART_ON;
 	else if (!strcmp(val, "off"))
-		p->restart = false;
+		p->restart = OVL_RESTART_OFF;
+	else if (!strcmp(val, "auto"))
+		p->restart = OVL_RESTART_AUTO;
 	else
-		return fail("restart", "expected on or off, got '%s'", val);
+		return fail("restart", "expected auto, on or off, got '%s'", val);
 	return 0;
 }
 
@@ -737,8 +739,9 @@ static int params_check(struct ovl_params *p)
 	if (p->userxattr)
 		p->redirect = OVL_REDIRECT_NOFOLLOW;
 	/* a ring's requests die with the worker that held them (no resend
-	 * covers them on Linux 6.18: doc/restart.md), so /dev/fuse only */
-	if (p->restart)
+	 * covers them on Linux 6.18: doc/restart.md), so /dev/fuse only;
+	 * restart=auto decides once the kernel's INIT is read */
+	if (p->restart == OVL_RESTART_ON)
 		p->io_uring = false;
 	if (p->statsfile && p->statsfile[0] != '/')
 		return statsfile_absolute(p);

@@ -44,6 +44,13 @@ static const char *const reason_names[OVL_PT_NR] = {
 	[OVL_PT_REGISTER_FAILED] = "register_failed",
 };
 
+static const char *const restart_reasons[] = {
+	[OVL_RR_OPTION] = "option",
+	[OVL_RR_AUTO] = "auto",
+	[OVL_RR_NO_RESEND] = "kernel_no_resend",
+	[OVL_RR_IO_URING] = "io_uring",
+};
+
 const char *ovl_pt_reason_name(enum ovl_pt_reason r)
 {
 	return r < OVL_PT_NR ? reason_names[r] : "unknown";
@@ -110,8 +117,10 @@ char *ovl_stats_format(struct ovl_fs *fs)
 	put_count(f, "copy_ups", &s->copy_ups);
 	put_count(f, "reclaimed", &s->reclaimed);
 	put_count(f, "inodes", &s->inodes);
+	fprintf(f, "restart.mode %s\n", fs->restart_on ? "on" : "off");
+	fprintf(f, "restart.reason %s\n", restart_reasons[fs->restart_reason]);
 	if (fs->sv) {
-		fprintf(f, "restart.supervisor_pid %d\n", (int)getppid());
+		fprintf(f, "restart.supervisor_pid %d\n", (int)fs->sv->supervisor_pid);
 		fprintf(f, "restart.worker_pid %d\n", (int)getpid());
 		fprintf(f, "restart.generation %u\n", atomic_load(&fs->sv->generation));
 		fprintf(f, "restart.restarts %u\n", atomic_load(&fs->sv->restarts));

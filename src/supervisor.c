@@ -1,9 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * restart=on: the supervisor, the process that holds the mount.
+ * restart: the supervisor, the process that holds the mount.
  *
- * Once mounted, the daemon becomes a supervisor.  It reads the kernel's
- * INIT request once and keeps it, then forks a worker, which replays that
+ * Once mounted, the daemon reads the kernel's INIT request once and keeps
+ * it.  With restart=auto it then decides: the kernel must be able to
+ * resend (FUSE_HAS_RESEND) and the requests must come through /dev/fuse
+ * (not FUSE over io_uring, whose requests no resend covers); otherwise the
+ * daemon serves the mount itself, as without restart.  When restart is on,
+ * the daemon becomes a supervisor and forks a worker, which replays that
  * INIT into its libfuse session and serves the requests (takeover.c).  The
  * supervisor holds the /dev/fuse descriptor, so the connection stays up
  * when a worker dies: callers wait, nobody gets ENOTCONN.  It starts a new
@@ -27,7 +31,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stddef.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -38,6 +44,11 @@
 				 * died as it started... */
 #define SV_BACKOFF_MS 100	/* ...and the next but one waits this long,
 				 * doubled each time after, up to 16 times */
+
+/* INIT flags (linux/fuse.h of 6.9 and later; spelt out for older headers) */
+#define SV_INIT_EXT (1ULL << 30)	/* flags2 holds bits 32..63 */
+#define SV_HAS_RESEND (1ULL << 39)	/* FUSE_NOTIFY_RESEND works */
+#define SV_OVER_IO_URING (1ULL << 41)	/* FUSE over io_uring is offered */
 
 /* ---- the supervisor ---- */
 
@@ -54,6 +65,52 @@ static int read_init(int fd, char *buf, size_t size)
 	    ((struct fuse_in_header *)buf)->opcode != FUSE_INIT)
 		return -EPROTO;
 	return (int)n;
+}
+
+/* The flags of the INIT request @init (@len bytes), flags2 included. */
+static uint64_t init_flags(const char *init, int len)
+{
+	size_t at = sizeof(struct fuse_in_header);
+	struct fuse_init_in in = { 0 };
+
+	memcpy(&in, init + at, (size_t)len - at < sizeof(in) ? (size_t)len - at
+							      : sizeof(in));
+	if (!(in.flags & SV_INIT_EXT))
+		return in.flags;
+	return in.flags | (uint64_t)in.flags2 << 32;
+}
+
+static const char *const reason_text[] = {
+	[OVL_RR_OPTION] = "as the restart option says",
+	[OVL_RR_AUTO] = "the kernel can resend requests",
+	[OVL_RR_NO_RESEND] = "the kernel cannot resend requests (FUSE_HAS_RESEND, Linux 6.9)",
+	[OVL_RR_IO_URING] = "FUSE over io_uring is offered and wanted, and no resend covers its requests (io_uring=off to have restart)",
+};
+
+/*
+ * restart=auto: on when the kernel can resend the requests of a dead worker
+ * and they come through /dev/fuse.  Said once: at debug level when on.
+ */
+static void restart_choose(struct ovl_fs *fs, uint64_t flags)
+{
+	enum ovl_restart_mode mode = fs->p->restart;
+	bool uring = false;
+
+#ifdef FUSE_CAP_OVER_IO_URING
+	uring = fs->p->io_uring && (flags & SV_OVER_IO_URING);
+#endif
+	fs->restart_on = mode == OVL_RESTART_ON;
+	fs->restart_reason = OVL_RR_OPTION;
+	if (mode == OVL_RESTART_AUTO) {
+		fs->restart_reason = !(flags & SV_HAS_RESEND) ? OVL_RR_NO_RESEND :
+				     uring ? OVL_RR_IO_URING : OVL_RR_AUTO;
+		fs->restart_on = fs->restart_reason == OVL_RR_AUTO;
+	}
+	if (fs->restart_on || mode == OVL_RESTART_OFF)
+		ovl_debug("restart: %s: %s", fs->restart_on ? "on" : "off",
+			  reason_text[fs->restart_reason]);
+	else
+		ovl_log("restart: off: %s", reason_text[fs->restart_reason]);
 }
 
 static void describe_end(int status, char *out, size_t size)
@@ -136,11 +193,16 @@ static pid_t start_worker(struct sv_ctx *c, unsigned gen)
 
 	if (pid != 0)
 		return pid;
-	sigprocmask(SIG_SETMASK, &c->old, NULL);
+	/* a worker outliving us unmounts and ends (main.c), also when we
+	 * died before this line: it compares getppid() with ours */
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
 	if (c->exec_next) {
+		/* our signals stay blocked across the exec, until the new
+		 * binary's handlers are in place (main.c) */
 		exec_worker(c, gen);
 		_exit(EXIT_MOUNT);
 	}
+	sigprocmask(SIG_SETMASK, &c->old, NULL);
 	if (ovl_sv_worker_init(c->fs, gen)) {
 		ovl_log("restart: no memory for the node ids of the dead worker");
 		_exit(EXIT_MOUNT);
@@ -278,11 +340,6 @@ static int supervise_loop(struct sv_ctx *c)
 	}
 }
 
-/*
- * Run as the supervisor of the mounted session fs->se until the mount ends:
- * returns the exit status.  @serve runs in each worker (a forked copy of
- * this process, before any thread) with the saved INIT.
- */
 /* A memfd of @len bytes, mapped shared at *@map; its fd, or -errno. */
 static int shared_memfd(const char *name, size_t len, void **map)
 {
@@ -313,29 +370,61 @@ static void own_exe(char *out, size_t size)
 		out[n - dl] = '\0';
 }
 
-/*
- * Run as the supervisor of the mounted session fs->se until the mount ends:
- * returns the exit status.  @serve runs in each worker (a forked copy of
- * this process, before any thread) with the saved INIT.
- */
-int ovl_supervise(struct ovl_fs *fs, ovl_serve_fn serve)
+/* Supervise with the INIT in @c until the mount ends: the exit status. */
+static int supervise(struct sv_ctx *c)
 {
-	struct sv_ctx c = { .fs = fs, .serve = serve, .init_fd = -1 };
+	struct ovl_fs *fs = c->fs;
 	void *map;
 	int status;
 
-	c.state_fd = shared_memfd("overpass-state", sizeof(*fs->sv), &map);
-	if (c.state_fd < 0) {
+	c->state_fd = shared_memfd("overpass-state", sizeof(*fs->sv), &map);
+	if (c->state_fd < 0) {
 		ovl_log("restart: cannot map the shared state: %s",
-			strerror(-c.state_fd));
+			strerror(-c->state_fd));
 		return EXIT_MOUNT;
 	}
 	fs->sv = map;
+	fs->sv->supervisor_pid = getpid();
 	if (ovl_nodetab_create(fs))
 		ovl_log("restart: cannot map the node id table: node ids will not outlive their worker");
 	if (ovl_journal_create(fs))
 		ovl_log("restart: cannot map the journal: requests a dead worker did not answer may be done twice");
-	own_exe(c.exe, sizeof(c.exe));
+	own_exe(c->exe, sizeof(c->exe));
+	c->init_fd = memfd_create("overpass-init", MFD_CLOEXEC);
+	if (c->init_fd < 0 ||
+	    write(c->init_fd, c->init, (size_t)c->init_len) != c->init_len)
+		ovl_log("restart: cannot keep INIT for an upgrade: upgrades will fail");
+	sigemptyset(&c->waited);
+	sigaddset(&c->waited, SIGCHLD);
+	sigaddset(&c->waited, SIGTERM);
+	sigaddset(&c->waited, SIGINT);
+	sigaddset(&c->waited, SIGHUP);
+	sigaddset(&c->waited, SIGUSR2);
+	sigprocmask(SIG_BLOCK, &c->waited, &c->old);
+	status = supervise_loop(c);
+	sigprocmask(SIG_SETMASK, &c->old, NULL);
+	if (c->init_fd >= 0)
+		close(c->init_fd);
+	ovl_nodetab_free(fs);
+	ovl_journal_free(fs);
+	munmap(fs->sv, sizeof(*fs->sv));
+	fs->sv = NULL;
+	close(c->state_fd);
+	return status;
+}
+
+/*
+ * Read the kernel's INIT, decide whether restart is on (restart_choose()),
+ * and serve the mounted session fs->se until the mount ends: supervised,
+ * @serve running in each worker (a forked copy of this process, before any
+ * thread) with the saved INIT, or else @serve run here.  Returns the exit
+ * status.
+ */
+int ovl_supervise(struct ovl_fs *fs, ovl_serve_fn serve)
+{
+	struct sv_ctx c = { .fs = fs, .serve = serve, .init_fd = -1 };
+	int status;
+
 	c.init = malloc(OVL_SV_INIT_MAX);
 	if (!c.init)
 		return EXIT_MOUNT;
@@ -343,30 +432,13 @@ int ovl_supervise(struct ovl_fs *fs, ovl_serve_fn serve)
 	if (c.init_len < 0) {
 		ovl_log("restart: cannot read INIT: %s", strerror(-c.init_len));
 		free(c.init);
-		ovl_nodetab_free(fs);
-		ovl_journal_free(fs);
 		return EXIT_MOUNT;
 	}
-	c.init_fd = memfd_create("overpass-init", MFD_CLOEXEC);
-	if (c.init_fd < 0 || write(c.init_fd, c.init, (size_t)c.init_len) != c.init_len)
-		ovl_log("restart: cannot keep INIT for an upgrade: upgrades will fail");
-	sigemptyset(&c.waited);
-	sigaddset(&c.waited, SIGCHLD);
-	sigaddset(&c.waited, SIGTERM);
-	sigaddset(&c.waited, SIGINT);
-	sigaddset(&c.waited, SIGHUP);
-	sigaddset(&c.waited, SIGUSR2);
-	sigprocmask(SIG_BLOCK, &c.waited, &c.old);
-	status = supervise_loop(&c);
-	sigprocmask(SIG_SETMASK, &c.old, NULL);
+	restart_choose(fs, init_flags(c.init, c.init_len));
+	if (fs->restart_on)
+		status = supervise(&c);
+	else
+		status = serve(fs, c.init, (size_t)c.init_len, false);
 	free(c.init);
-	if (c.init_fd >= 0)
-		close(c.init_fd);
-	ovl_nodetab_free(fs);
-	ovl_journal_free(fs);
-	munmap(fs->sv, sizeof(*fs->sv));
-	fs->sv = NULL;
-	close(c.state_fd);
 	return status;
 }
-

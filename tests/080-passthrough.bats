@@ -168,8 +168,9 @@ m.flush(); m.close(); os.close(fd)
 	for i in $(seq 1 20); do echo "$i" >"$LOWER/f$i"; done
 	ovp_mount
 	ls -l "$MNT" >/dev/null
-	local before after
-	before=$(ls "/proc/$OVP_PID/fd" | wc -l)
+	local before after srv
+	srv=$(server_pid)
+	before=$(ls "/proc/$srv/fd" | wc -l)
 	run_cmd 0 python3 - "$MNT" <<'PY'
 import os, sys
 m = sys.argv[1]
@@ -184,7 +185,7 @@ for r in range(50):
     os.close(fd)
 PY
 	sleep 0.5
-	after=$(ls "/proc/$OVP_PID/fd" | wc -l)
+	after=$(ls "/proc/$srv/fd" | wc -l)
 	echo "# daemon fds: $before before, $after after"
 	[ "$after" -le $((before + 20)) ] || { echo "# descriptor leak: $before -> $after" >&2; false; }
 	if [ "$(stat_value "$MNT" passthrough.active)" = 1 ]; then

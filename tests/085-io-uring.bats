@@ -47,6 +47,9 @@ need_uring_libfuse() {
 	assert_equal io_uring "$(stat_value "$MNT" transport)" "transport"
 	assert_equal 1 "$(stat_value "$MNT" io_uring.offered)" "io_uring.offered"
 	assert_equal 1 "$(stat_value "$MNT" passthrough.active)" "passthrough.active"
+	# restart=auto gives way to the rings: no resend covers them
+	assert_equal off "$(stat_value "$MNT" restart.mode)" "restart.mode"
+	assert_equal io_uring "$(stat_value "$MNT" restart.reason)" "restart.reason"
 	# namespace work through the rings
 	run_cmd 0 ls "$MNT/dir"
 	assert_equal 500 "$(ls "$MNT/dir" | wc -l)" "entries listed"
@@ -79,6 +82,8 @@ need_uring_libfuse() {
 	run_cmd 0 cat "$MNT/f"
 	assert_equal dev_fuse "$(stat_value "$MNT" transport)" "transport"
 	assert_equal 1 "$(stat_value "$MNT" io_uring.offered)" "io_uring.offered"
+	# without the rings, restart=auto keeps a supervisor
+	assert_equal on "$(stat_value "$MNT" restart.mode)" "restart.mode"
 	ovp_umount
 	run_ovp 1 -o "lowerdir=$LOWER,io_uring=yes" "$MNT"
 	assert_contains "io_uring" "$output"

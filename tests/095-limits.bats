@@ -41,7 +41,7 @@ print(n, bad)
 PY
 	assert_equal "16000 0" "$output"
 	local fds
-	fds=$(ls "/proc/$OVP_PID/fd" | wc -l)
+	fds=$(ls "/proc/$(server_pid)/fd" | wc -l)
 	[ "$fds" -lt 1024 ] || { echo "# daemon holds $fds fds" >&2; false; }
 	assert_ge 1 "$(stat_value "$MNT" reclaimed)" "entries reclaimed"
 	echo more >>"$MNT/d0/f0"

@@ -7,6 +7,12 @@
 
 load helpers.bash
 
+# The kill tests are about the daemon serving the mount itself: restart=off
+# (under a supervisor, 130-restart.bats and 133-restart-supervisor.bats).
+ovp_mount_plain() {
+	ovp_mount "lowerdir=$LOWER" "upperdir=$UPPER" "workdir=$WORK" restart=off
+}
+
 # kill_daemon: SIGKILL the daemon of $MNT and wait for it to be gone
 kill_daemon() {
 	run_cmd 0 kill -KILL "$OVP_PID"
@@ -16,7 +22,7 @@ kill_daemon() {
 @test "daemon killed: ENOTCONN, not a hang; umount works; fsync'd data survives" {
 	need_ovp
 	echo lower >"$LOWER/f"
-	ovp_mount
+	ovp_mount_plain
 	python3 - "$MNT" <<'PY'
 import os, sys
 fd = os.open(os.path.join(sys.argv[1], "synced"), os.O_CREAT | os.O_WRONLY, 0o644)
@@ -32,7 +38,7 @@ PY
 	assert_disconnected "$output"
 	run_cmd 0 timeout 10 umount "$MNT"
 	assert_not_mounted "$MNT"
-	ovp_mount
+	ovp_mount_plain
 	assert_equal acknowledged "$(cat "$MNT/synced")"
 	assert_equal "lower
 appended" "$(cat "$MNT/f")"
@@ -77,7 +83,7 @@ check_state() {
 	for ((i = 0; i < rounds; i++)); do
 		rm -rf "$UPPER" "$WORK"
 		mkdir "$UPPER" "$WORK"
-		ovp_mount
+		ovp_mount_plain
 		delay=$((RANDOM % 400))
 		( echo tail >>"$MNT/big"; mv "$MNT/d" "$MNT/d2"; rm "$MNT/gone" ) \
 			>/dev/null 2>&1 &
@@ -85,7 +91,7 @@ check_state() {
 		kill_daemon
 		wait || true
 		run_cmd 0 umount -l "$MNT"
-		ovp_mount
+		ovp_mount_plain
 		check_state "round $i (kill after ${delay} ms)" || return 1
 		ovp_umount
 	done

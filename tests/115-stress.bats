@@ -13,7 +13,7 @@ daemon_rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 
 @test "parallel seeded stress (${OVERPASS_STRESS_SECONDS:-20} s, 8 workers): model holds, fds and memory bounded" {
 	need_ovp
-	local seed=${OVERPASS_STRESS_SEED:-$RANDOM} fds0 fds1 rss rss_max=102400
+	local seed=${OVERPASS_STRESS_SEED:-$RANDOM} fds0 fds1 rss srv rss_max=102400
 	# AddressSanitizer keeps up to 256 MiB of freed memory in quarantine
 	# plus its shadow: the bound for a sanitizer build is that much higher
 	if ldd "$OVERPASS" 2>/dev/null | grep -q libasan; then
@@ -21,19 +21,20 @@ daemon_rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 	fi
 	python3 "$BATS_TEST_DIRNAME/tools/stress.py" --prepare --workers 8 "$LOWER"
 	ovp_mount
-	fds0=$(daemon_fds "$OVP_PID")
+	srv=$(server_pid)  # the worker under a supervisor: it must not die
+	fds0=$(daemon_fds "$srv")
 	run_cmd 0 timeout 300 python3 "$BATS_TEST_DIRNAME/tools/stress.py" "$MNT" \
 		--workers 8 --seconds "${OVERPASS_STRESS_SECONDS:-20}" --seed "$seed"
 	assert_contains ", ok" "$output"
 	echo "# $output" >&3
-	kill -0 "$OVP_PID"
+	kill -0 "$srv"
 	# once the kernel forgets, only the session's fds are left (one
 	# /dev/fuse clone and a splice pipe per request thread, at most 16)
 	sync
 	echo 2 >/proc/sys/vm/drop_caches
 	sleep 1
-	fds1=$(daemon_fds "$OVP_PID")
-	rss=$(daemon_rss_kb "$OVP_PID")
+	fds1=$(daemon_fds "$srv")
+	rss=$(daemon_rss_kb "$srv")
 	echo "# daemon fds: $fds0 before, $fds1 after; RSS ${rss} kB" >&3
 	[ "$fds1" -le $((fds0 + 16 * 3 + 8)) ] || { echo "# fds: $fds0 -> $fds1" >&2; false; }
 	[ "$rss" -lt "$rss_max" ] || { echo "# RSS ${rss} kB" >&2; false; }
@@ -47,10 +48,11 @@ daemon_rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 	mkdir "$LOWER/sng"
 	echo keep >"$LOWER/keep"
 	ovp_mount
+	srv=$(server_pid)
 	run_cmd 0 timeout 300 stress-ng --temp-path "$MNT/sng" --timeout 10s \
 		--dentry 2 --dir 2 --filename 2 --rename 2 --link 2 --symlink 2 \
 		--xattr 2 --fallocate 1 --seek 1 --metrics-brief
-	kill -0 "$OVP_PID"
+	kill -0 "$srv"
 	assert_equal keep "$(cat "$MNT/keep")"
 	run_cmd 0 rm -rf "$MNT/sng"
 	assert_equal "keep" "$(ls "$MNT")"

@@ -6,26 +6,8 @@
 
 load helpers.bash
 
-# worker_of SUPERVISOR: the pid of its worker (its only child)
-worker_of() {
-	pgrep -P "$1" | head -1
-}
-
-# next_worker SUPERVISOR OLD: wait (10 s at most) for a worker other than
-# OLD, and print its pid
-next_worker() {
-	local i w
-	for ((i = 0; i < 200; i++)); do
-		w=$(worker_of "$1")
-		if [ -n "$w" ] && [ "$w" != "$2" ]; then
-			echo "$w"
-			return 0
-		fi
-		sleep 0.05
-	done
-	echo "# no new worker of $1 after $2" >&2
-	return 1
-}
+# workers are killed here on purpose (ovp_umount)
+OVP_EXPECT_RESTARTS=1
 
 # restart_stat NAME: a value of overpass --stats for $MNT
 restart_stat() {
@@ -249,10 +231,10 @@ more" "$(cat "$MNT/f")"
 more" "$(cat "$UPPER/f")"
 }
 
-@test "overpass --restart refuses a mount without restart=on" {
+@test "overpass --restart refuses a mount with restart off" {
 	need_ovp
-	ovp_mount
+	ovp_mount "lowerdir=$LOWER" "upperdir=$UPPER" "workdir=$WORK" restart=off
 	run_ovp 1 --restart "$MNT"
-	assert_contains "not mounted with restart=on" "$output"
+	assert_contains "restart is off on this mount" "$output"
 	ovp_umount
 }

@@ -9,24 +9,8 @@
 
 load helpers.bash
 
-worker_of() {
-	pgrep -P "$1" | head -1
-}
-
-# kill_worker: SIGKILL the mount's worker, wait for the next one
-kill_worker() {
-	local w i n
-	w=$(worker_of "$OVP_PID")
-	[ -n "$w" ] || { echo "# no worker of $OVP_PID" >&2; return 1; }
-	kill -KILL "$w"
-	for ((i = 0; i < 200; i++)); do
-		n=$(worker_of "$OVP_PID")
-		[ -n "$n" ] && [ "$n" != "$w" ] && return 0
-		sleep 0.05
-	done
-	echo "# no new worker after $w" >&2
-	return 1
-}
+# workers are killed on purpose here
+OVP_EXPECT_RESTARTS=1
 
 # a plain user's way into the test directory
 open_tmpdir() {

@@ -11,25 +11,8 @@
 
 load helpers.bash
 
-worker_of() {
-	pgrep -P "$1" | head -1
-}
-
-# next_worker SUPERVISOR OLD: wait (10 s at most) for a worker other than
-# OLD, and print its pid
-next_worker() {
-	local i w
-	for ((i = 0; i < 200; i++)); do
-		w=$(worker_of "$1")
-		if [ -n "$w" ] && [ "$w" != "$2" ]; then
-			echo "$w"
-			return 0
-		fi
-		sleep 0.05
-	done
-	echo "# no new worker of $1 after $2" >&2
-	return 1
-}
+# workers are killed on purpose here
+OVP_EXPECT_RESTARTS=1
 
 # One call, as a local program makes it: prints what it returned, or the
 # errno's name, and exits 0 on success.

@@ -286,15 +286,18 @@ proc_state() {
 # under load; our own children are reaped by wait later.  When it has not
 # ended, what each of its threads is doing is printed.
 wait_gone() { # PID SECONDS
-	local i s t
+	local i s t p
 	for ((i = 0; i < $2 * 20; i++)); do
 		kill -0 "$1" 2>/dev/null || return 0
 		s=$(proc_state "$1") || return 0
 		[ "$s" != Z ] && [ "$s" != X ] || return 0
 		sleep 0.05
 	done
-	for t in /proc/"$1"/task/*; do
-		echo "# pid $1 thread ${t##*/}: state $(proc_state "$1/task/${t##*/}") wchan $(cat "$t/wchan" 2>/dev/null)" >&2
+	# and its children's: a supervisor waits for its worker
+	for p in "$1" $(pgrep -P "$1"); do
+		for t in /proc/"$p"/task/*; do
+			echo "# pid $p thread ${t##*/}: state $(proc_state "$p/task/${t##*/}") wchan $(cat "$t/wchan" 2>/dev/null)" >&2
+		done
 	done
 	return 1
 }
@@ -328,6 +331,44 @@ daemon_pid() {
 		return 0
 	done
 	return 1
+}
+
+# server_pid [MOUNTPOINT]: the process serving MOUNTPOINT's requests: the
+# worker under a supervisor (restart on, the default where the kernel can
+# resend), else the daemon itself.  For counting its threads, fds, memory.
+server_pid() {
+	local mnt=${1:-$MNT}
+	stat_value "$mnt" restart.worker_pid 2>/dev/null || echo "${OVP_PID_OF[$mnt]}"
+}
+
+# restart=on: worker_of SUPERVISOR: the pid of its worker (its only child)
+worker_of() {
+	pgrep -P "$1" | head -1
+}
+
+# next_worker SUPERVISOR OLD: wait (10 s at most) for a worker other than
+# OLD (empty: any), and print its pid
+next_worker() {
+	local i w
+	for ((i = 0; i < 200; i++)); do
+		w=$(worker_of "$1")
+		if [ -n "$w" ] && [ "$w" != "$2" ]; then
+			echo "$w"
+			return 0
+		fi
+		sleep 0.05
+	done
+	echo "# no new worker of $1 after $2" >&2
+	return 1
+}
+
+# kill_worker: SIGKILL the worker of $OVP_PID and wait for the next one
+kill_worker() {
+	local w
+	w=$(worker_of "$OVP_PID")
+	[ -n "$w" ] || { echo "# no worker of $OVP_PID" >&2; return 1; }
+	kill -KILL "$w"
+	next_worker "$OVP_PID" "$w" >/dev/null
 }
 
 # ovp_mount [-m MOUNTPOINT] [-f|-d] [OPT...]
@@ -378,9 +419,20 @@ ovp_mount() {
 
 # ovp_umount [MOUNTPOINT]: fusermount3 -u, then the daemon must be gone
 # within 10 s (and, in -f mode, have exited 0) and no mount left.
+#   Under a supervisor, a worker that died during the test (and was
+#   replaced, hiding the crash) fails it, unless the test file expects
+#   restarts (OVP_EXPECT_RESTARTS=1).
 ovp_umount() {
-	local mnt=${1:-$MNT} pid rc
+	local mnt=${1:-$MNT} pid rc r
 	pid=${OVP_PID_OF[$mnt]:-}
+	r=$(timeout 10 "$OVERPASS" --stats "$mnt" </dev/null 2>/dev/null 3>&- |
+		awk '$1 == "restart.restarts" {print $2}')
+	if [ -n "$r" ] && [ "$r" != 0 ] && [ -z "${OVP_EXPECT_RESTARTS:-}" ]; then
+		echo "# $mnt: its worker died $r times during the test:" \
+			"$(stat_value "$mnt" restart.last_cause)" >&2
+		fusermount3 -u "$mnt" 2>/dev/null || true
+		return 1
+	fi
 	run_cmd 0 fusermount3 -u "$mnt" || return 1
 	ovp_wait_exit "$mnt" "$pid"
 }
