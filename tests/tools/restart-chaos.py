@@ -58,7 +58,7 @@ print("held", flush=True)
 sys.stdin.read()
 """
 TRY = r"""
-import fcntl, os, sys
+import errno, fcntl, os, sys
 f = os.open(sys.argv[1] + "/base/b8", os.O_RDWR)
 g = os.open(sys.argv[1] + "/base/b9", os.O_RDONLY)
 got = []
@@ -69,6 +69,8 @@ for fd, fn in ((f, lambda fd: fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 5, 
         got.append("free")
     except BlockingIOError:
         got.append("held")
+    except OSError as e:
+        got.append(errno.errorcode.get(e.errno, str(e.errno)))
 print(" ".join(got))
 """
 
@@ -229,10 +231,11 @@ class Workload:
         self.model[f"{WD}/{n}"] += line
 
     def op_locks_held(self):
-        got = subprocess.run([sys.executable, "-c", TRY, MNT], capture_output=True,
-                             text=True).stdout.strip()
-        if got != "held held":
-            raise AssertionError(f"the holder's locks: {got!r}")
+        r = subprocess.run([sys.executable, "-c", TRY, MNT], capture_output=True,
+                           text=True)
+        if r.stdout.strip() != "held held":
+            raise AssertionError(f"the holder's locks: {r.stdout.strip()!r} "
+                                 f"{r.stderr.strip()[-300:]!r}")
 
     def remove(self, is_dir, fn):
         names = [n for n in self.work_names()
