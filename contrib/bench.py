@@ -168,6 +168,8 @@ class Mount:
         o = f"lowerdir={':'.join(self.lowers)},upperdir={self.upper},workdir={self.work}"
         if self.system == "kernel":
             o += ",userxattr" if self.rootless else ",redirect_dir=on,index=on"
+        elif self.system == OP_OFF:
+            o += ",restart=off"
         return o
 
     def start(self):
@@ -227,7 +229,7 @@ class Mount:
         return res["value"], res["extra"]
 
     def overpass_stats(self):
-        if self.system != "overpass":
+        if self.system not in (OP, OP_OFF):
             return {}
         cmd = [self.bench.program("overpass", self.rootless), "--stats", self.mnt]
         if self.rootless:
@@ -381,8 +383,9 @@ def fmt_ratio(r):
 # of the repetitions, lies wholly on one side of the limit.
 
 OP, K, FO = "overpass", "kernel", "fuse-overlayfs"
+OP_OFF = "overpass-off"  # overpass with restart=off, beside the default
 BASE = "baseline"  # overpass's values in the --baseline CSV
-SHORT = {OP: "op", K: "k", FO: "fo", BASE: "base"}
+SHORT = {OP: "op", OP_OFF: "off", K: "k", FO: "fo", BASE: "base"}
 NS_VS_FO = [(OP, FO, 2), (OP, K, 1)]  # 2 x fo, or the kernel's own ratio when below 2
 TARGETS = [
     ("data with passthrough >= 0.95 x kernel",
@@ -477,7 +480,7 @@ class Bench:
         self.top = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
     def program(self, system, rootless):
-        if system == "overpass":
+        if system in (OP, OP_OFF):
             return f"{self.workdir}/bin/overpass" if rootless else self.overpass
         return self.fuse_overlayfs
 
@@ -491,7 +494,7 @@ class Bench:
         if not os.access(self.overpass, os.X_OK):
             die(f"no overpass binary at {self.overpass} (build it: contrib/build.sh, or --overpass)")
         for s in a.systems.split(","):
-            if s not in ("overpass", "kernel", "fuse-overlayfs"):
+            if s not in (OP, OP_OFF, K, FO):
                 die(f"unknown system {s!r}")
             if s == "fuse-overlayfs" and not self.fuse_overlayfs:
                 self.note("fuse-overlayfs is not installed: skipped "
@@ -790,6 +793,8 @@ class Bench:
             ratio_cols.append(("overpass", "fuse-overlayfs"))
         if self.args.baseline and "overpass" in sysnames:
             ratio_cols.append(("overpass", BASE))
+        if OP in sysnames and OP_OFF in sysnames:
+            ratio_cols.append((OP, OP_OFF))
         head = f"{'workload':27} {'unit':6}" + "".join(f"{s:>15}" for s in sysnames)
         head += "".join(f"{SHORT[a] + '/' + SHORT[b]:>8}" for a, b in ratio_cols)
         head += f"{'spread':>8}{'n':>4} decided"
@@ -980,7 +985,8 @@ def parse_args(argv):
     p.add_argument("--only", metavar="WORKLOAD[,...]",
                    help="run only these workloads or groups (default: all)")
     p.add_argument("--systems", default="overpass,kernel,fuse-overlayfs",
-                   help="systems to compare (default: %(default)s)")
+                   help="systems to compare (default: %(default)s); overpass-off "
+                        "is overpass with restart=off, to measure what restart costs")
     p.add_argument("--overpass", default=os.path.join(here, "..", "_build-bench", "src", "overpass"),
                    help="the overpass binary (default: _build-bench/src/overpass)")
     p.add_argument("--reps", type=int, default=3, help="repetitions per workload (default 3)")
