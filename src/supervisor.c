@@ -89,7 +89,8 @@ static const char *const reason_text[] = {
 
 /*
  * restart=auto: on when the kernel can resend the requests of a dead worker
- * and they come through /dev/fuse.  Said once: at debug level when on.
+ * and they come through /dev/fuse; restart=on too, but never where the
+ * kernel cannot resend.  Said once: at debug level when on or asked off.
  */
 static void restart_choose(struct ovl_fs *fs, uint64_t flags)
 {
@@ -101,7 +102,12 @@ static void restart_choose(struct ovl_fs *fs, uint64_t flags)
 #endif
 	fs->restart_on = mode == OVL_RESTART_ON;
 	fs->restart_reason = OVL_RR_OPTION;
-	if (mode == OVL_RESTART_AUTO) {
+	if (mode == OVL_RESTART_ON && !(flags & SV_HAS_RESEND)) {
+		/* a request the dead worker had read would never be answered:
+		 * its caller would wait for ever, whatever the option says */
+		fs->restart_on = false;
+		fs->restart_reason = OVL_RR_NO_RESEND;
+	} else if (mode == OVL_RESTART_AUTO) {
 		fs->restart_reason = !(flags & SV_HAS_RESEND) ? OVL_RR_NO_RESEND :
 				     uring ? OVL_RR_IO_URING : OVL_RR_AUTO;
 		fs->restart_on = fs->restart_reason == OVL_RR_AUTO;
