@@ -167,9 +167,10 @@ int ovl_loop(struct ovl_fs *fs)
 
 /*
  * Once unmounted: wait (2 s at most) for every thread to return, as their
- * reads end with the connection.  False when some still run (a file still
- * open on a lazily unmounted mount keeps the connection): then nothing
- * they may use must be freed before the process exits.
+ * reads end with the connection, and free the pool.  False when some
+ * still run (a file still open on a lazily unmounted mount keeps the
+ * connection): then nothing they may use must be freed before the process
+ * exits.
  */
 bool ovl_loop_quiet(struct ovl_fs *fs)
 {
@@ -183,7 +184,13 @@ bool ovl_loop_quiet(struct ovl_fs *fs)
 		pool_wait(pool);
 	quiet = pool->running == 0;
 	pthread_mutex_unlock(&pool->lock);
-	for (int i = 0; quiet && i < pool->started; i++)
+	if (!quiet)
+		return false;
+	for (int i = 0; i < pool->started; i++)
 		pthread_join(pool->tids[i], NULL);
-	return quiet;
+	pthread_cond_destroy(&pool->changed);
+	pthread_mutex_destroy(&pool->lock);
+	free(pool);
+	fs->pool = NULL;
+	return true;
 }
