@@ -111,6 +111,7 @@ int ovl_reclaim_start(struct ovl_fs *fs);
 void ovl_reclaim_stop(struct ovl_fs *fs);
 void ovl_reclaim_kick(struct ovl_fs *fs);
 bool ovl_reclaim_pressure(struct ovl_fs *fs);
+bool ovl_reclaim_now(struct ovl_fs *fs);
 void ovl_reclaim_wait(struct ovl_fs *fs);
 
 /* inode.c: open handles */

@@ -499,7 +499,16 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 
 			if (r == -ENOENT)
 				continue;
-			if (r) {
+			if (r == -EMFILE || r == -ENFILE) {
+				/* out of fds meanwhile: names only from here on,
+				 * as under pressure (an error would fail the
+				 * listing when this entry comes first) */
+				pressure = true;
+				memset(&e, 0, sizeof(e));
+				e.attr.st_ino = l->ents[i - 1].ino;
+				e.attr.st_mode = DTTOIF(l->ents[i - 1].type);
+				ovl_reclaim_now(fs);
+			} else if (r) {
 				err = r;
 				break;
 			}

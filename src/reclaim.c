@@ -236,6 +236,22 @@ bool ovl_reclaim_pressure(struct ovl_fs *fs)
 	return fs->fd_limit && fs->itable_count > (size_t)fs->fd_limit * 17 / 20;
 }
 
+/* A request ran out of fds: have the reclaim thread act now.  False when
+ * there is none to act. */
+bool ovl_reclaim_now(struct ovl_fs *fs)
+{
+	bool enabled;
+
+	pthread_mutex_lock(&fs->itable_lock);
+	enabled = fs->reclaim_enabled;
+	if (enabled) {
+		fs->reclaim_soft = 0;
+		ovl_reclaim_kick(fs);
+	}
+	pthread_mutex_unlock(&fs->itable_lock);
+	return enabled;
+}
+
 /*
  * A request ran out of fds: have the reclaim thread act now and give the
  * kernel's FORGETs a moment to arrive before the caller tries again.
@@ -244,13 +260,6 @@ void ovl_reclaim_wait(struct ovl_fs *fs)
 {
 	struct timespec pause = { 0, 50 * 1000 * 1000 };
 
-	pthread_mutex_lock(&fs->itable_lock);
-	if (!fs->reclaim_enabled) {
-		pthread_mutex_unlock(&fs->itable_lock);
-		return;
-	}
-	fs->reclaim_soft = 0;
-	ovl_reclaim_kick(fs);
-	pthread_mutex_unlock(&fs->itable_lock);
-	nanosleep(&pause, NULL);
+	if (ovl_reclaim_now(fs))
+		nanosleep(&pause, NULL);
 }
