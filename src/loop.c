@@ -161,6 +161,13 @@ int ovl_loop(struct ovl_fs *fs)
 		pool_wait(pool);
 	err = pool->started ? pool->error : -EAGAIN;
 	pthread_mutex_unlock(&pool->lock);
+	/*
+	 * The rings of FUSE over io_uring, which libfuse started at INIT,
+	 * are stopped and freed by libfuse's own loops as they return, and by
+	 * nothing public else: its plain loop on the exited session serves
+	 * nothing and does just that.
+	 */
+	fuse_session_loop(se);
 	return err;
 }
 
