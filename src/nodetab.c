@@ -287,28 +287,26 @@ static uint64_t kernel_id(struct ovl_fs *fs, struct ovl_inode *dir)
 	return 0;
 }
 
-/* The identity of the real file open at @fd. */
-static void ident_of(int fd, struct nt_ident *id)
+/* The identity of @inode's real file: the device and inode number it is
+ * keyed by, and its file handle (one system call). */
+static void ident_of(const struct ovl_inode *inode, struct nt_ident *id)
 {
 	union {
 		struct file_handle fh;
 		unsigned char buf[sizeof(struct file_handle) + NT_HANDLE_MAX];
 	} h;
-	struct stat st;
 	int mnt;
 
 	memset(id, 0, sizeof(*id));
 	id->htype = -1;
-	if (fstat(fd, &st) < 0)
-		return;
 	h.fh.handle_bytes = NT_HANDLE_MAX;
-	if (name_to_handle_at(fd, "", &h.fh, &mnt, AT_EMPTY_PATH) == 0) {
+	if (name_to_handle_at(inode->fd, "", &h.fh, &mnt, AT_EMPTY_PATH) == 0) {
 		id->htype = h.fh.handle_type;
 		id->hlen = h.fh.handle_bytes;
 		memcpy(id->handle, h.fh.f_handle, id->hlen);
 	}
-	id->ino = st.st_ino;
-	id->dev = st.st_dev;
+	id->ino = inode->key_ino;
+	id->dev = inode->key_dev;
 }
 
 static bool ident_same(const struct nt_ident *a, const struct nt_ident *b)
@@ -362,7 +360,7 @@ void ovl_nodetab_track(struct ovl_fs *fs, struct ovl_inode *inode)
 		if (inode->slot < 0)
 			return; /* full: this id will not outlive the worker */
 		s = &t->sh->slot[inode->slot];
-		ident_of(inode->fd, &s->ident);
+		ident_of(inode, &s->ident);
 		s->backing = 0;
 	}
 	s = &t->sh->slot[inode->slot];
@@ -390,7 +388,7 @@ void ovl_nodetab_rekeyed(struct ovl_fs *fs, struct ovl_inode *inode, bool gone)
 		if (gone)
 			memset(id, 0, sizeof(*id));
 		else
-			ident_of(inode->fd, id);
+			ident_of(inode, id);
 	}
 }
 
@@ -487,11 +485,12 @@ int ovl_nodetab_takeover(struct ovl_fs *fs)
 }
 
 /*
- * A lookup of this worker found @f at @name in @parent: the old id, not
- * bound yet, that named that very file there, or NULL.  itable_lock held.
+ * A lookup of this worker found @inode at @name in @parent: the old id,
+ * not bound yet, that named that very file there, or NULL.  itable_lock
+ * held.
  */
 static struct nt_old *old_match(struct ovl_fs *fs, struct ovl_inode *parent,
-				const char *name, int fd)
+				const char *name, const struct ovl_inode *inode)
 {
 	struct ovl_nodetab *t = fs->nodetab;
 	uint64_t pid = kernel_id(fs, parent);
@@ -509,7 +508,7 @@ static struct nt_old *old_match(struct ovl_fs *fs, struct ovl_inode *parent,
 		    s->namelen != len || memcmp(s->name, name, len))
 			continue;
 		if (!have_id) {
-			ident_of(fd, &id);
+			ident_of(inode, &id);
 			have_id = true;
 		}
 		if (ident_same(&s->ident, &id))
@@ -535,7 +534,7 @@ void ovl_nodetab_bind(struct ovl_fs *fs, struct ovl_inode *inode,
 	if (!t || !t->unbound || !parent || !name || inode->oldslot >= 0 ||
 	    inode->slot >= 0)
 		return;
-	o = old_match(fs, parent, name, inode->fd);
+	o = old_match(fs, parent, name, inode);
 	if (!o)
 		return;
 	s = &t->sh->slot[o->slot];
