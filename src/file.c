@@ -216,7 +216,7 @@ void ovl_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
 	ovl_stat_op(fs, OVL_OP_OPEN);
 	err = ovl_open_inode(fs, req, ovl_inode_of(fs, ino), fi);
-	for (int i = 0; i < 40 && (err == -EMFILE || err == -ENFILE); i++) {
+	for (int i = 0; i < OVL_RECLAIM_TRIES && (err == -EMFILE || err == -ENFILE); i++) {
 		ovl_reclaim_wait(fs);
 		err = ovl_open_inode(fs, req, ovl_inode_of(fs, ino), fi);
 	}

@@ -393,7 +393,7 @@ void ovl_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 
 	ovl_stat_op(fs, OVL_OP_LOOKUP);
 	err = ovl_lookup_entry(fs, ovl_inode_of(fs, parent), name, -1, &inode, &e);
-	for (int i = 0; i < 40 && (err == -EMFILE || err == -ENFILE); i++) {
+	for (int i = 0; i < OVL_RECLAIM_TRIES && (err == -EMFILE || err == -ENFILE); i++) {
 		ovl_reclaim_wait(fs);
 		err = ovl_lookup_entry(fs, ovl_inode_of(fs, parent), name, -1,
 				       &inode, &e);

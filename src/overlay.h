@@ -111,6 +111,10 @@ int ovl_reclaim_start(struct ovl_fs *fs);
 void ovl_reclaim_stop(struct ovl_fs *fs);
 void ovl_reclaim_kick(struct ovl_fs *fs);
 bool ovl_reclaim_pressure(struct ovl_fs *fs);
+/* A request out of fds tries again this many times, each after
+ * ovl_reclaim_wait() (50 ms): 10 s for the kernel's FORGETs to free fds
+ * on a busy machine before the caller gets EMFILE. */
+#define OVL_RECLAIM_TRIES 200
 bool ovl_reclaim_now(struct ovl_fs *fs);
 void ovl_reclaim_wait(struct ovl_fs *fs);
 

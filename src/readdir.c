@@ -384,7 +384,7 @@ static int listing_get(struct ovl_fs *fs, struct ovl_inode *dir, off_t off,
 		}
 	}
 	err = listing_build(fs, dir, &l);
-	for (int i = 0; i < 40 && (err == -EMFILE || err == -ENFILE); i++) {
+	for (int i = 0; i < OVL_RECLAIM_TRIES && (err == -EMFILE || err == -ENFILE); i++) {
 		ovl_reclaim_wait(fs);
 		err = listing_build(fs, dir, &l);
 	}
