@@ -16,18 +16,6 @@ teardown() {
 	ovp_teardown
 }
 
-# The cached image and packages: $ROOTFS and $DEBS, or skip with the reason.
-need_debian_image() {
-	local out rc=0
-	out=$("$BATS_TEST_DIRNAME/tools/debian-image.sh" 2>"$T/debian-image.err") || rc=$?
-	if [ "$rc" = 77 ]; then
-		skip "$(tail -n 1 "$T/debian-image.err")"
-	fi
-	[ "$rc" = 0 ] || { cat "$T/debian-image.err" >&2; return 1; }
-	ROOTFS=$(echo "$out" | sed -n 's/^rootfs=//p')
-	DEBS=$(echo "$out" | sed -n 's/^debs=//p')
-}
-
 # dpkg_flow DIR RUNAS...: import, install the packages in a container,
 # verify every package, remove it all
 dpkg_flow() {

@@ -31,17 +31,6 @@ teardown() {
 	ovp_teardown
 }
 
-end_user_procs() {
-	local i
-	id "$1" >/dev/null 2>&1 || return 0
-	pkill -KILL -u "$1" 2>/dev/null || true
-	for i in $(seq 1 50); do
-		pgrep -u "$1" >/dev/null || return 0
-		sleep 0.1
-	done
-	return 1
-}
-
 # own_engine_state CONFDIR DIR: podman's run-time state (its "alive" file,
 # exit files, locks) in DIR, not in /run/libpod with the shared memory
 # locks: another root podman on the machine (another test, another
@@ -49,18 +38,6 @@ end_user_procs() {
 # stopped under it
 own_engine_state() {
 	printf '[engine]\ntmp_dir = "%s"\nlock_type = "file"\n' "$2" >>"$1/containers.conf"
-}
-
-# The cached image and packages: $ROOTFS and $DEBS, or skip with the reason.
-need_debian_image() {
-	local out rc=0
-	out=$("$BATS_TEST_DIRNAME/tools/debian-image.sh" 2>"$T/debian-image.err") || rc=$?
-	if [ "$rc" = 77 ]; then
-		skip "$(tail -n 1 "$T/debian-image.err")"
-	fi
-	[ "$rc" = 0 ] || { cat "$T/debian-image.err" >&2; return 1; }
-	ROOTFS=$(echo "$out" | sed -n 's/^rootfs=//p')
-	DEBS=$(echo "$out" | sed -n 's/^debs=//p')
 }
 
 # The container's mounts: mount point and file system type, one a line

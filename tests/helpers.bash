@@ -341,6 +341,23 @@ server_pid() {
 	stat_value "$mnt" restart.worker_pid 2>/dev/null || echo "${OVP_PID_OF[$mnt]}"
 }
 
+# The test user's processes (the user exists for these tests only): a
+# rootless podman leaves a pause process holding its user and mount
+# namespaces, which every later podman of that user joins, with the
+# container state of the run that made it.  A run that ended early leaves
+# it behind; end it before and after the test.
+end_user_procs() {
+	local i
+	id "$1" >/dev/null 2>&1 || return 0
+	pkill -KILL -u "$1" 2>/dev/null || true
+	for i in $(seq 1 50); do
+		pgrep -u "$1" >/dev/null || return 0
+		sleep 0.1
+	done
+	echo "# processes of $1 still running: $(pgrep -u "$1" | tr '\n' ' ')" >&2
+	return 1
+}
+
 # restart=on: worker_of SUPERVISOR: the pid of its worker (its only child)
 worker_of() {
 	pgrep -P "$1" | head -1
