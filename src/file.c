@@ -87,7 +87,7 @@ int ovl_open_inode(struct ovl_fs *fs, fuse_req_t req, struct ovl_inode *inode,
 	struct ovl_file *of;
 	int fd, err, layer, backing_id = 0;
 	enum ovl_pt_reason why;
-	bool stale;
+	bool stale, keep_cache = false;
 
 	/* superseded: its backing file is the lower one, for older opens;
 	 * the lookup the kernel repeats finds the new inode */
@@ -122,7 +122,8 @@ int ovl_open_inode(struct ovl_fs *fs, fuse_req_t req, struct ovl_inode *inode,
 		/* a copy-up between the reopen and the registration would
 		 * give the upper inode the lower file as its backing file,
 		 * and every writable open of it would fail (EIO) */
-		why = ovl_pt_open(fs, req, inode, fd, layer, &backing_id);
+		why = ovl_pt_open(fs, req, inode, fd, layer, fi->flags,
+				  &backing_id, &keep_cache);
 		if ((int)why >= 0)
 			break;
 		close(fd);
@@ -146,8 +147,9 @@ int ovl_open_inode(struct ovl_fs *fs, fuse_req_t req, struct ovl_inode *inode,
 		fi->keep_cache = 0; /* EIO with a backing id */
 	} else {
 		of->mode = OVL_FILE_CACHED;
-		/* lower files never change; the upper only through us */
-		fi->keep_cache = 1;
+		/* lower files never change; the upper only through us, and
+		 * through the page cache but for passthrough writes */
+		fi->keep_cache = keep_cache;
 	}
 	/* FLUSH carries the owner whose record locks a close drops */
 	fi->noflush = 0;

@@ -240,7 +240,7 @@ void ovl_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
 void ovl_passthrough_init(struct ovl_fs *fs, struct fuse_conn_info *conn);
 enum ovl_pt_reason ovl_passthrough_precheck(struct ovl_fs *fs);
 int ovl_pt_open(struct ovl_fs *fs, fuse_req_t req, struct ovl_inode *inode,
-		int fd, int layer, int *backing_id);
+		int fd, int layer, int flags, int *backing_id, bool *keep_cache);
 
 /* The layer an open of @inode reads its data from: -1 for a metacopy
  * file's lower data; inode lock held. */

@@ -30,8 +30,19 @@ enum ovl_pt_reason {
 	OVL_PT_KERNEL_UNSUPPORTED,
 	OVL_PT_STACKING_DEPTH,
 	OVL_PT_REGISTER_FAILED,
+	OVL_PT_SMALL_FILE,	/* read-only, below passthrough_min (by choice) */
+	OVL_PT_INODE_CACHED,	/* another open of the inode uses the page
+				 * cache (the kernel allows one mode at once) */
 	OVL_PT_NR,
 };
+
+/*
+ * passthrough_min's default: a read-only open of a smaller file uses the
+ * page cache (one READ, the kernel's readahead window, when cold; none when
+ * warm) rather than a backing id, whose reads make the kernel drop the
+ * cached atime, so the next stat(2) asks the daemon (doc/performance.md).
+ */
+#define OVL_PASSTHROUGH_MIN (128 * 1024)
 
 enum ovl_passthrough_mode {
 	OVL_PASSTHROUGH_AUTO,
@@ -101,6 +112,8 @@ struct ovl_params {
 	int noxattrs;		/* 0: xattrs served; 1 or 2: every xattr request
 				 * fails with ENOTSUP (fuse-overlayfs's meaning) */
 	unsigned max_read;	/* max_read=: largest READ request, 0 = default */
+	uint64_t passthrough_min; /* passthrough_min=: a read-only open of a
+				 * smaller file is served from the page cache */
 	enum ovl_atime atime;	/* last of atime/noatime/relatime/strictatime */
 	int diratime;		/* -1 nodiratime, 1 diratime, 0 not given */
 	bool metacopy;		/* metacopy=on: metadata-only copy-up */
@@ -211,6 +224,11 @@ struct ovl_inode {
 	int backing_id;		/* passthrough backing id, 0 if none */
 	unsigned backing_users;	/* opens using backing_id */
 	unsigned fallback_users; /* opens served through the daemon */
+	bool cache_valid;	/* the kernel's page cache of it holds its data:
+				 * false when new (restart=on: a dead worker's
+				 * id may have pages), and after a writable
+				 * passthrough open, which writes the backing
+				 * file beside that cache */
 	bool superseded;	/* copied up into a new inode while its lower
 				 * file was open through passthrough: out of
 				 * the table, fd is the upper file (metadata

@@ -265,6 +265,18 @@ static int opt_max_read(struct ovl_params *p, const char *val)
 	return 0;
 }
 
+/* passthrough_min=: the smallest file a read-only open passes through. */
+static int opt_passthrough_min(struct ovl_params *p, const char *val)
+{
+	unsigned long long v;
+
+	if (ovl_parse_u64(val, &v) || v > (1ull << 40))
+		return fail("passthrough_min", "expected bytes from 0 to 1099511627776, got '%s'",
+			    val);
+	p->passthrough_min = v;
+	return 0;
+}
+
 /*
  * Access-time options: the last one given wins.  libfuse's mount code knows
  * only the negative forms, so main.c applies the result as mount
@@ -524,6 +536,7 @@ static const struct opt_desc opts[] = {
 	{ "uidmapping", OPT_OURS, 1, opt_uidmapping },
 	{ "gidmapping", OPT_OURS, 1, opt_gidmapping },
 	{ "passthrough", OPT_OURS, 2, opt_passthrough },
+	{ "passthrough_min", OPT_OURS, 1, opt_passthrough_min },
 	{ "statsfile", OPT_OURS, 1, opt_statsfile },
 	{ "redirect_dir", OPT_OURS, 1, opt_redirect_dir },
 	{ "userxattr", OPT_OURS, 0, opt_userxattr },
@@ -675,6 +688,7 @@ void ovl_params_init(struct ovl_params *p)
 	p->squash_uid = -1;
 	p->squash_gid = -1;
 	p->passthrough = OVL_PASSTHROUGH_AUTO;
+	p->passthrough_min = OVL_PASSTHROUGH_MIN;
 	p->io_uring = true;
 	p->restart_limit = 5;
 }

@@ -18,8 +18,10 @@
 #include "overlay.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 
 /* Before mounting: what our options and privileges allow. */
 enum ovl_pt_reason ovl_passthrough_precheck(struct ovl_fs *fs)
@@ -54,18 +56,38 @@ void ovl_passthrough_init(struct ovl_fs *fs, struct fuse_conn_info *conn)
 }
 
 /*
- * Attach an open to @inode: with the inode's backing id, registering @fd (a
- * file of the inode's topmost layer) on the first passthrough open; or
- * through the daemon.  The two never mix on one inode, as the kernel would
- * fail the open with EIO.  Returns 0 and the id, or the reason (> 0) why
- * this open is served through the daemon, or -EAGAIN when the inode's
- * data moved (a copy-up) since @fd was opened from layer @layer: @fd is
- * not its file any more.
+ * Whether an open with @flags of a file whose data is @fd goes through the
+ * page cache by choice: read-only, smaller than passthrough_min, and no
+ * strictatime (reads the page cache serves never reach the real file).
+ */
+static bool small_file(struct ovl_fs *fs, int fd, int flags)
+{
+	struct stat st;
+
+	if ((flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC) ||
+	    fs->p->atime == OVL_ATIME_STRICTATIME)
+		return false;
+	if (fs->p->passthrough_min == 0 || fstat(fd, &st) < 0)
+		return false;
+	return (uint64_t)st.st_size < fs->p->passthrough_min;
+}
+
+/*
+ * Attach an open with @flags to @inode: with the inode's backing id,
+ * registering @fd (a file of the inode's topmost layer) on the first
+ * passthrough open; or through the daemon and the page cache.  The two
+ * never mix on one inode, as the kernel would fail the open with EIO.
+ * Returns 0 and the id, or the reason (> 0) why this open is served
+ * through the daemon, with in @keep_cache whether the kernel's pages of
+ * the inode may be kept; or -EAGAIN when the inode's data moved (a
+ * copy-up) since @fd was opened from layer @layer: @fd is not its file any
+ * more.
  */
 int ovl_pt_open(struct ovl_fs *fs, fuse_req_t req, struct ovl_inode *inode,
-		int fd, int layer, int *backing_id)
+		int fd, int layer, int flags, int *backing_id, bool *keep_cache)
 {
 	enum ovl_pt_reason why = fs->pt_reason;
+	bool small = fs->passthrough && small_file(fs, fd, flags);
 	int id;
 
 	pthread_mutex_lock(&inode->lock);
@@ -74,8 +96,10 @@ int ovl_pt_open(struct ovl_fs *fs, fuse_req_t req, struct ovl_inode *inode,
 		return -EAGAIN;
 	}
 	if (fs->passthrough && inode->fallback_users)
-		why = OVL_PT_REGISTER_FAILED; /* stay in the inode's mode */
-	if (fs->passthrough && !inode->fallback_users && !inode->backing_id) {
+		why = OVL_PT_INODE_CACHED; /* stay in the inode's mode */
+	else if (small && !inode->backing_id)
+		why = OVL_PT_SMALL_FILE;
+	else if (fs->passthrough && !inode->backing_id) {
 		id = fuse_passthrough_open(req, fd);
 		if (id > 0) {
 			inode->backing_id = id;
@@ -92,8 +116,14 @@ int ovl_pt_open(struct ovl_fs *fs, fuse_req_t req, struct ovl_inode *inode,
 		inode->backing_users++;
 		*backing_id = inode->backing_id;
 		why = OVL_PT_OK;
+		if ((flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC))
+			inode->cache_valid = false;
 	} else {
 		inode->fallback_users++;
+		/* kept unless a writable passthrough open came since the
+		 * last open through the page cache */
+		*keep_cache = inode->cache_valid;
+		inode->cache_valid = true;
 	}
 	ovl_nodetab_data(fs, inode);
 	pthread_mutex_unlock(&inode->lock);

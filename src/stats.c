@@ -42,6 +42,8 @@ static const char *const reason_names[OVL_PT_NR] = {
 	[OVL_PT_KERNEL_UNSUPPORTED] = "kernel_unsupported",
 	[OVL_PT_STACKING_DEPTH] = "stacking_depth",
 	[OVL_PT_REGISTER_FAILED] = "register_failed",
+	[OVL_PT_SMALL_FILE] = "small_file",
+	[OVL_PT_INODE_CACHED] = "inode_cached",
 };
 
 static const char *const restart_reasons[] = {

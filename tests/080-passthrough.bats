@@ -207,7 +207,8 @@ PY
 @test "hard case: lower file open through passthrough, then written; writable opens never fail" {
 	need_ovp
 	echo old-data >"$LOWER/f"
-	ovp_mount
+	# passed through however small (passthrough_min=0)
+	ovp_mount "lowerdir=$LOWER" "upperdir=$UPPER" "workdir=$WORK" passthrough_min=0
 	exec 7<"$MNT/f"
 	run_cmd 0 sh -c "echo new-data >'$MNT/f'"
 	assert_equal new-data "$(cat "$MNT/f")"
@@ -301,4 +302,79 @@ assert d == b''.join(b'%02d' % i for i in range(40)), d
 	fi
 	ovp_umount
 	kovl_umount "$T/ovl"
+}
+
+# small_file_sequence MNT: what a reader sees of the small file s while it
+# is read, rewritten in place through a writable open (then again with its
+# mtime put back, which no attribute check can notice), read again, and
+# read through a descriptor held open while another process appends to it.
+small_file_sequence() {
+	local m=$1
+	cat "$m/s"
+	# same size, in place: only the data changes
+	printf 'NEW\n' | dd of="$m/s" conv=notrunc status=none
+	cat "$m/s"
+	# in place again, its mtime put back: size and mtime as before
+	python3 -c '
+import os, sys
+st = os.stat(sys.argv[1])
+fd = os.open(sys.argv[1], os.O_WRONLY)
+os.write(fd, b"XYZ\n")
+os.close(fd)
+os.utime(sys.argv[1], ns=(st.st_atime_ns, st.st_mtime_ns))' "$m/s"
+	sleep 0.5 # RELEASE of the writer reaches the daemon after close
+	cat "$m/s"
+	exec 8<"$m/s"
+	printf 'more\n' >>"$m/s"
+	cat <&8
+	exec 8<&-
+	cat "$m/s"
+}
+
+@test "small read-only files use the page cache: no READ when warm, no GETATTR after a read" {
+	need_ovp
+	need_init_root
+	printf 'small\n' >"$LOWER/s"
+	head -c 1M /dev/urandom >"$LOWER/b"
+	ovp_mount "lowerdir=$LOWER" "upperdir=$UPPER" "workdir=$WORK"
+	[ "$(stat_value "$MNT" passthrough.active)" = 1 ] || skip "no passthrough here"
+	run_cmd 0 cat "$MNT/s"
+	stat "$MNT/s" >/dev/null
+	local reads getattrs
+	reads=$(stat_value "$MNT" requests.READ)
+	getattrs=$(stat_value "$MNT" requests.GETATTR)
+	assert_ge 1 "$reads" "the first read comes to the daemon"
+	for i in 1 2 3; do
+		assert_equal small "$(cat "$MNT/s")"
+		stat "$MNT/s" >/dev/null
+	done
+	assert_equal "$reads" "$(stat_value "$MNT" requests.READ)" "READ after warm reads"
+	assert_equal "$getattrs" "$(stat_value "$MNT" requests.GETATTR)" "GETATTR after warm reads and stat"
+	assert_ge 4 "$(stat_value "$MNT" fallback.small_file)" "fallback.small_file"
+	# a large file still goes through passthrough, its data never here
+	run_cmd 0 cmp "$LOWER/b" "$MNT/b"
+	assert_equal "$reads" "$(stat_value "$MNT" requests.READ)" "READ after the large file"
+	assert_ge 1 "$(stat_value "$MNT" passthrough.opens)" "passthrough.opens"
+	ovp_umount
+	# passthrough_min=0 passes every open through
+	ovp_mount "lowerdir=$LOWER" passthrough_min=0
+	run_cmd 0 cat "$MNT/s"
+	assert_equal 0 "$(stat_value "$MNT" requests.READ)" "READ with passthrough_min=0"
+	assert_equal 0 "$(stat_value "$MNT" fallback.opens)" "fallback.opens with passthrough_min=0"
+	ovp_umount
+}
+
+@test "a small file written through passthrough, then read from the page cache: as kernel overlayfs" {
+	need_ovp
+	need_kovl
+	printf 'old\n' >"$LOWER/s"
+	kovl_mount
+	small_file_sequence "$KMNT" >"$T/kernel.out"
+	kovl_umount
+	ovp_mount "lowerdir=$LOWER" "upperdir=$UPPER" "workdir=$WORK"
+	small_file_sequence "$MNT" >"$T/ovp.out"
+	run_cmd 0 diff -u "$T/kernel.out" "$T/ovp.out"
+	assert_equal "XYZ
+more" "$(cat "$UPPER/s")" "the upper file"
+	ovp_umount
 }
