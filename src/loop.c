@@ -19,6 +19,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,7 +40,8 @@ struct ovl_pool {
 	int max;		/* threads allowed */
 	int started;		/* threads started (tids[0..started)) */
 	int running;		/* threads not yet returned */
-	int idle;		/* threads waiting for a request */
+	atomic_int idle;	/* threads waiting for a request: atomic, so
+				 * that a request takes no lock of the pool */
 	int error;		/* first receive error, negative errno */
 	pthread_t tids[LOOP_MAX_THREADS];
 };
@@ -71,7 +73,7 @@ static void pool_grow(struct ovl_pool *pool)
 	}
 	pool->started++;
 	pool->running++;
-	pool->idle++;
+	atomic_fetch_add(&pool->idle, 1);
 }
 
 static void *loop_thread(void *arg)
@@ -97,10 +99,12 @@ static void *loop_thread(void *arg)
 		if (pool->fs->nodetab &&
 		    ovl_takeover_filter(pool->fs, &buf, &resent))
 			continue;
-		pthread_mutex_lock(&pool->lock);
-		if (--pool->idle == 0)
+		if (atomic_fetch_sub(&pool->idle, 1) == 1 &&
+		    pool->max > 1) {
+			pthread_mutex_lock(&pool->lock);
 			pool_grow(pool);
-		pthread_mutex_unlock(&pool->lock);
+			pthread_mutex_unlock(&pool->lock);
+		}
 		if (pool->fs->journal && buf.size >= sizeof(struct fuse_in_header))
 			ovl_journal_begin(pool->fs,
 				((struct fuse_in_header *)buf.mem)->unique);
@@ -109,14 +113,12 @@ static void *loop_thread(void *arg)
 			ovl_journal_end();
 		if (pool->fs->nodetab)
 			ovl_takeover_done(pool->fs, &resent);
-		pthread_mutex_lock(&pool->lock);
-		pool->idle++;
-		pthread_mutex_unlock(&pool->lock);
+		atomic_fetch_add(&pool->idle, 1);
 	}
 	free(buf.mem);
 	pthread_mutex_lock(&pool->lock);
 	pool->running--;
-	pool->idle--;
+	atomic_fetch_sub(&pool->idle, 1);
 	pthread_cond_signal(&pool->changed);
 	pthread_mutex_unlock(&pool->lock);
 	return NULL;
@@ -184,7 +186,8 @@ int ovl_loop(struct ovl_fs *fs)
 	 * still waiting in read() takes meanwhile.  Those threads are not
 	 * stopped: the worker exits next.
 	 */
-	for (int i = 0; pool->running > pool->idle && i < LOOP_DRAIN_S * 10; i++)
+	for (int i = 0; pool->running > atomic_load(&pool->idle) &&
+			i < LOOP_DRAIN_S * 10; i++)
 		pool_wait(pool);
 	err = pool->started ? pool->error : -EAGAIN;
 	pthread_mutex_unlock(&pool->lock);

@@ -64,22 +64,38 @@ static bool pickable(struct ovl_fs *fs, struct ovl_inode *i)
 }
 
 /*
- * Pick up to @want least recently used entries; itable_lock held.
- * Directories first: the kernel drops a directory's cached children with
- * it, so one invalidation frees many fds; then files.
+ * Pick up to @want entries, the least recently looked up first but for the
+ * oldest half of the table, which stays; itable_lock held.  Directories
+ * first: the kernel drops a directory's cached children with it, so one
+ * invalidation frees many fds; then files.
+ *
+ * The half that stays makes a tree walked again and again (tar, find,
+ * rsync of a tree larger than the fd limit allows) find part of it cached:
+ * pure LRU there drops each entry just before it is wanted again, so every
+ * walk would look every name up anew.  A walk done once loses nothing: its
+ * entries are dropped in the order it left them, as before.
  */
 static size_t pick(struct ovl_fs *fs, struct victim *v, size_t want)
 {
 	size_t n = 0;
 
-	for (int pass = 0; pass < 2 && n < want; pass++) {
+	/* passes 2 and 3 take from the older half, only when the newer one
+	 * held too few (its entries in use) */
+	for (int pass = 0; pass < 4 && n < want; pass++) {
 		struct ovl_inode *i = fs->lru_head;
-		size_t seen = 0, total = fs->itable_count;
+		size_t seen = 0, total = fs->itable_count, half = total / 2;
+		bool dirs = pass % 2 == 0;
 
+		if (pass < 2) {
+			for (; i && seen < half; seen++)
+				i = i->lru_next;
+		} else {
+			total = half;
+		}
 		while (i && n < want && seen++ < total) {
 			struct ovl_inode *next = i->lru_next;
 
-			if (pickable(fs, i) && (pass == 1) != S_ISDIR(i->type)) {
+			if (pickable(fs, i) && dirs == S_ISDIR(i->type)) {
 				v[n].name = strdup(i->name);
 				if (v[n].name) {
 					v[n].parent = i->parent;
