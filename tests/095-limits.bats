@@ -49,3 +49,35 @@ PY
 	assert_equal "0/0
 more" "$(cat "$UPPER/d0/f0")"
 }
+
+@test "a tree larger than the fd limit walked again and again: each walk finds part of it cached" {
+	need_ovp
+	need_init_root
+	need_cmd prlimit
+	python3 - "$LOWER" <<'PY'
+import os, sys
+for d in range(15):
+    os.makedirs(f"{sys.argv[1]}/d{d}")
+    for f in range(200):
+        with open(f"{sys.argv[1]}/d{d}/f{f}", "w") as fh:
+            fh.write(f"{d}/{f}\n")
+PY
+	echo "\$ prlimit --nofile=2048:2048 $OVERPASS -o lowerdir=$LOWER,upperdir=$UPPER,workdir=$WORK $MNT"
+	prlimit --nofile=2048:2048 "$OVERPASS" -o "lowerdir=$LOWER,upperdir=$UPPER,workdir=$WORK" \
+		"$MNT" </dev/null 3>&-
+	OVP_PID=$(daemon_pid "$MNT")
+	OVP_PIDS+=("$OVP_PID")
+	OVP_PID_OF[$MNT]=$OVP_PID
+	local i before reads
+	for i in 1 2 3 4; do
+		before=$(stat_value "$MNT" requests.READ)
+		run_cmd 0 sh -c "tar -C '$MNT' -cf - . | cat >/dev/null"
+		reads=$(( $(stat_value "$MNT" requests.READ) - before ))
+		echo "# walk $i: $reads of 3000 files read by the daemon"
+	done
+	assert_ge 1 "$(stat_value "$MNT" reclaimed)" "entries reclaimed"
+	# least recently used alone drops every entry just before the next
+	# walk wants it: all 3000 read again
+	[ "$reads" -le 2700 ] || { echo "# the last walk read $reads of 3000 files" >&2; false; }
+	ovp_umount
+}
