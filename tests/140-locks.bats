@@ -75,7 +75,12 @@ LOCKTOOL=("python3" "$BATS_TEST_DIRNAME/tools/locktool.py")
 	# busy the machine (the old lists took 10 to 30 times as long)
 	python3 -c "import sys; sys.exit(0 if $p40 < 3 * $p10 + 50 else 1)" ||
 		{ echo "# lock cost grew: $p10 us -> $p40 us" >&2; false; }
-	# what was taken for them goes back (the old table kept it all)
-	assert_ge "$after" $((before + 768)) "daemon RSS before the locks + 768 kB, against RSS after them"
+	# what was taken for them goes back (the old table kept it all);
+	# not under ASan, whose quarantine keeps freed memory on purpose
+	if ldd "$OVERPASS" 2>/dev/null | grep -q libasan; then
+		echo "# built with ASan: RSS not compared" >&2
+	else
+		assert_ge "$after" $((before + 768)) "daemon RSS before the locks + 768 kB, against RSS after them"
+	fi
 	ovp_umount
 }
