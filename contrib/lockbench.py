@@ -3,6 +3,7 @@
 """The cost of file locks and closes on overlay mounts (doc/copy-up.md).
 
     lockbench.py [--n N] [--stats OVERPASS] NAME=DIR...
+    lockbench.py --held 10,100,1000,10000,40000 [--n N] [--pid PID] NAME=DIR...
 
 For each mount DIR (a file named lockbench.f is made in it): the time of
 N flock(LOCK_EX)+flock(LOCK_UN) pairs, N fcntl F_SETLK write lock+unlock
@@ -10,6 +11,16 @@ pairs, and N open+close of a read-only descriptor, each per operation in
 microseconds; with --stats, the FUSE requests the overpass daemon of each
 overpass mount counted for them (round trips per lock).  A measurement,
 not a test: the figures depend on the machine.
+
+With --held: for each count H, another open file of lockbench.f first
+holds H OFD write locks on every other byte (so none merge), then N
+F_SETLK lock+unlock pairs of one byte past them, and N flock pairs, are
+timed (per pair, in microseconds), as is taking the H locks and giving
+them back (per lock).  With --pid (the daemon serving DIR; for overpass
+`overpass --stats DIR` names it, restart.worker_pid), the CPU time its
+threads spent per pair (schedstat: what a busy machine does not blur),
+and its resident memory before the H locks, with them, and once they
+are given back.
 """
 import argparse
 import fcntl
@@ -66,15 +77,95 @@ def bench(name, d, n, ovp):
     return res
 
 
+def rss_kb(pid):
+    if not pid:
+        return None
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return None
+
+
+def cpu_ns(pid):
+    """CPU time the daemon's threads used so far, in ns (schedstat)."""
+    if not pid:
+        return None
+    total = 0
+    for t in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{t}/schedstat") as f:
+                total += int(f.read().split()[0])
+        except OSError:
+            pass
+    return total
+
+
+def timed_cpu(n, fn, pid):
+    c = cpu_ns(pid)
+    us = timed(n, fn)
+    return us, (cpu_ns(pid) - c) / n / 1e3 if c is not None else None
+
+
+def ofd(fd, typ, start, length=1, wait=False):
+    fcntl.fcntl(fd, fcntl.F_OFD_SETLKW if wait else fcntl.F_OFD_SETLK,
+                struct.pack("hhqqi", typ, os.SEEK_SET, start, length, 0))
+
+
+def held(name, d, counts, n, pid):
+    p = os.path.join(d, "lockbench.f")
+    with open(p, "w") as f:
+        f.write("x")
+    fd = os.open(p, os.O_RDWR)
+    holder = os.open(p, os.O_RDWR)
+    for h in counts:
+        before = rss_kb(pid)
+        t = time.perf_counter()
+        for i in range(h):
+            ofd(holder, fcntl.F_WRLCK, 2 * i)
+        take = (time.perf_counter() - t) / h * 1e6
+        during = rss_kb(pid)
+        far = 2 * h + 10
+        wr = struct.pack("hhqqi", fcntl.F_WRLCK, os.SEEK_SET, far, 1, 0)
+        un = struct.pack("hhqqi", fcntl.F_UNLCK, os.SEEK_SET, far, 1, 0)
+        posix, pcpu = timed_cpu(n, lambda: (
+            fcntl.fcntl(fd, fcntl.F_SETLK, wr),
+            fcntl.fcntl(fd, fcntl.F_SETLK, un)), pid)
+        fl, fcpu = timed_cpu(n, lambda: (fcntl.flock(fd, fcntl.LOCK_EX),
+                                         fcntl.flock(fd, fcntl.LOCK_UN)), pid)
+        t = time.perf_counter()
+        for i in range(h):
+            ofd(holder, fcntl.F_UNLCK, 2 * i)
+        give = (time.perf_counter() - t) / h * 1e6
+        time.sleep(0.2)
+        after = rss_kb(pid)
+        line = (f"{name} held {h}: posix pair {posix:.2f} us, flock pair "
+                f"{fl:.2f} us, take {take:.2f} us/lock, give back "
+                f"{give:.2f} us/lock")
+        if pcpu is not None:
+            line += (f"; daemon CPU per pair: posix {pcpu:.2f} us, "
+                     f"flock {fcpu:.2f} us")
+        if before is not None:
+            line += f"; daemon RSS {before} kB, {during} kB held, {after} kB after"
+        print(line, flush=True)
+    os.close(holder)
+    os.close(fd)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=20000)
     ap.add_argument("--stats", help="overpass binary, for --stats")
+    ap.add_argument("--held", help="comma-separated counts of locks held")
+    ap.add_argument("--pid", type=int, help="the daemon, for its memory")
     ap.add_argument("mounts", nargs="+")
     a = ap.parse_args()
     for m in a.mounts:
         name, d = m.split("=", 1)
-        bench(name, d, a.n, a.stats)
+        if a.held:
+            held(name, d, [int(x) for x in a.held.split(",")], a.n, a.pid)
+        else:
+            bench(name, d, a.n, a.stats)
 
 
 if __name__ == "__main__":

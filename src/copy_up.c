@@ -436,6 +436,8 @@ static int switch_to_upper(struct ovl_cu_ctx *c, bool superseded)
 		inode->fd = fd;
 	}
 	inode->layer = 0;
+	/* its locks, and any that come through the new inode, meet */
+	ovl_locks_moved(c->fs, inode, st.st_dev, st.st_ino);
 	if (superseded) {
 		inode->superseded = true;
 		ovl_inode_unhash(c->fs, inode);

@@ -217,6 +217,8 @@ static struct ovl_inode *inode_new(struct ovl_fs *fs, struct ovl_found *f,
 	}
 	inode->key_dev = f->st.st_dev;
 	inode->key_ino = f->st.st_ino;
+	inode->lock_dev = f->st.st_dev;
+	inode->lock_ino = f->st.st_ino;
 	inode->type = f->st.st_mode & S_IFMT;
 	inode->layer = f->layer;
 	inode->fd = f->fd;

@@ -43,6 +43,8 @@
 #define NT_MAX_DEPTH 4096	/* parents followed at most */
 #define NT_LOCKS (1u << 20)	/* lock records (pages are used only as
 				 * records are) */
+#define NT_LOCKS_SHRINK 256	/* records (4 pages) that, all free, are
+				 * given back (locks_shrink()) */
 
 #define NT_HANDLE_MAX 64	/* file handle bytes kept (ext4, xfs, btrfs and
 				 * tmpfs handles are 8 to 40) */
@@ -74,11 +76,13 @@ struct nt_slot {
 
 /* One lock held (lock.c), as the kernel names its owner and file handle. */
 struct nt_lockrec {
-	uint64_t ino;		/* the overlay file's st_ino (lock.c's key) */
+	uint64_t dev;		/* the real file it is on (lock.c's key) */
+	uint64_t ino;
 	uint64_t owner;
 	uint64_t fh;
 	int64_t start, end;
 	int32_t pid;
+	uint32_t uid;		/* counted against */
 	int16_t type;
 	uint8_t flock;
 	_Atomic uint8_t used;	/* written last */
@@ -123,6 +127,7 @@ struct ovl_nodetab {
 	struct nt_lockrec *locks;
 	uint32_t *lfree;
 	size_t nlfree, lfreecap;
+	bool taking_over;	/* ovl_nodetab_locks_each() runs */
 	/* the ids of dead workers: the table changes under lock (taken
 	 * before itable_lock), bindings under itable_lock */
 	pthread_mutex_t lock;
@@ -766,9 +771,8 @@ unsigned ovl_nodetab_close_backing(struct ovl_fs *fs, int devfd)
  * Record a lock in record @rec (or a new one when @rec < 0): its index,
  * or -ENOLCK when every record is taken.  Lock table's lock held.
  */
-int ovl_nodetab_lock_put(struct ovl_fs *fs, int rec, uint64_t ino,
-			 uint64_t owner, uint64_t fh, int64_t start,
-			 int64_t end, int pid, int type, bool flock)
+int ovl_nodetab_lock_put(struct ovl_fs *fs, int rec,
+			 const struct ovl_lockrec *l)
 {
 	struct ovl_nodetab *t = fs->nodetab;
 	struct nt_lockrec *r;
@@ -789,16 +793,38 @@ int ovl_nodetab_lock_put(struct ovl_fs *fs, int rec, uint64_t ino,
 	}
 	r = &t->locks[rec];
 	atomic_store(&r->used, 0);
-	r->ino = ino;
-	r->owner = owner;
-	r->fh = fh;
-	r->start = start;
-	r->end = end;
-	r->pid = pid;
-	r->type = (int16_t)type;
-	r->flock = flock;
+	r->dev = l->dev;
+	r->ino = l->ino;
+	r->owner = l->owner;
+	r->fh = l->fh;
+	r->start = l->start;
+	r->end = l->end;
+	r->pid = l->pid;
+	r->uid = (uint32_t)l->uid;
+	r->type = (int16_t)l->type;
+	r->flock = l->flock;
 	atomic_store(&r->used, 1);
 	return rec;
+}
+
+/*
+ * Once every lock record is free again, and there were many: their pages
+ * go back to the system (a hole in the memfd, which every mapping sees),
+ * and records are handed out from the first again.
+ */
+static void locks_shrink(struct ovl_nodetab *t)
+{
+	uint64_t used = atomic_load(&t->sh->locks_used);
+
+	if (t->nlfree != used || used < NT_LOCKS_SHRINK)
+		return;
+	atomic_store(&t->sh->locks_used, 0);
+	fallocate(t->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+		  (off_t)t->sh->locks_off,
+		  (off_t)(used * sizeof(struct nt_lockrec)));
+	free(t->lfree);
+	t->lfree = NULL;
+	t->nlfree = t->lfreecap = 0;
 }
 
 /* Lock record @rec is free again.  Lock table's lock held. */
@@ -819,6 +845,8 @@ void ovl_nodetab_lock_del(struct ovl_fs *fs, int rec)
 		t->lfreecap = cap;
 	}
 	t->lfree[t->nlfree++] = (uint32_t)rec;
+	if (!t->taking_over)
+		locks_shrink(t);
 }
 
 /*
@@ -826,9 +854,8 @@ void ovl_nodetab_lock_del(struct ovl_fs *fs, int rec)
  * the record's index; free records become this worker's.
  */
 int ovl_nodetab_locks_each(struct ovl_fs *fs,
-			   int (*fn)(struct ovl_fs *fs, int rec, uint64_t ino,
-				     uint64_t owner, uint64_t fh, int64_t start,
-				     int64_t end, int pid, int type, bool flock))
+			   int (*fn)(struct ovl_fs *fs, int rec,
+				     const struct ovl_lockrec *r))
 {
 	struct ovl_nodetab *t = fs->nodetab;
 	uint64_t used;
@@ -837,16 +864,24 @@ int ovl_nodetab_locks_each(struct ovl_fs *fs,
 	if (!t)
 		return 0;
 	used = atomic_load(&t->sh->locks_used);
+	t->taking_over = true;
 	for (uint64_t i = used; i-- > 0;) {
 		struct nt_lockrec *r = &t->locks[i];
+		struct ovl_lockrec l;
 
 		if (!atomic_load(&r->used)) {
 			ovl_nodetab_lock_del(fs, (int)i);
 			continue;
 		}
+		l = (struct ovl_lockrec){ .dev = r->dev, .ino = r->ino,
+					  .owner = r->owner, .fh = r->fh,
+					  .start = r->start, .end = r->end,
+					  .pid = r->pid, .uid = r->uid,
+					  .type = r->type, .flock = r->flock };
 		if (!err)
-			err = fn(fs, (int)i, r->ino, r->owner, r->fh, r->start,
-				 r->end, r->pid, r->type, r->flock);
+			err = fn(fs, (int)i, &l);
 	}
+	t->taking_over = false;
+	locks_shrink(t);
 	return err;
 }

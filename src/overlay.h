@@ -290,6 +290,8 @@ void ovl_flock(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
 	       int op);
 void ovl_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 void ovl_locks_release(struct ovl_fs *fs, struct ovl_inode *inode, uint64_t fh);
+void ovl_locks_moved(struct ovl_fs *fs, struct ovl_inode *inode, dev_t dev,
+		     ino_t ino);
 
 /* nodetab.c */
 int ovl_nodetab_create(struct ovl_fs *fs);
@@ -307,14 +309,25 @@ struct ovl_inode *ovl_nodetab_current(struct ovl_fs *fs, uint64_t id);
 void ovl_nodetab_forget(struct ovl_fs *fs, uint64_t id, uint64_t n);
 void ovl_nodetab_backing(struct ovl_fs *fs, int id, bool add);
 unsigned ovl_nodetab_close_backing(struct ovl_fs *fs, int devfd);
-int ovl_nodetab_lock_put(struct ovl_fs *fs, int rec, uint64_t ino,
-			 uint64_t owner, uint64_t fh, int64_t start,
-			 int64_t end, int pid, int type, bool flock);
+/* One lock as nodetab.c records it for the next worker (lock.c). */
+struct ovl_lockrec {
+	uint64_t dev;		/* the real file it is on: st_dev... */
+	uint64_t ino;		/* ...and st_ino (lock.c's key) */
+	uint64_t owner;		/* the kernel's lock owner */
+	uint64_t fh;		/* the file handle it came through */
+	int64_t start;		/* first byte */
+	int64_t end;		/* last byte */
+	int pid;		/* holder */
+	uid_t uid;		/* counted against (lockset.c) */
+	int type;		/* F_RDLCK or F_WRLCK */
+	bool flock;		/* flock(2) */
+};
+int ovl_nodetab_lock_put(struct ovl_fs *fs, int rec,
+			 const struct ovl_lockrec *r);
 void ovl_nodetab_lock_del(struct ovl_fs *fs, int rec);
 int ovl_nodetab_locks_each(struct ovl_fs *fs,
-			   int (*fn)(struct ovl_fs *fs, int rec, uint64_t ino,
-				     uint64_t owner, uint64_t fh, int64_t start,
-				     int64_t end, int pid, int type, bool flock));
+			   int (*fn)(struct ovl_fs *fs, int rec,
+				     const struct ovl_lockrec *r));
 
 /* journal.c */
 enum ovl_jstate {

@@ -194,6 +194,9 @@ struct ovl_inode {
 	ino_t key_ino;		/* table key: st_ino of the topmost real file */
 	mode_t type;		/* S_IFMT bits (immutable) */
 	uint64_t ino;		/* st_ino shown to users (immutable) */
+	uint64_t lock_dev;	/* its locks' key (lock.c): st_dev and st_ino */
+	uint64_t lock_ino;	/* of its topmost real file, moved by a
+				 * copy-up; under the lock table's lock */
 	int layer;		/* layer index of the topmost real file */
 	int fd;			/* O_PATH fd of the topmost real file; for a
 				 * directory the O_RDONLY fd dirs->d[0].fd */

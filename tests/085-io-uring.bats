@@ -170,3 +170,28 @@ more" "$(cat "$UPPER/small")" "the upper copy"
 	assert_contains "No locks available" "$output"
 	ovp_umount
 }
+
+@test "lock waits over io_uring: one user's waits on a CPU never refuse another user's wait there, as on kernel overlayfs" {
+	need_ovp
+	need_init_root
+	need_kovl
+	need_uring_libfuse
+	[ "$(nproc)" -ge 2 ] || skip "needs 2 CPUs"
+	touch "$LOWER/a" "$LOWER/b"
+	chmod 666 "$LOWER/a" "$LOWER/b"
+	set_uring Y
+	ovp_mount
+	set_uring "$URING_SAVED"
+	assert_equal io_uring "$(stat_value "$MNT" transport)" "transport"
+	# six waits of uid 4711 on CPU 0, then root's wait on CPU 0
+	run_cmd 0 --timeout 60 python3 "$TOP_SRCDIR/tests/tools/locktool.py" ringfair "$MNT" 4711
+	assert_contains "root: granted" "$output"
+	# hers beyond OVL_RING_WAITERS_USER (4) are refused, not root's
+	assert_contains "user: granted 4" "$output"
+	assert_contains "user: ENOLCK 2" "$output"
+	kovl_mount
+	run_cmd 0 --timeout 60 python3 "$TOP_SRCDIR/tests/tools/locktool.py" ringfair "$KMNT" 4711
+	assert_contains "root: granted" "$output"
+	kovl_umount
+	ovp_umount
+}

@@ -38,4 +38,5 @@ TESTS += \
 	tests/125-one-file.bats \
 	tests/130-restart.bats \
 	tests/131-restart-kept.bats \
-	tests/132-restart-once.bats
+	tests/132-restart-once.bats \
+	tests/140-locks.bats
