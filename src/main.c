@@ -264,11 +264,30 @@ static int check_mountpoint(char **mntp)
 }
 
 /*
+ * suid or nosuid: the one given last; by default, on a mount by root, suid,
+ * unless an option shows a user's files as root's (squash_to_root,
+ * squash_to_uid=0, squash_to_gid=0, a mapping to id 0), where her setuid
+ * or setgid file would run as root.
+ */
+static const char *suid_opt(const struct ovl_params *p, bool root)
+{
+	if (p->suid >= 0)
+		return p->suid ? ",suid" : ",nosuid";
+	if (!root)
+		return "";
+	if (!ovl_params_shows_root(p))
+		return ",suid";
+	ovl_debug("an option shows users' files as root's: mounting nosuid (give suid to override)");
+	return ",nosuid";
+}
+
+/*
  * The option string for libfuse's mount code, with our defaults.  Mounted
  * by root (in the initial namespace or a user namespace), suid and dev as
  * on kernel overlayfs: setuid programs in container images work (libfuse
- * would mount nosuid,nodev).  In a user namespace the kernel still makes
- * the mount nodev; a plain user's mount (fusermount3) stays nosuid,nodev.
+ * would mount nosuid,nodev); but see suid_opt().  In a user namespace
+ * the kernel still makes the mount nodev; a plain user's mount
+ * (fusermount3) stays nosuid,nodev.
  */
 static char *fuse_mount_opts(struct ovl_fs *fs)
 {
@@ -282,7 +301,7 @@ static char *fuse_mount_opts(struct ovl_fs *fs)
 		     p->diratime < 0 ? ",nodiratime" : "",
 		     root && !p->allow_other_given ? ",allow_other" : "",
 		     !p->default_permissions_given ? ",default_permissions" : "",
-		     root && !p->nosuid_given ? ",suid" : "",
+		     suid_opt(p, root),
 		     root && !p->nodev_given ? ",dev" : "",
 		     p->fuse_opts ? "," : "", p->fuse_opts ? p->fuse_opts : "") < 0)
 		return NULL;

@@ -35,6 +35,7 @@ void ovl_params_free(struct ovl_params *p);
 int ovl_params_parse(struct ovl_params *p, int argc, char **argv,
 		     enum ovl_action *action);
 int ovl_params_apply_opts(struct ovl_params *p, const char *optstr);
+bool ovl_params_shows_root(const struct ovl_params *p);
 int ovl_idmap_parse(const char *opt, const char *val, struct ovl_idmap **out,
 		    int *nout);
 void ovl_strv_free(char **v);

@@ -130,7 +130,10 @@ struct ovl_params {
 				 * 0 = never */
 	bool allow_other_given;	/* user asked for allow_other/allow_root */
 	bool default_permissions_given; /* user asked for default_permissions */
-	bool nosuid_given;	/* nosuid or suid given: no default added */
+	int suid;		/* 1 suid, 0 nosuid (the last one given), -1
+				 * neither: main.c adds its default */
+	int nsuid;		/* how many times suid was given */
+	bool suid_last;		/* the last option read was suid */
 	bool nodev_given;	/* nodev or dev given: no default added */
 };
 

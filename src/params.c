@@ -410,6 +410,34 @@ int ovl_idmap_parse(const char *opt, const char *val, struct ovl_idmap **out,
 	return 0;
 }
 
+/* A range that shows an id other than 0 on disk as 0 through the mount. */
+static bool idmap_shows_root(const struct ovl_idmap *m, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (m[i].inner == 0 && m[i].outer != 0)
+			return true;
+	return false;
+}
+
+/*
+ * Whether the options may show a file that is not root's on disk as
+ * root's (owner uid 0) or as root's group's (gid 0), in the order
+ * map_owner() in inode.c applies them: a mapping, then squash_to_root,
+ * then squash_to_uid and squash_to_gid.  A setuid or setgid file of a
+ * user would then run as root: such a mount is nosuid unless suid is
+ * given.
+ */
+bool ovl_params_shows_root(const struct ovl_params *p)
+{
+	bool uid0, gid0;
+
+	uid0 = p->squash_uid >= 0 ? p->squash_uid == 0 :
+	       p->squash_to_root || idmap_shows_root(p->uidmap, p->nuidmap);
+	gid0 = p->squash_gid >= 0 ? p->squash_gid == 0 :
+	       p->squash_to_root || idmap_shows_root(p->gidmap, p->ngidmap);
+	return uid0 || gid0;
+}
+
 static int opt_uidmapping(struct ovl_params *p, const char *val)
 {
 	free(p->uidmap);
@@ -641,13 +669,17 @@ static int apply_one(struct ovl_params *p, const char *o)
 			p->allow_other_given = true;
 		if (!strcmp(d->name, "default_permissions"))
 			p->default_permissions_given = true;
-		if (!strcmp(d->name, "suid") || !strcmp(d->name, "nosuid"))
-			p->nosuid_given = true;
 		if (!strcmp(d->name, "dev") || !strcmp(d->name, "nodev"))
 			p->nodev_given = true;
-		if (strcmp(d->name, "rw"))
+		/* suid and nosuid: main.c adds the last one given */
+		if (!strcmp(d->name, "suid") || !strcmp(d->name, "nosuid")) {
+			p->suid = !strcmp(d->name, "suid");
+			p->nsuid += p->suid;
+		} else if (strcmp(d->name, "rw")) {
 			err = fuse_opt_append(p, o);
+		}
 	}
+	p->suid_last = !strcmp(d->name, "suid");
 	return err;
 }
 
@@ -677,6 +709,7 @@ void ovl_params_init(struct ovl_params *p)
 	p->passthrough = OVL_PASSTHROUGH_AUTO;
 	p->io_uring = true;
 	p->restart_limit = 5;
+	p->suid = -1;
 }
 
 void ovl_params_free(struct ovl_params *p)
@@ -806,6 +839,11 @@ int ovl_params_parse(struct ovl_params *p, int argc, char **argv,
 	}
 	if (npos == 0)
 		return fail("mountpoint", "missing (usage: overpass -o lowerdir=... MOUNTPOINT)");
+	/* mount.fuse3 (mount -t fuse.overpass, fstab) runs the helper form
+	 * with "suid" appended unless nosuid was given: not the user's word,
+	 * unless she gave it too */
+	if (npos == 2 && p->suid_last && p->nsuid == 1)
+		p->suid = -1;
 	p->mountpoint = strdup(pos[npos - 1]);
 	if (!p->mountpoint)
 		return -ENOMEM;

@@ -192,6 +192,67 @@ static void test_compat(void)
 	ovl_params_free(&p);
 }
 
+/* Options that show a user's files as root's, and suid given or not. */
+static void test_suid(void)
+{
+	static const struct {
+		const char *opts;
+		bool root;
+	} cases[] = {
+		{ "", false },
+		{ ",squash_to_root", true },
+		{ ",squash_to_uid=0", true },
+		{ ",squash_to_gid=0", true },
+		{ ",squash_to_uid=5", false },
+		{ ",squash_to_root,squash_to_uid=5,squash_to_gid=6", false },
+		{ ",squash_to_root,squash_to_uid=5", true },
+		{ ",uidmapping=1000:0:1", true },
+		{ ",gidmapping=1000:0:1", true },
+		{ ",uidmapping=0:0:1:1000:0:1", true },
+		{ ",uidmapping=0:0:65536", false },
+		{ ",uidmapping=0:100000:65536,gidmapping=0:100000:65536", false },
+		{ ",uidmapping=1:1:10", false },
+		{ ",uidmapping=1000:0:1,squash_to_uid=7", false },
+	};
+	struct ovl_params p;
+	enum ovl_action a;
+	char line[256];
+	int r;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		snprintf(line, sizeof(line), "-o lowerdir=/a%s /m", cases[i].opts);
+		r = parse(&p, line, &a);
+		ok(r == 0 && ovl_params_shows_root(&p) == cases[i].root,
+		   "%s: %s", cases[i].opts[0] ? cases[i].opts + 1 : "no option",
+		   cases[i].root ? "a user's file may show as root's" : "no user's file shows as root's");
+		ovl_params_free(&p);
+	}
+
+	r = parse(&p, "-o lowerdir=/a /m", &a);
+	ok(r == 0 && p.suid == -1, "neither suid nor nosuid: the default");
+	ovl_params_free(&p);
+	r = parse(&p, "-o lowerdir=/a,nosuid,suid /m", &a);
+	ok(r == 0 && p.suid == 1 && (!p.fuse_opts || !strstr(p.fuse_opts, "suid")),
+	   "suid, the last given, kept apart from libfuse's options");
+	ovl_params_free(&p);
+	r = parse(&p, "-o lowerdir=/a,suid,nosuid /m", &a);
+	ok(r == 0 && p.suid == 0, "nosuid, the last given");
+	ovl_params_free(&p);
+	/* as mount.fuse3 calls it: its own suid last */
+	r = parse(&p, "overpass /m -o rw,lowerdir=/a,squash_to_root,dev,suid", &a);
+	ok(r == 0 && p.suid == -1, "the suid mount.fuse3 appends is not the user's");
+	ovl_params_free(&p);
+	r = parse(&p, "overpass /m -o rw,lowerdir=/a,suid,squash_to_root,dev,suid", &a);
+	ok(r == 0 && p.suid == 1, "suid given through mount.fuse3");
+	ovl_params_free(&p);
+	r = parse(&p, "overpass /m -o rw,lowerdir=/a,nosuid,dev", &a);
+	ok(r == 0 && p.suid == 0, "nosuid given through mount.fuse3");
+	ovl_params_free(&p);
+	r = parse(&p, "-o lowerdir=/a,squash_to_root,suid /m", &a);
+	ok(r == 0 && p.suid == 1, "suid last on a plain command line is the user's");
+	ovl_params_free(&p);
+}
+
 int main(void)
 {
 	test_basic();
@@ -199,6 +260,7 @@ int main(void)
 	test_statsfile();
 	test_errors();
 	test_compat();
+	test_suid();
 	printf("1..%d\n", ntest);
 	return nfail ? 1 : 0;
 }
