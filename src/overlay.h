@@ -39,6 +39,8 @@ bool ovl_params_shows_root(const struct ovl_params *p);
 int ovl_idmap_parse(const char *opt, const char *val, struct ovl_idmap **out,
 		    int *nout);
 void ovl_strv_free(char **v);
+char *ovl_params_escape(const char *s);
+int ovl_params_options_only(int argc, char **argv, char **out);
 
 /* layers.c */
 int ovl_layers_open(struct ovl_fs *fs);
@@ -46,6 +48,7 @@ int ovl_layers_prepare(struct ovl_fs *fs);
 void ovl_layers_close(struct ovl_fs *fs);
 uint64_t ovl_layer_map_ino(const struct ovl_fs *fs, int layer, ino_t ino);
 char *ovl_layer_relpath(const struct ovl_fs *fs, int layer, int fd);
+char *ovl_layers_paths_opt(const struct ovl_fs *fs);
 
 /* stats.c */
 enum ovl_op {

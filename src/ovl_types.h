@@ -313,6 +313,8 @@ struct ovl_fs {
 	int workdir_fd;		/* O_PATH fd of the workdir itself, from the
 				 * checks until work/ and index/ are made;
 				 * -1 otherwise */
+	char *workdir_canon;	/* canonical path of the workdir (owned), or
+				 * NULL without upper */
 	int work_fd;		/* O_PATH fd of workdir/work, where copies and
 				 * new entries are built; -1 without upper */
 	int index_fd;		/* O_PATH fd of workdir/index (hard links
@@ -375,7 +377,6 @@ struct ovl_fs {
 				 * NULL */
 	int argc;		/* the command line, for a worker started */
 	char **argv;		/* from a new binary (supervisor.c) */
-	int cwd_fd;		/* the directory it was started in, or -1 */
 	bool restart_on;	/* a supervisor holds the mount: decided
 				 * once INIT is read (supervisor.c) */
 	enum ovl_restart_reason restart_reason; /* why, for --stats */

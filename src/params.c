@@ -137,6 +137,45 @@ static char *unescape_dup(const char *s)
 	return d;
 }
 
+/* @s with '\\', ',' and ':' escaped, as split_escaped() reads an option
+ * value back (a lowerdir entry, a path); malloc'd, or NULL. */
+char *ovl_params_escape(const char *s)
+{
+	char *d = malloc(2 * strlen(s) + 1), *q = d;
+
+	if (!d)
+		return NULL;
+	for (; *s; s++) {
+		if (*s == '\\' || *s == ',' || *s == ':')
+			*q++ = '\\';
+		*q++ = *s;
+	}
+	*q = '\0';
+	return d;
+}
+
+/*
+ * The arguments of the command line @argv (@argc entries, [0] the
+ * program) that are not positional, as ovl_params_parse() reads them:
+ * flags and -o lists, into @out (room for @argc); their number.  For a
+ * process that parses the command line again from another directory
+ * (supervisor.c), which gives the paths resolved instead.
+ */
+int ovl_params_options_only(int argc, char **argv, char **out)
+{
+	int n = 0;
+
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "-o") && i + 1 < argc) {
+			out[n++] = argv[i++];
+			out[n++] = argv[i];
+		} else if (argv[i][0] == '-' && argv[i][1]) {
+			out[n++] = argv[i];
+		}
+	}
+	return n;
+}
+
 void ovl_strv_free(char **v)
 {
 	if (!v)
@@ -727,19 +766,31 @@ void ovl_params_free(struct ovl_params *p)
 
 /*
  * A relative statsfile is taken from the directory the command was started
- * in: the daemon leaves it for / before it writes the file.
+ * in: the daemon leaves it for / before it writes the file.  Its directory
+ * is resolved now when it exists (the file itself may not yet), so that
+ * the path still leads there once the directory it was given from is gone
+ * (supervisor.c passes it on to a worker of an upgrade).
  */
 static int statsfile_absolute(struct ovl_params *p)
 {
-	char *cwd = getcwd(NULL, 0), *abs = NULL;
+	char *slash = strrchr(p->statsfile, '/'), *dir, *abs = NULL;
+	const char *base = slash ? slash + 1 : p->statsfile;
 
-	if (!cwd)
+	dir = slash ? strndup(p->statsfile, (size_t)(slash - p->statsfile)) :
+		      strdup(".");
+	abs = dir ? realpath(dir, NULL) : NULL;
+	free(dir);
+	if (!abs) { /* as given, from the current directory */
+		base = p->statsfile;
+		abs = getcwd(NULL, 0);
+	}
+	if (!abs)
 		return fail("statsfile", "%s: cannot tell the current directory: %s",
 			    p->statsfile, strerror(errno));
-	if (asprintf(&abs, "%s%s%s", cwd, strcmp(cwd, "/") ? "/" : "",
-		     p->statsfile) < 0)
+	dir = abs;
+	if (asprintf(&abs, "%s%s%s", dir, strcmp(dir, "/") ? "/" : "", base) < 0)
 		abs = NULL;
-	free(cwd);
+	free(dir);
 	if (!abs)
 		return -ENOMEM;
 	free(p->statsfile);

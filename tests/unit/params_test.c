@@ -100,7 +100,7 @@ static void test_statsfile(void)
 {
 	struct ovl_params p;
 	enum ovl_action a;
-	char *cwd = getcwd(NULL, 0), want[4096];
+	char *cwd = getcwd(NULL, 0), *up, want[4096];
 	int r;
 
 	snprintf(want, sizeof(want), "%s/s.txt", cwd);
@@ -111,6 +111,21 @@ static void test_statsfile(void)
 	ovl_params_free(&p);
 	r = parse(&p, "-o lowerdir=/a,statsfile=/x/s.txt /m", &a);
 	ok(r == 0 && !strcmp(p.statsfile, "/x/s.txt"), "an absolute one is kept");
+	ovl_params_free(&p);
+	/* its directory resolved, so that it outlives the one it came from */
+	up = realpath("..", NULL);
+	snprintf(want, sizeof(want), "%s/s.txt", up && strcmp(up, "/") ? up : "");
+	free(up);
+	r = parse(&p, "-o lowerdir=/a,statsfile=./.././s.txt /m", &a);
+	ok(r == 0 && !strcmp(p.statsfile, want),
+	   "a relative statsfile's directory is resolved (%s)",
+	   p.statsfile ? p.statsfile : "");
+	ovl_params_free(&p);
+	r = parse(&p, "-o lowerdir=/a,statsfile=no/such/dir/s.txt /m", &a);
+	ok(r == 0 && p.statsfile && p.statsfile[0] == '/' &&
+	   strstr(p.statsfile, "/no/such/dir/s.txt"),
+	   "a statsfile in a directory not there yet is kept from the current one (%s)",
+	   p.statsfile ? p.statsfile : "");
 	ovl_params_free(&p);
 	free(cwd);
 }
