@@ -268,6 +268,35 @@ static void test_suid(void)
 	ovl_params_free(&p);
 }
 
+/* What an upgraded worker is given back (supervisor.c). */
+static void test_worker_args(void)
+{
+	char *argv[] = { "overpass", "src", "-f", "-o", "lowerdir=l", "rel/m",
+			 "-oupperdir=u", "-s", NULL };
+	char *out[8] = { 0 }, *e;
+	int n = ovl_params_options_only(8, argv, out);
+
+	ok(n == 5 && !strcmp(out[0], "-f") && !strcmp(out[1], "-o") &&
+	   !strcmp(out[2], "lowerdir=l") && !strcmp(out[3], "-oupperdir=u") &&
+	   !strcmp(out[4], "-s"), "flags and -o lists kept, positionals left out");
+	e = ovl_params_escape("/a:b,c\\d");
+	ok(e && !strcmp(e, "/a\\:b\\,c\\\\d"), "a path escaped (%s)", e ? e : "");
+	if (e) {
+		struct ovl_params p;
+		char *v[] = { "overpass", "-o", NULL, "/m", NULL }, opt[64];
+		enum ovl_action a;
+
+		snprintf(opt, sizeof(opt), "lowerdir=%s:/x,upperdir=%s,workdir=/w", e, e);
+		v[2] = opt;
+		ovl_params_init(&p);
+		ok(ovl_params_parse(&p, 4, v, &a) == 0 && p.nlower == 2 &&
+		   !strcmp(p.lowerdirs[0], "/a:b,c\\d") &&
+		   !strcmp(p.upperdir, "/a:b,c\\d"), "and read back");
+		ovl_params_free(&p);
+	}
+	free(e);
+}
+
 int main(void)
 {
 	test_basic();
@@ -276,6 +305,7 @@ int main(void)
 	test_errors();
 	test_compat();
 	test_suid();
+	test_worker_args();
 	printf("1..%d\n", ntest);
 	return nfail ? 1 : 0;
 }
