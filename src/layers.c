@@ -594,6 +594,18 @@ static void choose_xattr_ns(struct ovl_fs *fs)
 {
 	fs->xns = fs->p->userxattr || !ovl_have_init_cap_sys_admin() ?
 		OVL_XNS_USER : OVL_XNS_TRUSTED;
+	/*
+	 * As kernel overlayfs, which mounts in a user namespace only with
+	 * userxattr, and then follows no redirect (looking one up fails
+	 * with EPERM): user.overlay.redirect is not followed unless
+	 * redirect_dir= asks for it.  A mount in a user namespace or by a
+	 * plain user may ask (params.c refuses it with userxattr on a root
+	 * mount only): its daemon reads the layers with the credentials of
+	 * whoever owns the mount, so a redirect shows nothing they could
+	 * not read themselves.
+	 */
+	if (fs->xns == OVL_XNS_USER && !fs->p->redirect_given)
+		fs->p->redirect = OVL_REDIRECT_NOFOLLOW;
 }
 
 /* Canonical paths of the layers and the workdir, checked for overlaps. */
