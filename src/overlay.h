@@ -107,6 +107,7 @@ nlink_t ovl_index_nlink(struct ovl_fs *fs, int fd, const struct stat *st);
 int ovl_index_set_nlink(struct ovl_fs *fs, int fd, long merged);
 int ovl_index_adjust(struct ovl_fs *fs, int fd, long d);
 int ovl_index_cleanup(struct ovl_fs *fs, int fd);
+uint64_t ovl_fb_ino(struct ovl_fs *fs, const unsigned char *fb, size_t n);
 uint64_t ovl_origin_fh_ino(struct ovl_fs *fs, int fd);
 int ovl_nlink_parse(const char *v, size_t n, long *delta);
 

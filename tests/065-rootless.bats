@@ -397,6 +397,38 @@ overpass,redirect_dir=on: f
 overpass,redirect_dir=nofollow: Operation not permitted" "$output"
 }
 
+@test "in a user namespace lower symlinks and fifos are copied up (user.* xattrs refused on them), as kernel overlayfs with userxattr" {
+	need_binary
+	need_fuse
+	need_unshare
+	need_kovl
+	ln -s target "$LOWER/s"
+	ln -s target "$LOWER/s2"
+	mkfifo "$LOWER/p"
+	# rename and chown -h copy them up; the result, or the error
+	cat >"$T/ops.sh" <<'SH'
+cd "$1" || exit 1
+for op in "mv s s.new" "mv p p.new" "chown -h 0:0 s2"; do
+	if out=$($op 2>&1); then echo "$op: ok"; else echo "$op: ${out##*: }"; fi
+done
+echo "$(ls | xargs)"
+SH
+	run_cmd 0 unshare -Urm bash -c "
+		set -e
+		mount -t overlay overlay -o 'userxattr,lowerdir=$LOWER,upperdir=$KUPPER,workdir=$KWORK' '$KMNT'
+		bash '$T/ops.sh' '$KMNT' >'$T/kernel'
+		umount '$KMNT'
+		'$OVERPASS' -o 'lowerdir=$LOWER,upperdir=$UPPER,workdir=$WORK' '$MNT' </dev/null
+		bash '$T/ops.sh' '$MNT' >'$T/ovp'
+		fusermount3 -u '$MNT'"
+	assert_equal "mv s s.new: ok
+mv p p.new: ok
+chown -h 0:0 s2: ok
+p.new s.new s2" "$(cat "$T/kernel")" "kernel overlayfs"
+	assert_files_equal "$T/kernel" "$T/ovp" "overpass"
+	assert_equal target "$(readlink "$UPPER/s.new")"
+}
+
 @test "a real non-root user: mount, change, whiteouts and markers, no passthrough, fusermount3 -u" {
 	need_binary
 	need_fuse
