@@ -220,29 +220,52 @@ static int copy_meta(struct ovl_cu_ctx *c, int dst)
 	return 0;
 }
 
+/* No room for one more xattr on the copy, or none of its namespace on
+ * this kind of file (user.* on a symlink or special file: EPERM). */
+static bool xattr_refused(int err)
+{
+	return err == -ENOSPC || err == -EDQUOT || err == -E2BIG ||
+	       err == -EPERM || err == -ENOTSUP;
+}
+
 /*
- * Record where the copy came from: the st_ino shown before the copy-up, so
- * it survives remount, and the origin's file handle in kernel format (a
- * filesystem that cannot make handles gets none, as with the kernel).
+ * Record where the copy came from, as kernel overlayfs does: overlay.origin,
+ * the origin's file handle in kernel format.  A filesystem that cannot
+ * make handles gets none, and, as the kernel's ovl_set_origin_fh(), an
+ * upper without xattrs or a file that takes no user.* xattrs (EPERM)
+ * goes without; any other failure fails the copy-up, as there.
+ * Then overpass.ino, the st_ino shown before the copy-up, so that it
+ * survives remount: only where the handle does not carry that number
+ * (ovl_fb_ino()), and only if there is room.  The kernel writes nothing
+ * more, so a lower file whose xattrs nearly fill the upper's xattr space
+ * is copied up as the kernel copies it; without the record, its st_ino
+ * after the inode is looked up again is what the origin handle gives, or
+ * the copy's own.
  */
 static int set_origin_ino(struct ovl_cu_ctx *c, int dst)
 {
 	unsigned char fb[OVL_FH_MAX];
-	char v[32];
-	int n = snprintf(v, sizeof(v), "%llu", (unsigned long long)c->inode->ino);
 	size_t len;
+	char v[32];
+	int n, err;
 
-	int err = ovl_fsetxattr(dst, OVL_XNAME(c->fs, "overpass.ino"), v, n, 0);
-
-	if (err && err != -ENOTSUP)
-		return err;
-	if (ovl_origin_fh(c->fs, c->inode->layer, c->inode->fd, fb, &len) < 0)
+	if (ovl_origin_fh(c->fs, c->inode->layer, c->inode->fd, fb, &len) == 0) {
+		err = ovl_fsetxattr(dst, OVL_XNAME(c->fs, "overlay.origin"), fb,
+				    len, 0);
+		if (err && err != -ENOTSUP && err != -EPERM)
+			return err;
+		c->origin = !err;
+		if (c->origin && ovl_fb_ino(c->fs, fb, len) == c->inode->ino)
+			return 0;
+	}
+	n = snprintf(v, sizeof(v), "%llu", (unsigned long long)c->inode->ino);
+	err = ovl_fsetxattr(dst, OVL_XNAME(c->fs, "overpass.ino"), v, n, 0);
+	if (err && xattr_refused(err)) {
+		ovl_debug("copy-up of %s: no overpass.ino (%s): its st_ino is kept while it stays looked up",
+			  c->name, strerror(-err));
 		return 0;
-	err = ovl_fsetxattr(dst, OVL_XNAME(c->fs, "overlay.origin"), fb, len, 0);
-	if (err)
-		return err == -ENOTSUP ? 0 : err;
-	c->origin = true;
-	return 0;
+	}
+	return err;
 }
 
 /*

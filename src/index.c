@@ -192,27 +192,37 @@ int ovl_index_cleanup(struct ovl_fs *fs, int fd)
 }
 
 /*
- * The st_ino to show for an upper file copied up by kernel overlayfs,
- * which records its origin only as a file handle: the lower inode number,
- * where the handle type carries it in the clear (FILEID_INO32_GEN and
- * _PARENT, as ext2/3/4 and most local filesystems make), mapped as a file
- * of the first lower layer whose filesystem UUID matches.  0 otherwise.
+ * The st_ino to show for a copied-up file from its origin handle @fb (@n
+ * bytes), as kernel overlayfs would: the lower inode number, where the
+ * handle carries it in the clear (FILEID_INO32_GEN and _PARENT of 8 and 16
+ * bytes, as ext2/3/4 and most local filesystems make; tmpfs's 12-byte
+ * FILEID_INO32_GEN starts with the generation), mapped as a file of the
+ * first lower layer whose filesystem UUID matches.  0 otherwise.
  */
-uint64_t ovl_origin_fh_ino(struct ovl_fs *fs, int fd)
+uint64_t ovl_fb_ino(struct ovl_fs *fs, const unsigned char *fb, size_t n)
 {
-	unsigned char fb[OVL_FH_MAX];
-	ssize_t n;
 	uint32_t ino;
 
-	if (!fs->upper)
-		return 0;
-	n = ovl_fgetxattr(fd, OVL_XNAME(fs, "overlay.origin"), fb, sizeof(fb));
-	if (n < FB_HEADER + 8 || fb[0] != 0 || fb[1] != FB_MAGIC ||
-	    fb[2] != n || (fb[4] != 1 && fb[4] != 2))
+	if (!fs->upper || n < FB_HEADER || fb[0] != 0 || fb[1] != FB_MAGIC ||
+	    fb[2] != n || !((fb[4] == 1 && n == FB_HEADER + 8) ||
+			    (fb[4] == 2 && n == FB_HEADER + 16)))
 		return 0;
 	memcpy(&ino, fb + FB_HEADER, sizeof(ino));
 	for (int l = 1; l < fs->nlayers; l++)
 		if (!memcmp(fs->layers[l].uuid, fb + 5, 16))
 			return ovl_layer_map_ino(fs, l, le32toh(ino));
 	return 0;
+}
+
+/* The same for upper file @fd, from its overlay.origin: what kernel
+ * overlayfs, which records no inode number, shows. */
+uint64_t ovl_origin_fh_ino(struct ovl_fs *fs, int fd)
+{
+	unsigned char fb[OVL_FH_MAX];
+	ssize_t n;
+
+	if (!fs->upper)
+		return 0;
+	n = ovl_fgetxattr(fd, OVL_XNAME(fs, "overlay.origin"), fb, sizeof(fb));
+	return n > 0 ? ovl_fb_ino(fs, fb, (size_t)n) : 0;
 }

@@ -594,6 +594,18 @@ static void choose_xattr_ns(struct ovl_fs *fs)
 {
 	fs->xns = fs->p->userxattr || !ovl_have_init_cap_sys_admin() ?
 		OVL_XNS_USER : OVL_XNS_TRUSTED;
+	/*
+	 * As kernel overlayfs, which mounts in a user namespace only with
+	 * userxattr, and then follows no redirect (looking one up fails
+	 * with EPERM): user.overlay.redirect is not followed unless
+	 * redirect_dir= asks for it.  A mount in a user namespace or by a
+	 * plain user may ask (params.c refuses it with userxattr on a root
+	 * mount only): its daemon reads the layers with the credentials of
+	 * whoever owns the mount, so a redirect shows nothing they could
+	 * not read themselves.
+	 */
+	if (fs->xns == OVL_XNS_USER && !fs->p->redirect_given)
+		fs->p->redirect = OVL_REDIRECT_NOFOLLOW;
 }
 
 /* Canonical paths of the layers and the workdir, checked for overlaps. */
@@ -620,7 +632,7 @@ static int layers_canon(struct ovl_fs *fs)
 		err = check_overlaps(fs, canon);
 	for (int k = 0; k < n; k++)
 		fs->layers[k].canon = canon[k];
-	free(canon[n]);
+	fs->workdir_canon = canon[n];
 	free(canon);
 	return err;
 }
@@ -721,9 +733,56 @@ void ovl_layers_close(struct ovl_fs *fs)
 		close(fs->work_fd);
 	if (fs->index_fd >= 0)
 		close(fs->index_fd);
+	free(fs->workdir_canon);
+	fs->workdir_canon = NULL;
 	free(fs->layers);
 	fs->layers = NULL;
 	fs->nlayers = 0;
+}
+
+/* Append @prefix and @path, escaped, to @f: 0 or -ENOMEM. */
+static int put_path(FILE *f, const char *prefix, const char *path)
+{
+	char *e = ovl_params_escape(path);
+
+	if (!e)
+		return -ENOMEM;
+	fprintf(f, "%s%s", prefix, e);
+	free(e);
+	return 0;
+}
+
+/*
+ * The layers, the workdir and the statsfile as an option list with the
+ * absolute paths they were opened at ("lowerdir=/a:/b,upperdir=/u,..."):
+ * what a process that parses the command line again from elsewhere (a
+ * worker of an upgrade, supervisor.c) needs to open the same layers,
+ * without keeping the directory the mount was started in.  malloc'd, or
+ * NULL.
+ */
+char *ovl_layers_paths_opt(const struct ovl_fs *fs)
+{
+	char *s = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&s, &len);
+	int first = fs->upper ? 1 : 0, err = 0;
+
+	if (!f)
+		return NULL;
+	for (int k = first; !err && k < fs->nlayers; k++)
+		err = put_path(f, k == first ? "lowerdir=" : ":",
+			       fs->layers[k].canon);
+	if (!err && fs->upper)
+		err = put_path(f, ",upperdir=", fs->upper->canon);
+	if (!err && fs->upper)
+		err = put_path(f, ",workdir=", fs->workdir_canon);
+	if (!err && fs->p->statsfile)
+		err = put_path(f, ",statsfile=", fs->p->statsfile);
+	if (fclose(f) || err) {
+		free(s);
+		return NULL;
+	}
+	return s;
 }
 
 /*

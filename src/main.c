@@ -264,11 +264,30 @@ static int check_mountpoint(char **mntp)
 }
 
 /*
+ * suid or nosuid: the one given last; by default, on a mount by root, suid,
+ * unless an option shows a user's files as root's (squash_to_root,
+ * squash_to_uid=0, squash_to_gid=0, a mapping to id 0), where her setuid
+ * or setgid file would run as root.
+ */
+static const char *suid_opt(const struct ovl_params *p, bool root)
+{
+	if (p->suid >= 0)
+		return p->suid ? ",suid" : ",nosuid";
+	if (!root)
+		return "";
+	if (!ovl_params_shows_root(p))
+		return ",suid";
+	ovl_debug("an option shows users' files as root's: mounting nosuid (give suid to override)");
+	return ",nosuid";
+}
+
+/*
  * The option string for libfuse's mount code, with our defaults.  Mounted
  * by root (in the initial namespace or a user namespace), suid and dev as
  * on kernel overlayfs: setuid programs in container images work (libfuse
- * would mount nosuid,nodev).  In a user namespace the kernel still makes
- * the mount nodev; a plain user's mount (fusermount3) stays nosuid,nodev.
+ * would mount nosuid,nodev); but see suid_opt().  In a user namespace
+ * the kernel still makes the mount nodev; a plain user's mount
+ * (fusermount3) stays nosuid,nodev.
  */
 static char *fuse_mount_opts(struct ovl_fs *fs)
 {
@@ -282,7 +301,7 @@ static char *fuse_mount_opts(struct ovl_fs *fs)
 		     p->diratime < 0 ? ",nodiratime" : "",
 		     root && !p->allow_other_given ? ",allow_other" : "",
 		     !p->default_permissions_given ? ",default_permissions" : "",
-		     root && !p->nosuid_given ? ",suid" : "",
+		     suid_opt(p, root),
 		     root && !p->nodev_given ? ",dev" : "",
 		     p->fuse_opts ? "," : "", p->fuse_opts ? p->fuse_opts : "") < 0)
 		return NULL;
@@ -351,8 +370,6 @@ static int detach(struct ovl_fs *fs)
 	close(pfd[0]);
 	fs->ready_fd = pfd[1];
 	setsid();
-	if (chdir("/") < 0)
-		return -errno;
 	return 0;
 }
 
@@ -554,6 +571,14 @@ static int do_mount(struct ovl_fs *fs)
 		status = EXIT_MOUNT;
 		goto out_unmount;
 	}
+	/* every path is resolved or absolute now: the directory we were
+	 * started in is not kept, in the foreground too (it would keep its
+	 * filesystem from being unmounted) */
+	if (chdir("/") < 0) {
+		ovl_log("cannot change to /: %s", strerror(errno));
+		status = EXIT_MOUNT;
+		goto out_unmount;
+	}
 	if (!fs->p->foreground && detach(fs) < 0) {
 		ovl_log("cannot detach: %s", strerror(errno));
 		status = EXIT_MOUNT;
@@ -600,16 +625,16 @@ static int mountpoint_absolute(char **mntp)
 /*
  * restart=on, an upgrade: run as a worker of a live mount, started by its
  * supervisor as "overpass --sv-worker DEV STATE NODES INIT GEN
- * [--sv-journal=FD] ARGS..." (supervisor.c) in the directory the mount
- * was made from.  The layers are opened and the workdir prepared as for a
- * mount; the mount itself, the INIT request, the node ids and the journal
- * are the supervisor's.
+ * [--sv-journal=FD] ARGS..." (supervisor.c), its paths absolute.  The
+ * layers are opened and the workdir prepared as for a mount; the mount
+ * itself, the INIT request, the node ids and the journal are the
+ * supervisor's.
  */
 static int worker_main(int argc, char **argv)
 {
 	struct ovl_params p;
 	struct ovl_fs fs = { .p = &p, .ready_fd = -1, .workdir_fd = -1,
-			      .work_fd = -1, .index_fd = -1, .cwd_fd = -1 };
+			      .work_fd = -1, .index_fd = -1 };
 	char *args[argc], dev[32], init[OVL_SV_INIT_MAX];
 	int fd[4], n = 0, first, jfd = -1;
 	unsigned long long gen;
@@ -785,7 +810,6 @@ int main(int argc, char **argv)
 		return worker_main(argc, argv);
 	fs.argc = argc;
 	fs.argv = argv;
-	fs.cwd_fd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
 	ovl_params_init(&p);
 	if (ovl_params_parse(&p, argc, argv, &action)) {
 		ovl_params_free(&p);

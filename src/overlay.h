@@ -35,9 +35,12 @@ void ovl_params_free(struct ovl_params *p);
 int ovl_params_parse(struct ovl_params *p, int argc, char **argv,
 		     enum ovl_action *action);
 int ovl_params_apply_opts(struct ovl_params *p, const char *optstr);
+bool ovl_params_shows_root(const struct ovl_params *p);
 int ovl_idmap_parse(const char *opt, const char *val, struct ovl_idmap **out,
 		    int *nout);
 void ovl_strv_free(char **v);
+char *ovl_params_escape(const char *s);
+int ovl_params_options_only(int argc, char **argv, char **out);
 
 /* layers.c */
 int ovl_layers_open(struct ovl_fs *fs);
@@ -45,6 +48,7 @@ int ovl_layers_prepare(struct ovl_fs *fs);
 void ovl_layers_close(struct ovl_fs *fs);
 uint64_t ovl_layer_map_ino(const struct ovl_fs *fs, int layer, ino_t ino);
 char *ovl_layer_relpath(const struct ovl_fs *fs, int layer, int fd);
+char *ovl_layers_paths_opt(const struct ovl_fs *fs);
 
 /* stats.c */
 enum ovl_op {
@@ -103,6 +107,7 @@ nlink_t ovl_index_nlink(struct ovl_fs *fs, int fd, const struct stat *st);
 int ovl_index_set_nlink(struct ovl_fs *fs, int fd, long merged);
 int ovl_index_adjust(struct ovl_fs *fs, int fd, long d);
 int ovl_index_cleanup(struct ovl_fs *fs, int fd);
+uint64_t ovl_fb_ino(struct ovl_fs *fs, const unsigned char *fb, size_t n);
 uint64_t ovl_origin_fh_ino(struct ovl_fs *fs, int fd);
 int ovl_nlink_parse(const char *v, size_t n, long *delta);
 

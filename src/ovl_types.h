@@ -143,7 +143,10 @@ struct ovl_params {
 				 * 0 = never */
 	bool allow_other_given;	/* user asked for allow_other/allow_root */
 	bool default_permissions_given; /* user asked for default_permissions */
-	bool nosuid_given;	/* nosuid or suid given: no default added */
+	int suid;		/* 1 suid, 0 nosuid (the last one given), -1
+				 * neither: main.c adds its default */
+	int nsuid;		/* how many times suid was given */
+	bool suid_last;		/* the last option read was suid */
 	bool nodev_given;	/* nodev or dev given: no default added */
 };
 
@@ -331,6 +334,8 @@ struct ovl_fs {
 	int workdir_fd;		/* O_PATH fd of the workdir itself, from the
 				 * checks until work/ and index/ are made;
 				 * -1 otherwise */
+	char *workdir_canon;	/* canonical path of the workdir (owned), or
+				 * NULL without upper */
 	int work_fd;		/* O_PATH fd of workdir/work, where copies and
 				 * new entries are built; -1 without upper */
 	int index_fd;		/* O_PATH fd of workdir/index (hard links
@@ -393,7 +398,6 @@ struct ovl_fs {
 				 * NULL */
 	int argc;		/* the command line, for a worker started */
 	char **argv;		/* from a new binary (supervisor.c) */
-	int cwd_fd;		/* the directory it was started in, or -1 */
 	bool restart_on;	/* a supervisor holds the mount: decided
 				 * once INIT is read (supervisor.c) */
 	enum ovl_restart_reason restart_reason; /* why, for --stats */

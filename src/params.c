@@ -137,6 +137,45 @@ static char *unescape_dup(const char *s)
 	return d;
 }
 
+/* @s with '\\', ',' and ':' escaped, as split_escaped() reads an option
+ * value back (a lowerdir entry, a path); malloc'd, or NULL. */
+char *ovl_params_escape(const char *s)
+{
+	char *d = malloc(2 * strlen(s) + 1), *q = d;
+
+	if (!d)
+		return NULL;
+	for (; *s; s++) {
+		if (*s == '\\' || *s == ',' || *s == ':')
+			*q++ = '\\';
+		*q++ = *s;
+	}
+	*q = '\0';
+	return d;
+}
+
+/*
+ * The arguments of the command line @argv (@argc entries, [0] the
+ * program) that are not positional, as ovl_params_parse() reads them:
+ * flags and -o lists, into @out (room for @argc); their number.  For a
+ * process that parses the command line again from another directory
+ * (supervisor.c), which gives the paths resolved instead.
+ */
+int ovl_params_options_only(int argc, char **argv, char **out)
+{
+	int n = 0;
+
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "-o") && i + 1 < argc) {
+			out[n++] = argv[i++];
+			out[n++] = argv[i];
+		} else if (argv[i][0] == '-' && argv[i][1]) {
+			out[n++] = argv[i];
+		}
+	}
+	return n;
+}
+
 void ovl_strv_free(char **v)
 {
 	if (!v)
@@ -422,6 +461,34 @@ int ovl_idmap_parse(const char *opt, const char *val, struct ovl_idmap **out,
 	return 0;
 }
 
+/* A range that shows an id other than 0 on disk as 0 through the mount. */
+static bool idmap_shows_root(const struct ovl_idmap *m, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (m[i].inner == 0 && m[i].outer != 0)
+			return true;
+	return false;
+}
+
+/*
+ * Whether the options may show a file that is not root's on disk as
+ * root's (owner uid 0) or as root's group's (gid 0), in the order
+ * map_owner() in inode.c applies them: a mapping, then squash_to_root,
+ * then squash_to_uid and squash_to_gid.  A setuid or setgid file of a
+ * user would then run as root: such a mount is nosuid unless suid is
+ * given.
+ */
+bool ovl_params_shows_root(const struct ovl_params *p)
+{
+	bool uid0, gid0;
+
+	uid0 = p->squash_uid >= 0 ? p->squash_uid == 0 :
+	       p->squash_to_root || idmap_shows_root(p->uidmap, p->nuidmap);
+	gid0 = p->squash_gid >= 0 ? p->squash_gid == 0 :
+	       p->squash_to_root || idmap_shows_root(p->gidmap, p->ngidmap);
+	return uid0 || gid0;
+}
+
 static int opt_uidmapping(struct ovl_params *p, const char *val)
 {
 	free(p->uidmap);
@@ -654,13 +721,17 @@ static int apply_one(struct ovl_params *p, const char *o)
 			p->allow_other_given = true;
 		if (!strcmp(d->name, "default_permissions"))
 			p->default_permissions_given = true;
-		if (!strcmp(d->name, "suid") || !strcmp(d->name, "nosuid"))
-			p->nosuid_given = true;
 		if (!strcmp(d->name, "dev") || !strcmp(d->name, "nodev"))
 			p->nodev_given = true;
-		if (strcmp(d->name, "rw"))
+		/* suid and nosuid: main.c adds the last one given */
+		if (!strcmp(d->name, "suid") || !strcmp(d->name, "nosuid")) {
+			p->suid = !strcmp(d->name, "suid");
+			p->nsuid += p->suid;
+		} else if (strcmp(d->name, "rw")) {
 			err = fuse_opt_append(p, o);
+		}
 	}
+	p->suid_last = !strcmp(d->name, "suid");
 	return err;
 }
 
@@ -691,6 +762,7 @@ void ovl_params_init(struct ovl_params *p)
 	p->passthrough_min = OVL_PASSTHROUGH_MIN;
 	p->io_uring = true;
 	p->restart_limit = 5;
+	p->suid = -1;
 }
 
 void ovl_params_free(struct ovl_params *p)
@@ -708,19 +780,31 @@ void ovl_params_free(struct ovl_params *p)
 
 /*
  * A relative statsfile is taken from the directory the command was started
- * in: the daemon leaves it for / before it writes the file.
+ * in: the daemon leaves it for / before it writes the file.  Its directory
+ * is resolved now when it exists (the file itself may not yet), so that
+ * the path still leads there once the directory it was given from is gone
+ * (supervisor.c passes it on to a worker of an upgrade).
  */
 static int statsfile_absolute(struct ovl_params *p)
 {
-	char *cwd = getcwd(NULL, 0), *abs = NULL;
+	char *slash = strrchr(p->statsfile, '/'), *dir, *abs = NULL;
+	const char *base = slash ? slash + 1 : p->statsfile;
 
-	if (!cwd)
+	dir = slash ? strndup(p->statsfile, (size_t)(slash - p->statsfile)) :
+		      strdup(".");
+	abs = dir ? realpath(dir, NULL) : NULL;
+	free(dir);
+	if (!abs) { /* as given, from the current directory */
+		base = p->statsfile;
+		abs = getcwd(NULL, 0);
+	}
+	if (!abs)
 		return fail("statsfile", "%s: cannot tell the current directory: %s",
 			    p->statsfile, strerror(errno));
-	if (asprintf(&abs, "%s%s%s", cwd, strcmp(cwd, "/") ? "/" : "",
-		     p->statsfile) < 0)
+	dir = abs;
+	if (asprintf(&abs, "%s%s%s", dir, strcmp(dir, "/") ? "/" : "", base) < 0)
 		abs = NULL;
-	free(cwd);
+	free(dir);
 	if (!abs)
 		return -ENOMEM;
 	free(p->statsfile);
@@ -820,6 +904,11 @@ int ovl_params_parse(struct ovl_params *p, int argc, char **argv,
 	}
 	if (npos == 0)
 		return fail("mountpoint", "missing (usage: overpass -o lowerdir=... MOUNTPOINT)");
+	/* mount.fuse3 (mount -t fuse.overpass, fstab) runs the helper form
+	 * with "suid" appended unless nosuid was given: not the user's word,
+	 * unless she gave it too */
+	if (npos == 2 && p->suid_last && p->nsuid == 1)
+		p->suid = -1;
 	p->mountpoint = strdup(pos[npos - 1]);
 	if (!p->mountpoint)
 		return -ENOMEM;

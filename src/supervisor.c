@@ -144,6 +144,9 @@ struct sv_ctx {
 	int init_fd;		/* a memfd with the INIT request */
 	int state_fd;		/* the memfd of fs->sv */
 	char exe[PATH_MAX];	/* the binary a worker of an upgrade runs */
+	char **args;		/* its mount arguments (worker_args()), or
+				 * NULL: upgrades fail; the array is owned */
+	char *paths;		/* the paths option in args (owned) */
 	sigset_t waited;	/* SIGCHLD and the stop signals, blocked */
 	sigset_t old;		/* the mask a worker gets back */
 	bool stop;		/* a stop signal came */
@@ -152,13 +155,43 @@ struct sv_ctx {
 };
 
 /*
+ * The mount arguments a worker of an upgrade parses, wherever it starts:
+ * the command line's flags and -o lists as given, then "-o" with the
+ * absolute paths the layers, the workdir and the statsfile were opened at
+ * (later values win over relative ones), and the absolute mountpoint, in
+ * place of the positional arguments.  So nothing needs to keep the
+ * directory the mount was started in (that would keep its filesystem from
+ * being unmounted).  Sets c->args and c->paths: 0 or -ENOMEM.
+ */
+static int worker_args(struct sv_ctx *c)
+{
+	struct ovl_fs *fs = c->fs;
+	int n;
+
+	c->args = calloc((size_t)fs->argc + 3, sizeof(*c->args));
+	c->paths = ovl_layers_paths_opt(fs);
+	if (!c->args || !c->paths) {
+		free(c->args);
+		free(c->paths);
+		c->args = NULL;
+		c->paths = NULL;
+		return -ENOMEM;
+	}
+	n = ovl_params_options_only(fs->argc, fs->argv, c->args);
+	c->args[n++] = "-o";
+	c->args[n++] = c->paths;
+	c->args[n++] = fs->p->mountpoint;
+	c->args[n] = NULL;
+	return 0;
+}
+
+/*
  * In the child: become a worker of the binary at c->exe (an upgrade), as
- * "EXE --sv-worker DEV STATE NODES INIT GEN [--sv-journal=FD] ARGS...", in
- * the directory the mount was started in, so that its arguments mean what
- * they meant.  The journal's fd is optional: a worker of this binary
- * started by an older supervisor runs without it (a binary older than the
- * journal would take it for a mount option: no upgrade backwards across
- * it).
+ * "EXE --sv-worker DEV STATE NODES INIT GEN [--sv-journal=FD] ARGS...",
+ * ARGS from worker_args().  The journal's fd is optional: a worker of this
+ * binary started by an older supervisor runs without it (a binary older
+ * than the journal would take it for a mount option: no upgrade backwards
+ * across it).
  */
 static void exec_worker(struct sv_ctx *c, unsigned gen)
 {
@@ -166,10 +199,10 @@ static void exec_worker(struct sv_ctx *c, unsigned gen)
 	int fds[4] = { fuse_session_fd(fs->se), c->state_fd,
 		       ovl_nodetab_fd(fs), c->init_fd };
 	char num[6][24];
-	char **argv = calloc((size_t)fs->argc + 9, sizeof(*argv));
+	char **argv = calloc((size_t)fs->argc + 12, sizeof(*argv));
 	int n = 0;
 
-	if (!argv || fds[2] < 0 || (fs->cwd_fd >= 0 && fchdir(fs->cwd_fd) < 0))
+	if (!argv || fds[2] < 0 || !c->args)
 		return;
 	argv[n++] = c->exe;
 	argv[n++] = "--sv-worker";
@@ -186,8 +219,8 @@ static void exec_worker(struct sv_ctx *c, unsigned gen)
 			 ovl_journal_fd(fs));
 		argv[n++] = num[5];
 	}
-	for (int i = 1; i < fs->argc; i++)
-		argv[n++] = fs->argv[i];
+	for (int i = 0; c->args[i]; i++)
+		argv[n++] = c->args[i];
 	argv[n] = NULL;
 	execv(c->exe, argv);
 	ovl_log("restart: cannot run %s: %s", c->exe, strerror(errno));
@@ -396,6 +429,8 @@ static int supervise(struct sv_ctx *c)
 	if (ovl_journal_create(fs))
 		ovl_log("restart: cannot map the journal: requests a dead worker did not answer may be done twice");
 	own_exe(c->exe, sizeof(c->exe));
+	if (worker_args(c))
+		ovl_log("restart: no memory for the arguments of an upgrade: upgrades will fail");
 	c->init_fd = memfd_create("overpass-init", MFD_CLOEXEC);
 	if (c->init_fd < 0 ||
 	    write(c->init_fd, c->init, (size_t)c->init_len) != c->init_len)
@@ -411,6 +446,8 @@ static int supervise(struct sv_ctx *c)
 	sigprocmask(SIG_SETMASK, &c->old, NULL);
 	if (c->init_fd >= 0)
 		close(c->init_fd);
+	free(c->args);
+	free(c->paths);
 	ovl_nodetab_free(fs);
 	ovl_journal_free(fs);
 	munmap(fs->sv, sizeof(*fs->sv));

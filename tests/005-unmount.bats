@@ -145,3 +145,42 @@ end_test() {
 	ovp_wait_exit "$MNT"
 	wait "$reader" || true
 }
+
+# start_dir_free HOW [OPT...]: mount from a directory on a filesystem of its
+# own, with layer paths relative to it, then unmount that filesystem while
+# the overlay is mounted: as after kernel overlayfs, nothing keeps it busy
+start_dir_free() {
+	local how=$1 fg=
+	shift
+	[ "$how" = foreground ] && fg=-f
+	tmpfs_mount "$T/start"
+	mkdir "$T/start/sub"
+	cd "$T/start/sub"
+	ovp_mount $fg "lowerdir=../../lower" "upperdir=../../upper" "workdir=../../work" "$@"
+	cd /
+	run_cmd 0 umount "$T/start"
+	assert_equal a "$(cat "$MNT/a")" "$how: the overlay after its start directory went"
+	echo more >>"$MNT/a"
+	ovp_umount
+	assert_equal "a
+more" "$(cat "$UPPER/a")"
+	rm -rf "$UPPER" "$WORK"
+	mkdir "$UPPER" "$WORK"
+}
+
+@test "the directory overpass was started in stays free: its filesystem unmounts while the overlay is mounted, as with kernel overlayfs" {
+	need_ovp
+	need_kovl
+	echo a >"$LOWER/a"
+	# the oracle
+	tmpfs_mount "$T/start"
+	cd "$T/start"
+	kovl_mount "lowerdir=$LOWER" "upperdir=$KUPPER" "workdir=$KWORK"
+	cd /
+	run_cmd 0 umount "$T/start"
+	kovl_umount
+	start_dir_free detached
+	start_dir_free foreground
+	start_dir_free detached restart=on
+	start_dir_free detached restart=off
+}

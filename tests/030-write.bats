@@ -136,3 +136,76 @@ markers() { # upper
 	[ ! -e "$MNT/e2" ] && [ -d "$MNT/full" ] && [ -z "$(ls -A "$MNT/full")" ]
 	ovp_umount
 }
+
+# xattr_fill DIR: the largest user.fill value that fits on a file of DIR's
+# filesystem beside an overlay.origin of the length kernel overlayfs
+# writes there (measured on a copy-up of its own)
+xattr_fill() {
+	local d=$1 lo=0 hi=65536 mid olen
+	mkdir "$d/pl" "$d/pu" "$d/pw" "$d/pm"
+	: >"$d/pl/p"
+	mount -t overlay overlay -o "lowerdir=$d/pl,upperdir=$d/pu,workdir=$d/pw" "$d/pm" || return 1
+	touch "$d/pm/p"
+	umount "$d/pm"
+	olen=$(getfattr --only-values -n trusted.overlay.origin "$d/pu/p" | wc -c)
+	: >"$d/probe"
+	setfattr -n trusted.overlay.origin -v "0x$(head -c "$olen" /dev/zero | od -An -tx1 | tr -d ' \n')" "$d/probe"
+	while [ $((hi - lo)) -gt 1 ]; do
+		mid=$(((lo + hi) / 2))
+		if setfattr -n user.fill -v "$(head -c "$mid" /dev/zero | tr '\0' x)" "$d/probe" 2>/dev/null; then
+			lo=$mid
+		else
+			hi=$mid
+		fi
+		setfattr -x user.fill "$d/probe" 2>/dev/null || true
+	done
+	rm -rf "$d/probe" "$d/pl" "$d/pu" "$d/pw" "$d/pm"
+	echo "$lo"
+}
+
+# fill_ops MNT: what copies up a file: touch, chmod, mv, and a directory
+fill_ops() {
+	local r=
+	touch "$1/f1" 2>&1 && r+="touch ok " || r+="touch failed "
+	chmod 600 "$1/f2" 2>&1 && r+="chmod ok " || r+="chmod failed "
+	mv "$1/f3" "$1/f3b" 2>&1 && r+="mv ok " || r+="mv failed "
+	touch "$1/d/new" 2>&1 && r+="dir ok" || r+="dir failed"
+	echo "$r"
+}
+
+@test "a lower file whose xattrs nearly fill ext4's xattr space is copied up where kernel overlayfs copies it" {
+	need_ovp
+	need_kovl
+	need_trusted
+	need_cmd mkfs.ext4
+	local E=$T/ext4 v f
+	truncate -s 64M "$T/ext4.img"
+	run_cmd 0 mkfs.ext4 -q -F "$T/ext4.img"
+	mkdir "$E"
+	run_cmd 0 mount -o loop "$T/ext4.img" "$E" || skip "no loop device"
+	v=$(xattr_fill "$E")
+	[ "$v" -gt 0 ]
+	mkdir "$E/l" "$E/l/d" "$E/u" "$E/w" "$E/ku" "$E/kw" "$E/m" "$E/km"
+	for f in f1 f2 f3 d; do
+		[ "$f" = d ] || echo "$f" >"$E/l/$f"
+		setfattr -n user.fill -v "$(head -c "$v" /dev/zero | tr '\0' x)" "$E/l/$f"
+	done
+	kovl_mount -m "$E/km" "lowerdir=$E/l" "upperdir=$E/ku" "workdir=$E/kw"
+	ovp_mount -m "$E/m" "lowerdir=$E/l" "upperdir=$E/u" "workdir=$E/w"
+	local ino
+	ino=$(stat -c %i "$E/m/f1")
+	assert_equal "touch ok chmod ok mv ok dir ok" "$(fill_ops "$E/km")" "kernel overlayfs"
+	assert_equal "touch ok chmod ok mv ok dir ok" "$(fill_ops "$E/m")" "overpass"
+	assert_equal "$ino" "$(stat -c %i "$E/m/f1")" "st_ino after copy-up"
+	kovl_umount "$E/km"
+	ovp_umount "$E/m"
+	# the copies carry what the kernel's carry
+	for f in f1 f2 f3b d; do
+		assert_equal "$(getfattr -d -m - --absolute-names "$E/ku/$f" | tail -n +2)" \
+			"$(getfattr -d -m - --absolute-names "$E/u/$f" | tail -n +2)" "xattrs of $f"
+	done
+	ovp_mount -m "$E/m" "lowerdir=$E/l" "upperdir=$E/u" "workdir=$E/w"
+	assert_equal "$ino" "$(stat -c %i "$E/m/f1")" "st_ino after remount"
+	ovp_umount "$E/m"
+	run_cmd 0 umount "$E"
+}

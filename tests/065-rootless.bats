@@ -340,7 +340,7 @@ more" "$(cat "$UPPER/f")"
 		cd /
 		python3 '$BATS_TEST_DIRNAME/tree-dump' '$MNT' >'$T/ovp'
 		fusermount3 -u '$MNT'
-		'$OVERPASS' -o 'lowerdir=$LOWER,upperdir=$UPPER,workdir=$WORK' '$MNT' </dev/null
+		'$OVERPASS' -o 'lowerdir=$LOWER,upperdir=$UPPER,workdir=$WORK,redirect_dir=follow' '$MNT' </dev/null
 		python3 '$BATS_TEST_DIRNAME/tree-dump' '$MNT' >'$T/ovp2'
 		fusermount3 -u '$MNT'
 		# kernel overlayfs in the namespace reads the upper (without the
@@ -361,6 +361,72 @@ more" "$(cat "$UPPER/f")"
 	run_cmd 0 getfattr -n user.overlay.origin "$UPPER/h"
 	assert_equal "" "$(getfattr -d -m '^trusted\.' -R "$UPPER" 2>/dev/null)" "no trusted.* xattrs"
 	assert_equal "0:0 0:0" "$(stat -c '%t:%T' "$UPPER/f" "$UPPER/g/x" | xargs)" "whiteout devices"
+}
+
+@test "in a user namespace a user.overlay.redirect is not followed unless redirect_dir= asks: EPERM, as kernel overlayfs with userxattr" {
+	need_binary
+	need_fuse
+	need_unshare
+	need_kovl
+	mkdir -p "$LOWER/a" "$UPPER/b" "$KUPPER/b"
+	echo x >"$LOWER/a/f"
+	setfattr -n user.overlay.redirect -v a "$UPPER/b"
+	setfattr -n user.overlay.redirect -v a "$KUPPER/b"
+	# the listing, or the error it gives
+	cat >"$T/ls.py" <<'PY'
+import os, sys
+try:
+    print(' '.join(sorted(os.listdir(sys.argv[1]))))
+except OSError as e:
+    print(os.strerror(e.errno))
+PY
+	run_cmd 0 unshare -Urm bash -c "
+		set -e
+		mount -t overlay overlay -o 'userxattr,lowerdir=$LOWER,upperdir=$KUPPER,workdir=$KWORK' '$KMNT'
+		echo \"kernel: \$(python3 '$T/ls.py' '$KMNT/b')\"
+		umount '$KMNT'
+		for o in '' ,redirect_dir=follow ,redirect_dir=on ,redirect_dir=nofollow; do
+			'$OVERPASS' -o \"lowerdir=$LOWER,upperdir=$UPPER,workdir=$WORK\$o\" '$MNT' </dev/null
+			echo \"overpass\$o: \$(python3 '$T/ls.py' '$MNT/b')\"
+			fusermount3 -u '$MNT'
+		done"
+	assert_equal "kernel: Operation not permitted
+overpass: Operation not permitted
+overpass,redirect_dir=follow: f
+overpass,redirect_dir=on: f
+overpass,redirect_dir=nofollow: Operation not permitted" "$output"
+}
+
+@test "in a user namespace lower symlinks and fifos are copied up (user.* xattrs refused on them), as kernel overlayfs with userxattr" {
+	need_binary
+	need_fuse
+	need_unshare
+	need_kovl
+	ln -s target "$LOWER/s"
+	ln -s target "$LOWER/s2"
+	mkfifo "$LOWER/p"
+	# rename and chown -h copy them up; the result, or the error
+	cat >"$T/ops.sh" <<'SH'
+cd "$1" || exit 1
+for op in "mv s s.new" "mv p p.new" "chown -h 0:0 s2"; do
+	if out=$($op 2>&1); then echo "$op: ok"; else echo "$op: ${out##*: }"; fi
+done
+echo "$(ls | xargs)"
+SH
+	run_cmd 0 unshare -Urm bash -c "
+		set -e
+		mount -t overlay overlay -o 'userxattr,lowerdir=$LOWER,upperdir=$KUPPER,workdir=$KWORK' '$KMNT'
+		bash '$T/ops.sh' '$KMNT' >'$T/kernel'
+		umount '$KMNT'
+		'$OVERPASS' -o 'lowerdir=$LOWER,upperdir=$UPPER,workdir=$WORK' '$MNT' </dev/null
+		bash '$T/ops.sh' '$MNT' >'$T/ovp'
+		fusermount3 -u '$MNT'"
+	assert_equal "mv s s.new: ok
+mv p p.new: ok
+chown -h 0:0 s2: ok
+p.new s.new s2" "$(cat "$T/kernel")" "kernel overlayfs"
+	assert_files_equal "$T/kernel" "$T/ovp" "overpass"
+	assert_equal target "$(readlink "$UPPER/s.new")"
 }
 
 @test "a real non-root user: mount, change, whiteouts and markers, no passthrough, fusermount3 -u" {

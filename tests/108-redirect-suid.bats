@@ -158,3 +158,92 @@ mount_flags() {
 		fusermount3 -u '$MNT' || umount '$MNT'"
 	[[ ",$output," != *,nosuid,* && ",$output," == *,rw,* ]] || { echo "# flags: $output" >&2; false; }
 }
+
+# squash_run OPT...: mount $S/l with the options, add to $S/out the mount's
+# suid flag and what user 4711's setgid and setuid copy of id(1) runs as
+squash_run() {
+	local f o
+	o=$(IFS=,; echo "$*")
+	ovp_mount -m "$S/m" "lowerdir=$S/l" "upperdir=$S/u" "workdir=$S/w" "$@" || return 1
+	f=$(mount_flags "$S/m")
+	[[ ",$f," == *,nosuid,* ]] && f=nosuid || f=suid
+	echo "$o: $f $(setpriv --reuid=4711 --regid=4711 --clear-groups "$S/m/her-id" -u) $(
+		setpriv --reuid=4711 --regid=4711 --clear-groups "$S/m/her-id" -g)" >>"$S/out"
+	ovp_umount "$S/m" || return 1
+	rm -rf "$S/u" "$S/w"
+	mkdir "$S/u" "$S/w"
+}
+
+@test "options that show a user's files as root's mount nosuid unless suid is given: her setuid file runs as her, as on kernel overlayfs" {
+	need_ovp
+	need_kovl
+	need_init_root
+	need_cmd setpriv
+	S=$(mktemp -d /tmp/ovp-suid.XXXXXX)
+	chmod 755 "$S"
+	mkdir -p "$S/l" "$S/u" "$S/w" "$S/m"
+	# a user's own setuid and setgid program in a layer
+	cp /usr/bin/id "$S/l/her-id"
+	chown 4711:4711 "$S/l/her-id"
+	chmod 6755 "$S/l/her-id"
+	# the kernel (no squash option): it runs as its owner
+	mkdir -p "$S/ku" "$S/kw" "$S/km"
+	kovl_mount -m "$S/km" "lowerdir=$S/l" "upperdir=$S/ku" "workdir=$S/kw"
+	local k
+	k="$(setpriv --reuid=4711 --regid=4711 --clear-groups "$S/km/her-id" -u) $(
+		setpriv --reuid=4711 --regid=4711 --clear-groups "$S/km/her-id" -g)"
+	kovl_umount "$S/km"
+	assert_equal "4711 4711" "$k" "kernel overlayfs"
+	local o
+	for o in squash_to_root squash_to_uid=0 squash_to_gid=0 \
+		uidmapping=4711:0:1 gidmapping=4711:0:1 \
+		"uidmapping=0:0:1:4711:0:1 gidmapping=0:0:1:4711:0:1" \
+		"squash_to_root squash_to_uid=4711 squash_to_gid=4711"; do
+		# shellcheck disable=SC2086
+		squash_run $o
+	done
+	assert_equal "squash_to_root: nosuid $k
+squash_to_uid=0: nosuid $k
+squash_to_gid=0: nosuid $k
+uidmapping=4711:0:1: nosuid $k
+gidmapping=4711:0:1: nosuid $k
+uidmapping=0:0:1:4711:0:1,gidmapping=0:0:1:4711:0:1: nosuid $k
+squash_to_root,squash_to_uid=4711,squash_to_gid=4711: suid $k" "$(cat "$S/out")" "each option"
+	# no user's file shows as root's: suid as before (a container's ids
+	# shown as the host's, container root's setuid file runs as that)
+	cp -a "$S/l/her-id" "$S/l/root-id"
+	chown 0:0 "$S/l/root-id"
+	chmod 6755 "$S/l/root-id"
+	ovp_mount -m "$S/m" "lowerdir=$S/l" "upperdir=$S/u" "workdir=$S/w" \
+		uidmapping=0:100000:65536 gidmapping=0:100000:65536
+	assert_equal "suid" "$( [[ ",$(mount_flags "$S/m")," == *,nosuid,* ]] && echo nosuid || echo suid)"
+	run_cmd 0 setpriv --reuid=4711 --regid=4711 --clear-groups "$S/m/root-id" -u
+	assert_equal 100000 "$output" "container root's setuid file"
+	ovp_umount "$S/m"
+	rm -rf "$S/u" "$S/w" "$S/out"
+	mkdir "$S/u" "$S/w"
+	# suid given: the administrator's word
+	squash_run squash_to_root suid
+	squash_run uidmapping=4711:0:1 nosuid
+	assert_equal "squash_to_root,suid: suid 0 0
+uidmapping=4711:0:1,nosuid: nosuid $k" "$(cat "$S/out")" "suid or nosuid given"
+	# mount(8) keeps a suid word to itself and mount.fuse3 appends one
+	# unless nosuid is given: neither is the administrator's word, so the
+	# mount is nosuid; remount,bind,suid makes it suid
+	command -v mount.fuse3 >/dev/null || return 0
+	local f
+	for o in squash_to_root squash_to_root,suid; do
+		run_cmd 0 mount -t fuse "$OVERPASS#overpass" "$S/m" \
+			-o "lowerdir=$S/l,upperdir=$S/u,workdir=$S/w,$o"
+		OVP_PID_OF[$S/m]=$(daemon_pid "$S/m")
+		OVP_PIDS+=("${OVP_PID_OF[$S/m]}")
+		[ "$o" = squash_to_root ] || run_cmd 0 mount -o remount,bind,suid "$S/m"
+		f=$(mount_flags "$S/m")
+		[[ ",$f," == *,nosuid,* ]] && f=nosuid || f=suid
+		echo "mount(8) $o: $f $(setpriv --reuid=4711 --regid=4711 --clear-groups "$S/m/her-id" -u)" >>"$S/out8"
+		run_cmd 0 umount "$S/m"
+		ovp_wait_exit "$S/m"
+	done
+	assert_equal "mount(8) squash_to_root: nosuid 4711
+mount(8) squash_to_root,suid: suid 0" "$(cat "$S/out8")" "through mount(8)"
+}

@@ -231,6 +231,32 @@ more" "$(cat "$MNT/f")"
 more" "$(cat "$UPPER/f")"
 }
 
+@test "overpass --restart after the directory the mount was started in is gone: relative layer paths still lead to the layers" {
+	need_ovp
+	echo data >"$LOWER/f"
+	tmpfs_mount "$T/start"
+	mkdir "$T/start/sub"
+	cd "$T/start/sub"
+	ovp_mount "lowerdir=../../lower" "upperdir=../../upper" "workdir=../../work" \
+		restart=on "statsfile=../../stats"
+	cd /
+	w1=$(worker_of "$OVP_PID")
+	# nothing keeps it: the paths were resolved when the mount was made
+	run_cmd 0 umount "$T/start"
+	run_cmd 0 "$OVERPASS" --restart "$MNT"
+	assert_contains "worker 2 (pid" "$output"
+	w2=$(worker_of "$OVP_PID")
+	[ -n "$w2" ] && [ "$w2" != "$w1" ]
+	assert_equal / "$(readlink "/proc/$w2/cwd")" "the new worker's directory"
+	assert_equal data "$(cat "$MNT/f")"
+	echo more >>"$MNT/f"
+	ovp_umount
+	assert_equal "data
+more" "$(cat "$UPPER/f")"
+	# the statsfile, given relative, is written where it was meant
+	run_cmd 0 grep -q '^requests\.' "$T/stats"
+}
+
 @test "overpass --restart refuses a mount with restart off" {
 	need_ovp
 	ovp_mount "lowerdir=$LOWER" "upperdir=$UPPER" "workdir=$WORK" restart=off

@@ -100,7 +100,7 @@ static void test_statsfile(void)
 {
 	struct ovl_params p;
 	enum ovl_action a;
-	char *cwd = getcwd(NULL, 0), want[4096];
+	char *cwd = getcwd(NULL, 0), *up, want[4096];
 	int r;
 
 	snprintf(want, sizeof(want), "%s/s.txt", cwd);
@@ -111,6 +111,21 @@ static void test_statsfile(void)
 	ovl_params_free(&p);
 	r = parse(&p, "-o lowerdir=/a,statsfile=/x/s.txt /m", &a);
 	ok(r == 0 && !strcmp(p.statsfile, "/x/s.txt"), "an absolute one is kept");
+	ovl_params_free(&p);
+	/* its directory resolved, so that it outlives the one it came from */
+	up = realpath("..", NULL);
+	snprintf(want, sizeof(want), "%s/s.txt", up && strcmp(up, "/") ? up : "");
+	free(up);
+	r = parse(&p, "-o lowerdir=/a,statsfile=./.././s.txt /m", &a);
+	ok(r == 0 && !strcmp(p.statsfile, want),
+	   "a relative statsfile's directory is resolved (%s)",
+	   p.statsfile ? p.statsfile : "");
+	ovl_params_free(&p);
+	r = parse(&p, "-o lowerdir=/a,statsfile=no/such/dir/s.txt /m", &a);
+	ok(r == 0 && p.statsfile && p.statsfile[0] == '/' &&
+	   strstr(p.statsfile, "/no/such/dir/s.txt"),
+	   "a statsfile in a directory not there yet is kept from the current one (%s)",
+	   p.statsfile ? p.statsfile : "");
 	ovl_params_free(&p);
 	free(cwd);
 }
@@ -192,6 +207,96 @@ static void test_compat(void)
 	ovl_params_free(&p);
 }
 
+/* Options that show a user's files as root's, and suid given or not. */
+static void test_suid(void)
+{
+	static const struct {
+		const char *opts;
+		bool root;
+	} cases[] = {
+		{ "", false },
+		{ ",squash_to_root", true },
+		{ ",squash_to_uid=0", true },
+		{ ",squash_to_gid=0", true },
+		{ ",squash_to_uid=5", false },
+		{ ",squash_to_root,squash_to_uid=5,squash_to_gid=6", false },
+		{ ",squash_to_root,squash_to_uid=5", true },
+		{ ",uidmapping=1000:0:1", true },
+		{ ",gidmapping=1000:0:1", true },
+		{ ",uidmapping=0:0:1:1000:0:1", true },
+		{ ",uidmapping=0:0:65536", false },
+		{ ",uidmapping=0:100000:65536,gidmapping=0:100000:65536", false },
+		{ ",uidmapping=1:1:10", false },
+		{ ",uidmapping=1000:0:1,squash_to_uid=7", false },
+	};
+	struct ovl_params p;
+	enum ovl_action a;
+	char line[256];
+	int r;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		snprintf(line, sizeof(line), "-o lowerdir=/a%s /m", cases[i].opts);
+		r = parse(&p, line, &a);
+		ok(r == 0 && ovl_params_shows_root(&p) == cases[i].root,
+		   "%s: %s", cases[i].opts[0] ? cases[i].opts + 1 : "no option",
+		   cases[i].root ? "a user's file may show as root's" : "no user's file shows as root's");
+		ovl_params_free(&p);
+	}
+
+	r = parse(&p, "-o lowerdir=/a /m", &a);
+	ok(r == 0 && p.suid == -1, "neither suid nor nosuid: the default");
+	ovl_params_free(&p);
+	r = parse(&p, "-o lowerdir=/a,nosuid,suid /m", &a);
+	ok(r == 0 && p.suid == 1 && (!p.fuse_opts || !strstr(p.fuse_opts, "suid")),
+	   "suid, the last given, kept apart from libfuse's options");
+	ovl_params_free(&p);
+	r = parse(&p, "-o lowerdir=/a,suid,nosuid /m", &a);
+	ok(r == 0 && p.suid == 0, "nosuid, the last given");
+	ovl_params_free(&p);
+	/* as mount.fuse3 calls it: its own suid last */
+	r = parse(&p, "overpass /m -o rw,lowerdir=/a,squash_to_root,dev,suid", &a);
+	ok(r == 0 && p.suid == -1, "the suid mount.fuse3 appends is not the user's");
+	ovl_params_free(&p);
+	r = parse(&p, "overpass /m -o rw,lowerdir=/a,suid,squash_to_root,dev,suid", &a);
+	ok(r == 0 && p.suid == 1, "suid given through mount.fuse3");
+	ovl_params_free(&p);
+	r = parse(&p, "overpass /m -o rw,lowerdir=/a,nosuid,dev", &a);
+	ok(r == 0 && p.suid == 0, "nosuid given through mount.fuse3");
+	ovl_params_free(&p);
+	r = parse(&p, "-o lowerdir=/a,squash_to_root,suid /m", &a);
+	ok(r == 0 && p.suid == 1, "suid last on a plain command line is the user's");
+	ovl_params_free(&p);
+}
+
+/* What an upgraded worker is given back (supervisor.c). */
+static void test_worker_args(void)
+{
+	char *argv[] = { "overpass", "src", "-f", "-o", "lowerdir=l", "rel/m",
+			 "-oupperdir=u", "-s", NULL };
+	char *out[8] = { 0 }, *e;
+	int n = ovl_params_options_only(8, argv, out);
+
+	ok(n == 5 && !strcmp(out[0], "-f") && !strcmp(out[1], "-o") &&
+	   !strcmp(out[2], "lowerdir=l") && !strcmp(out[3], "-oupperdir=u") &&
+	   !strcmp(out[4], "-s"), "flags and -o lists kept, positionals left out");
+	e = ovl_params_escape("/a:b,c\\d");
+	ok(e && !strcmp(e, "/a\\:b\\,c\\\\d"), "a path escaped (%s)", e ? e : "");
+	if (e) {
+		struct ovl_params p;
+		char *v[] = { "overpass", "-o", NULL, "/m", NULL }, opt[64];
+		enum ovl_action a;
+
+		snprintf(opt, sizeof(opt), "lowerdir=%s:/x,upperdir=%s,workdir=/w", e, e);
+		v[2] = opt;
+		ovl_params_init(&p);
+		ok(ovl_params_parse(&p, 4, v, &a) == 0 && p.nlower == 2 &&
+		   !strcmp(p.lowerdirs[0], "/a:b,c\\d") &&
+		   !strcmp(p.upperdir, "/a:b,c\\d"), "and read back");
+		ovl_params_free(&p);
+	}
+	free(e);
+}
+
 int main(void)
 {
 	test_basic();
@@ -199,6 +304,8 @@ int main(void)
 	test_statsfile();
 	test_errors();
 	test_compat();
+	test_suid();
+	test_worker_args();
 	printf("1..%d\n", ntest);
 	return nfail ? 1 : 0;
 }
