@@ -2,9 +2,12 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 #
 # /init of the initramfs contrib/vm-test.sh builds: load the modules, mount
-# the host's root (9p, read-only) with the scratch disk on its /tmp, run the
-# command the host left in /tmp/vm-cmd there, report its exit status on the
-# console, and power off whatever happens.
+# the host's root (9p, read-only) with the scratch disk on its /tmp, switch
+# to it (switch_root, not chroot: a chrooted process may not create user
+# namespaces, which the rootless tests need), run the command the host left
+# in /tmp/vm-cmd there, report its exit status on the console, and power
+# off.  If anything goes wrong PID 1 exits, the kernel panics and qemu
+# (-no-reboot, panic=-1) stops.
 export PATH=/bin
 mount -t proc proc /proc
 mount -t sysfs sys /sys
@@ -19,6 +22,7 @@ if mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=512000,cache=loose host
 	mount -t proc proc $h/proc
 	mount -t sysfs sys $h/sys
 	mount -t devtmpfs dev $h/dev
+	chmod 666 $h/dev/fuse # as udev's rule does
 	mkdir -p $h/dev/pts $h/dev/shm 2>/dev/null
 	mount -t devpts devpts $h/dev/pts
 	ln -sf /proc/self/fd $h/dev/fd
@@ -31,9 +35,12 @@ if mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=512000,cache=loose host
 	done
 	chmod 1777 $h/tmp
 	echo "overpass-vm: kernel $(cat /proc/sys/kernel/osrelease)"
-	chroot $h /bin/bash /tmp/vm-cmd
-	echo "overpass-vm: bats exit $?"
-	umount $h/tmp
+	exec switch_root $h /bin/bash -c '
+		bash /tmp/vm-cmd
+		echo "overpass-vm: bats exit $?"
+		sync
+		echo o >/proc/sysrq-trigger
+		sleep 60'
 else
 	echo "overpass-vm: cannot mount the host root or the scratch disk"
 fi

@@ -126,7 +126,7 @@ build_initramfs() {
 	[ -f "$initrd" ] && return 0
 	rm -rf "$root" && mkdir -p "$root"/{bin,dev,proc,sys,host,mods}
 	cp /bin/busybox "$root/bin/busybox"
-	for m in sh mount umount insmod mkdir sleep poweroff cat echo chroot mknod ls; do
+	for m in sh mount umount insmod mkdir sleep poweroff cat echo chmod ln switch_root; do
 		ln -s busybox "$root/bin/$m"
 	done
 	: >"$root/mods/order"
