@@ -194,6 +194,12 @@ need_passthrough() {
 	kernel_ge 6.9 || skip "FUSE passthrough needs Linux 6.9, this is $(uname -r)"
 }
 
+# A worker can take over a live mount (restart=on) only where the kernel
+# resends the requests a dead worker had read: FUSE_NOTIFY_RESEND, 6.9.
+need_resend() {
+	kernel_ge 6.9 || skip "restart needs FUSE_NOTIFY_RESEND (Linux 6.9), this is $(uname -r)"
+}
+
 need_unshare() {
 	probe_cached unshare unshare -Urm true || skip "unshare -Urm does not work here"
 }
