@@ -14,8 +14,24 @@ restart_stat() {
 	"$OVERPASS" --stats "$MNT" | sed -n "s/^$1 //p"
 }
 
+@test "restart=on is on where the kernel resends requests, else off with the reason" {
+	need_ovp
+	ovp_mount "lowerdir=$LOWER" "upperdir=$UPPER" "workdir=$WORK" restart=on
+	echo x >"$MNT/f"
+	assert_equal x "$(cat "$MNT/f")"
+	if kernel_ge 6.9; then
+		assert_equal on "$(restart_stat restart.mode)" "restart.mode"
+		assert_equal option "$(restart_stat restart.reason)" "restart.reason"
+	else
+		assert_equal off "$(restart_stat restart.mode)" "restart.mode"
+		assert_equal kernel_no_resend "$(restart_stat restart.reason)" "restart.reason"
+	fi
+	ovp_umount
+}
+
 @test "restart=on: a killed worker is replaced; callers see no ENOTCONN; held files, paths and new files work" {
 	need_ovp
+	need_resend
 	mkdir "$LOWER/d"
 	echo lower >"$LOWER/d/f"
 	echo data >"$LOWER/r"
@@ -67,6 +83,7 @@ appended" "$(cat "$UPPER/d/f")"
 
 @test "restart=on: requests the dead worker had read, or that came meanwhile, are answered" {
 	need_ovp
+	need_resend
 	echo data >"$LOWER/f"
 	ovp_mount "lowerdir=$LOWER" "upperdir=$UPPER" "workdir=$WORK" restart=on
 	w1=$(worker_of "$OVP_PID")
@@ -117,6 +134,7 @@ PY
 
 @test "restart=on: a worker that keeps dying ends the mount and says why" {
 	need_ovp
+	need_resend
 	echo data >"$LOWER/f"
 	ovp_mount -f "lowerdir=$LOWER" "upperdir=$UPPER" "workdir=$WORK" restart=on
 	w=$(worker_of "$OVP_PID")
@@ -164,6 +182,7 @@ chaos_lower() {
 
 @test "restart=on: 50 kills at random points of a seeded workload: every call answers as a local filesystem would, the tree matches the model" {
 	need_ovp
+	need_resend
 	chaos_lower
 	ovp_mount "lowerdir=$LOWER" "upperdir=$UPPER" "workdir=$WORK" restart=on restart_limit=0
 	fds=$(ls /proc/"$OVP_PID"/fd | wc -l)
@@ -179,6 +198,7 @@ chaos_lower() {
 	need_binary
 	need_fuse
 	need_unshare
+	need_resend
 	chaos_lower
 	run_cmd 0 timeout 400 unshare -Urm bash -c "
 		set -e
@@ -198,6 +218,7 @@ chaos_lower() {
 
 @test "overpass --restart MNT: a new binary at the same path takes over the live mount" {
 	need_ovp
+	need_resend
 	echo data >"$LOWER/f"
 	mkdir "$LOWER/d"
 	echo in-d >"$LOWER/d/g"

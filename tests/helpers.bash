@@ -179,6 +179,27 @@ need_mknod() {
 	probe_cached mknod _probe_mknod || skip "needs mknod of device nodes"
 }
 
+# kernel_ge 6.9: the running kernel is that version or newer.  Tests ask
+# the kernel, not overpass, which features to expect, so that overpass
+# wrongly turning a feature off still fails where the kernel has it.
+kernel_ge() {
+	local v
+	v=$(uname -r | sed 's/[^0-9.].*//')
+	[ "$(printf '%s\n%s\n' "$1" "$v" | sort -V | head -n1)" = "$1" ]
+}
+
+# FUSE passthrough (Linux 6.9) for a daemon with CAP_SYS_ADMIN.
+need_passthrough() {
+	need_init_root
+	kernel_ge 6.9 || skip "FUSE passthrough needs Linux 6.9, this is $(uname -r)"
+}
+
+# A worker can take over a live mount (restart=on) only where the kernel
+# resends the requests a dead worker had read: FUSE_NOTIFY_RESEND, 6.9.
+need_resend() {
+	kernel_ge 6.9 || skip "restart needs FUSE_NOTIFY_RESEND (Linux 6.9), this is $(uname -r)"
+}
+
 need_unshare() {
 	probe_cached unshare unshare -Urm true || skip "unshare -Urm does not work here"
 }

@@ -1,0 +1,237 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+#
+# Run bats files of the already-built tree on another kernel:
+#
+#   contrib/vm-test.sh KERNEL [BATS-FILES...]
+#
+# KERNEL is a Debian kernel by version: 6.1 (bookworm's
+# linux-image-6.1.0-*-amd64-unsigned), 6.12 (trixie's
+# linux-image-6.12.*-amd64-unsigned), or host / 6.18: run bats here, no VM.
+# The kernel package is downloaded (never installed) from the Debian archive
+# this machine already uses, with a private apt state; vmlinuz and the
+# modules the VM needs are unpacked into $OVERPASS_VM_CACHE.  The VM boots
+# under qemu-system-x86_64 (TCG when there is no /dev/kvm) from a tiny
+# busybox initramfs, mounts this machine's root read-only over 9p, puts an
+# ext4 scratch disk on /tmp, and runs bats there with the host-built
+# src/overpass and /opt/overpass-deps: nothing is built inside.
+#
+# Without BATS-FILES a kernel-dependent subset runs (DEFAULT_FILES below).
+# The last line is "N passed, N failed, N skipped"; exit status 0 when
+# nothing failed.  The whole VM run is bounded by OVERPASS_VM_TIMEOUT
+# seconds, and the VM powers off when bats is done.
+#
+# Environment:
+#   OVERPASS_VM_CACHE    kernels and initramfs (default /var/cache/overpass-vm)
+#   OVERPASS_VM_TIMEOUT  seconds for the whole VM run (default 1800)
+#   OVERPASS_VM_MEM      guest memory in MiB (default 2048)
+#   OVERPASS_VM_SMP      guest CPUs (default: this machine's, at most 4)
+#   OVERPASS_NO_APT=1    do not run apt-get for qemu, busybox, kmod, cpio
+set -euo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+cache=${OVERPASS_VM_CACHE:-/var/cache/overpass-vm}
+vm_timeout=${OVERPASS_VM_TIMEOUT:-1800}
+vm_mem=${OVERPASS_VM_MEM:-2048}
+vm_smp=${OVERPASS_VM_SMP:-$(n=$(nproc); echo $((n > 4 ? 4 : n)))}
+DEFAULT_FILES=(tests/035-file-ops.bats tests/080-passthrough.bats tests/130-restart.bats)
+# Modules the guest loads, with their dependencies, in this order.
+MODULES=(virtio_pci virtio_blk 9pnet_virtio 9p ext4 fuse overlay)
+
+log() { printf 'vm-test: %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+usage() {
+	sed -n '4,6p' "$0" | sed 's/^# \{0,1\}//' >&2
+	exit 2
+}
+
+install_tools() {
+	local p missing=()
+	[ "${OVERPASS_NO_APT:-0}" = 1 ] && return 0
+	for p in qemu-system-x86 busybox-static kmod cpio xz-utils; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null |
+			grep -q 'install ok installed' || missing+=("$p")
+	done
+	[ "${#missing[@]}" = 0 ] && return 0
+	[ "$(id -u)" = 0 ] || die "missing ${missing[*]}: run as root or install them"
+	log "installing ${missing[*]} with apt-get"
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+		--no-install-recommends "${missing[@]}" >&2
+}
+
+# The archive URI the machine already uses for Debian (as setup-deps.sh).
+debian_uri() {
+	local f uri
+	for f in /etc/apt/sources.list.d/*.sources; do
+		[ -f "$f" ] || continue
+		uri=$(awk '/^URIs:/ && $2 ~ /debian\/?$/ {print $2; exit}' "$f")
+		[ -n "$uri" ] && { echo "$uri"; return; }
+	done
+	uri=$(awk '$1 == "deb" && $0 !~ /security/ {for (i = 2; i <= NF; i++) if ($i ~ /^[a-z]+:\/\//) {print $i; exit}}' \
+		/etc/apt/sources.list 2>/dev/null || true)
+	[ -n "$uri" ] || die "cannot find the Debian archive URI in /etc/apt"
+	echo "$uri"
+}
+
+# apt-get with a private sources list and state: it downloads packages of
+# another suite into the current directory and never touches the system's
+# package state (no install, no upgrade).
+private_apt() {
+	local d=$cache/apt-$suite tool=$1
+	shift
+	"$tool" -q -o Dir::Etc::SourceList="$d/sources.list" \
+		-o Dir::Etc::SourceParts=/nonexistent \
+		-o Dir::State="$d/state" -o Dir::State::status="$d/state/status" \
+		-o Dir::Cache="$d/cache" -o APT::Get::List-Cleanup=0 \
+		-o Debug::NoLocking=1 -o APT::Sandbox::User=root "$@"
+}
+
+fetch_kernel() {
+	local d=$cache/apt-$suite pkg deb
+	mkdir -p "$d/state/lists/partial" "$d/cache/archives/partial"
+	: >>"$d/state/status"
+	printf 'deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] %s %s main\n' \
+		"$(debian_uri)" "$suite" >"$d/sources.list"
+	if [ -z "$(find "$d/state/lists" -name '*Packages*' -mmin -1440 2>/dev/null)" ]; then
+		log "updating the private package index for $suite"
+		private_apt apt-get update -qq >&2
+	fi
+	pkg=$(private_apt apt-cache pkgnames linux-image-$kver_prefix |
+		grep -E "^linux-image-$kver_re-amd64-unsigned\$" | sort -V | tail -n1)
+	[ -n "$pkg" ] || die "no linux-image-$kver_prefix*-amd64-unsigned in $suite"
+	kdir=$cache/$pkg
+	[ -f "$kdir/.done" ] && return 0
+	[ -d "$kdir/deb/lib/modules" ] || rm -rf "$kdir"
+	log "downloading $pkg (not installing it)"
+	rm -rf "$kdir" && mkdir -p "$kdir/deb"
+	(cd "$kdir" && private_apt apt-get download "$pkg" >&2)
+	deb=$(ls "$kdir"/*.deb)
+	dpkg-deb -x "$deb" "$kdir/deb"
+	rm -f "$deb"
+	# Newer packages ship their modules in /usr/lib only; modprobe -d wants
+	# lib/modules, and modules.dep, which depmod writes at install time.
+	[ -d "$kdir/deb/lib/modules" ] || ln -s usr/lib "$kdir/deb/lib"
+	depmod -b "$kdir/deb" "$(ls "$kdir/deb/lib/modules")"
+	touch "$kdir/.done"
+}
+
+# The initramfs: static busybox, the modules (decompressed) and an init
+# that mounts the host root, runs bats and powers off.
+build_initramfs() {
+	local root=$kdir/initramfs mods kver m
+	kver=$(ls "$kdir/deb/lib/modules")
+	vmlinuz=$kdir/deb/boot/vmlinuz-$kver
+	initrd=$kdir/initrd-$(cat "$0" "$top/contrib/vm-init.sh" | sha1sum | cut -c1-12).cpio.gz
+	[ -f "$initrd" ] && return 0
+	rm -rf "$root" && mkdir -p "$root"/{bin,dev,proc,sys,host,mods}
+	cp /bin/busybox "$root/bin/busybox"
+	for m in sh mount umount insmod mkdir sleep poweroff cat echo chmod ln switch_root; do
+		ln -s busybox "$root/bin/$m"
+	done
+	: >"$root/mods/order"
+	mods=$(for m in "${MODULES[@]}"; do
+		modprobe -d "$kdir/deb" -S "$kver" --show-depends "$m" 2>/dev/null |
+			awk '$1 == "insmod" {print $2}'
+	done | awk '!seen[$0]++')
+	for m in $mods; do
+		local base=${m##*/}
+		case $base in
+		*.xz) xz -dc "$m" >"$root/mods/${base%.xz}"; base=${base%.xz} ;;
+		*.zst) zstd -qdc "$m" >"$root/mods/${base%.zst}"; base=${base%.zst} ;;
+		*) cp "$m" "$root/mods/$base" ;;
+		esac
+		echo "$base" >>"$root/mods/order"
+	done
+	cp "$top/contrib/vm-init.sh" "$root/init"
+	chmod 755 "$root/init"
+	(cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) >"$initrd"
+}
+
+# A fresh ext4 scratch disk for the guest's /tmp; the host writes the
+# command to run as /vm-cmd in it.
+make_scratch() {
+	local files=() f dir
+	for f in "${bats_files[@]}"; do files+=("$(realpath "$f")"); done
+	dir=$(mktemp -d)
+	cat >"$dir/vm-cmd" <<EOT
+cd $(printf '%q' "$top")
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+export TMPDIR=/tmp HOME=/tmp/home OVERPASS_VM_KERNEL=$kernel
+mkdir -p /tmp/home
+bats --tap $(printf '%q ' "${files[@]}")
+EOT
+	scratch=$(mktemp /var/tmp/overpass-vm-XXXXXX.img)
+	truncate -s 8G "$scratch"
+	mkfs.ext4 -q -F -d "$dir" "$scratch"
+	rm -rf "$dir"
+}
+
+run_host() {
+	local out rc
+	out=$(mktemp)
+	set +e
+	(cd "$top" && bats --tap "${bats_files[@]}") 2>&1 | tee "$out"
+	set -e
+	summarize "$out"
+	rc=$?
+	rm -f "$out"
+	return $rc
+}
+
+run_vm() {
+	local out accel=tcg rc
+	out=$(mktemp)
+	[ -w /dev/kvm ] && accel=kvm
+	make_scratch
+	log "booting $(basename "$kdir") ($accel, ${vm_smp} cpus, timeout ${vm_timeout}s)"
+	set +e
+	timeout -k 10 "$vm_timeout" qemu-system-x86_64 \
+		-machine q35,accel=$accel -cpu max -smp "$vm_smp" -m "$vm_mem" \
+		-nographic -no-reboot -nic none \
+		-kernel "$vmlinuz" -initrd "$initrd" \
+		-append "console=ttyS0 panic=-1 quiet loglevel=3 overpass_vm=1" \
+		-virtfs local,path=/,mount_tag=hostroot,security_model=passthrough,readonly=on,multidevs=remap \
+		-drive file="$scratch",format=raw,if=virtio,cache=unsafe \
+		</dev/null 2>&1 | tr -d '\r' | tee "$out"
+	rc=${PIPESTATUS[0]}
+	set -e
+	rm -f "$scratch"
+	[ "$rc" = 124 ] && log "VM timed out after ${vm_timeout}s"
+	grep -q '^overpass-vm: bats exit' "$out" || echo "not ok 0 VM run did not finish (qemu exit $rc)" >>"$out"
+	summarize "$out"
+	rc=$?
+	rm -f "$out"
+	return $rc
+}
+
+# "N passed, N failed, N skipped" from TAP lines; status 1 on any failure.
+# A bats run that failed without a failing test (it could not start) counts
+# as one failure.
+summarize() {
+	awk '/^ok / { if ($0 ~ /# skip/) s++; else p++ }
+		/^not ok / { f++ }
+		/^overpass-vm: bats exit [1-9]/ { bad = 1 }
+		END { if (bad && !f) f = 1
+			printf "%d passed, %d failed, %d skipped\n", p, f, s; exit f > 0 }' "$1"
+}
+
+[ $# -ge 1 ] || usage
+kernel=$1
+shift
+bats_files=("$@")
+[ ${#bats_files[@]} -gt 0 ] || bats_files=("${DEFAULT_FILES[@]/#/$top/}")
+[ -x "$top/src/overpass" ] || die "no $top/src/overpass: run contrib/build.sh first"
+
+case $kernel in
+host | 6.18) run_host; exit ;;
+6.1) suite=bookworm kver_prefix=6.1.0- kver_re='6\.1\.0-[0-9]+' ;;
+6.12) suite=trixie kver_prefix=6.12. kver_re='6\.12\.[0-9]+\+deb[0-9]+' ;;
+*) usage ;;
+esac
+[ "$(id -u)" = 0 ] || die "needs root (downloads into $cache, 9p export of /)"
+install_tools
+mkdir -p "$cache"
+fetch_kernel
+build_initramfs
+run_vm
