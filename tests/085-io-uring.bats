@@ -42,7 +42,8 @@ need_uring_libfuse() {
 	mkdir -p "$LOWER/dir"
 	for i in $(seq 1 500); do echo "$i" >"$LOWER/dir/f$i"; done
 	head -c 8M /dev/urandom >"$LOWER/big"
-	ovp_mount
+	# every open passed through, small files too (passthrough_min=0)
+	ovp_mount "lowerdir=$LOWER" "upperdir=$UPPER" "workdir=$WORK" passthrough_min=0
 	run_cmd 0 stat "$MNT"
 	assert_equal io_uring "$(stat_value "$MNT" transport)" "transport"
 	assert_equal 1 "$(stat_value "$MNT" io_uring.offered)" "io_uring.offered"
