@@ -39,4 +39,5 @@ TESTS += \
 	tests/130-restart.bats \
 	tests/131-restart-kept.bats \
 	tests/132-restart-once.bats \
+	tests/133-restart-supervisor.bats \
 	tests/140-locks.bats
