@@ -25,18 +25,32 @@ bool ovl_debug_enabled;
 
 bool ovl_log_syslog;
 
-void ovl_log(const char *fmt, ...)
+static void ovl_vlog(int prio, const char *fmt, va_list ap)
 {
-	va_list ap;
-
-	va_start(ap, fmt);
 	if (ovl_log_syslog) {
-		vsyslog(LOG_ERR, fmt, ap);
+		vsyslog(prio, fmt, ap);
 	} else {
 		fputs("overpass: ", stderr);
 		vfprintf(stderr, fmt, ap);
 		fputc('\n', stderr);
 	}
+}
+
+void ovl_log(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	ovl_vlog(LOG_ERR, fmt, ap);
+	va_end(ap);
+}
+
+void ovl_info(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	ovl_vlog(LOG_INFO, fmt, ap);
 	va_end(ap);
 }
 

@@ -19,6 +19,8 @@ extern bool ovl_debug_enabled;
 extern bool ovl_log_syslog;
 
 void ovl_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* as ovl_log(), for what is not an error (syslog's LOG_INFO) */
+void ovl_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 #define ovl_debug(...)                                                         \
 	do {                                                                   \
 		if (ovl_debug_enabled)                                         \
