@@ -105,6 +105,12 @@ static void *loop_thread(void *arg)
 			pool_grow(pool);
 			pthread_mutex_unlock(&pool->lock);
 		}
+		/* restart=off: INIT comes here (else the supervisor read it) */
+		if (buf.size >= sizeof(struct fuse_in_header) &&
+		    ((struct fuse_in_header *)buf.mem)->opcode == FUSE_INIT) {
+			ovl_kernel_init(pool->fs, buf.mem, buf.size);
+			ovl_kernel_say(pool->fs);
+		}
 		if (pool->fs->journal && buf.size >= sizeof(struct fuse_in_header))
 			ovl_journal_begin(pool->fs,
 				((struct fuse_in_header *)buf.mem)->unique);

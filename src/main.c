@@ -682,6 +682,7 @@ static int worker_main(int argc, char **argv)
 	if (map == MAP_FAILED || len <= 0 || ovl_nodetab_attach(&fs, fd[2]))
 		return EXIT_MOUNT;
 	fs.sv = map;
+	ovl_kernel_init(&fs, init, (size_t)len);
 	if (jfd >= 0 && ovl_journal_attach(&fs, jfd))
 		ovl_log("restart: cannot map the journal: requests the dead worker did not answer may be done twice");
 	if (ovl_sv_worker_init(&fs, (unsigned)gen))

@@ -70,6 +70,17 @@ const char *ovl_pt_reason_name(enum ovl_pt_reason r);
 char *ovl_stats_format(struct ovl_fs *fs);
 int ovl_stats_write_file(struct ovl_fs *fs, const char *path);
 
+/* kernel.c: INIT flags (linux/fuse.h of 6.9 and later; spelt out for
+ * older headers) */
+#define OVL_INIT_EXT (1ULL << 30)		/* flags2 holds bits 32..63 */
+#define OVL_INIT_PASSTHROUGH (1ULL << 37)	/* FUSE_PASSTHROUGH, 6.9 */
+#define OVL_INIT_HAS_RESEND (1ULL << 39)	/* FUSE_NOTIFY_RESEND works, 6.9 */
+#define OVL_INIT_ALLOW_IDMAP (1ULL << 40)	/* idmapped FUSE mounts, 6.12 */
+#define OVL_INIT_OVER_IO_URING (1ULL << 41)	/* FUSE over io_uring, 6.14 */
+void ovl_kernel_init(struct ovl_fs *fs, const void *init, size_t len);
+bool ovl_kernel_has(const struct ovl_fs *fs, uint64_t flag);
+void ovl_kernel_say(struct ovl_fs *fs);
+
 /* acl.c */
 #define OVL_OVERFLOW_ID 65534u	/* shown for ids outside the mappings */
 uint32_t ovl_idmap_apply(const struct ovl_idmap *m, int n, uint32_t id,

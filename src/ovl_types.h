@@ -355,6 +355,9 @@ struct ovl_fs {
 	bool passthrough;	/* negotiated at INIT */
 	bool uring_offered;	/* the kernel offered FUSE over io_uring */
 	atomic_bool uring_seen;	/* a request came through io_uring */
+	uint32_t kernel_minor;	/* FUSE protocol minor of the kernel's INIT,
+				 * 0 before it (kernel.c) */
+	uint64_t kernel_flags;	/* the INIT's flags, flags2 in bits 32..63 */
 
 	struct fuse_session *se; /* the session, for notifications */
 	struct ovl_inode *root;	/* the root inode (nodeid FUSE_ROOT_ID) */

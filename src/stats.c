@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * Statistics: requests per opcode, passthrough opens, fallbacks and why.
+ * Statistics: what the kernel offered, requests per opcode, passthrough
+ * opens, fallbacks and why.
  * Read while mounted through the virtual xattr user.overpass.stats of the
  * mount root (overpass --stats MNT), and written at exit.
  */
@@ -11,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 static const char *const op_names[OVL_OP_NR] = {
@@ -84,6 +86,21 @@ static void put_count(FILE *f, const char *key, atomic_uint_fast64_t *n)
 	fprintf(f, "%s %llu\n", key, (unsigned long long)atomic_load(n));
 }
 
+/* What the kernel's INIT offered (kernel.c), 0 or 1 each. */
+static void put_kernel(FILE *f, const struct ovl_fs *fs)
+{
+	struct utsname u;
+
+	fprintf(f, "kernel.release %s\n", uname(&u) == 0 ? u.release : "?");
+	fprintf(f, "kernel.fuse_minor %u\n", fs->kernel_minor);
+	fprintf(f, "kernel.passthrough %d\n",
+		ovl_kernel_has(fs, OVL_INIT_PASSTHROUGH));
+	fprintf(f, "kernel.resend %d\n", ovl_kernel_has(fs, OVL_INIT_HAS_RESEND));
+	fprintf(f, "kernel.io_uring %d\n",
+		ovl_kernel_has(fs, OVL_INIT_OVER_IO_URING));
+	fprintf(f, "kernel.idmap %d\n", ovl_kernel_has(fs, OVL_INIT_ALLOW_IDMAP));
+}
+
 /* The report as text, "key value" per line; malloc'd, NULL on ENOMEM. */
 char *ovl_stats_format(struct ovl_fs *fs)
 {
@@ -101,6 +118,7 @@ char *ovl_stats_format(struct ovl_fs *fs)
 			fprintf(f, "requests.%s %llu\n", op_names[i],
 				(unsigned long long)n);
 	}
+	put_kernel(f, fs);
 	fprintf(f, "passthrough.active %d\n", fs->passthrough ? 1 : 0);
 	fprintf(f, "passthrough.reason %s\n", ovl_pt_reason_name(fs->pt_reason));
 	put_count(f, "passthrough.opens", &s->pt_opens);

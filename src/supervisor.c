@@ -45,11 +45,6 @@
 #define SV_BACKOFF_MS 100	/* ...and the next but one waits this long,
 				 * doubled each time after, up to 16 times */
 
-/* INIT flags (linux/fuse.h of 6.9 and later; spelt out for older headers) */
-#define SV_INIT_EXT (1ULL << 30)	/* flags2 holds bits 32..63 */
-#define SV_HAS_RESEND (1ULL << 39)	/* FUSE_NOTIFY_RESEND works */
-#define SV_OVER_IO_URING (1ULL << 41)	/* FUSE over io_uring is offered */
-
 /* ---- the supervisor ---- */
 
 static int read_init(int fd, char *buf, size_t size)
@@ -67,19 +62,6 @@ static int read_init(int fd, char *buf, size_t size)
 	return (int)n;
 }
 
-/* The flags of the INIT request @init (@len bytes), flags2 included. */
-static uint64_t init_flags(const char *init, int len)
-{
-	size_t at = sizeof(struct fuse_in_header);
-	struct fuse_init_in in = { 0 };
-
-	memcpy(&in, init + at, (size_t)len - at < sizeof(in) ? (size_t)len - at
-							      : sizeof(in));
-	if (!(in.flags & SV_INIT_EXT))
-		return in.flags;
-	return in.flags | (uint64_t)in.flags2 << 32;
-}
-
 static const char *const reason_text[] = {
 	[OVL_RR_OPTION] = "as the restart option says",
 	[OVL_RR_AUTO] = "the kernel can resend requests",
@@ -90,33 +72,32 @@ static const char *const reason_text[] = {
 /*
  * restart=auto: on when the kernel can resend the requests of a dead worker
  * and they come through /dev/fuse; restart=on too, but never where the
- * kernel cannot resend.  Said once: at debug level when on or asked off.
+ * kernel cannot resend.  The kernel's line (ovl_kernel_say()) says the
+ * outcome; a refused restart=on is said again after it.
  */
-static void restart_choose(struct ovl_fs *fs, uint64_t flags)
+static void restart_choose(struct ovl_fs *fs)
 {
 	enum ovl_restart_mode mode = fs->p->restart;
+	bool resend = ovl_kernel_has(fs, OVL_INIT_HAS_RESEND);
 	bool uring = false;
 
 #ifdef FUSE_CAP_OVER_IO_URING
-	uring = fs->p->io_uring && (flags & SV_OVER_IO_URING);
+	uring = fs->p->io_uring && ovl_kernel_has(fs, OVL_INIT_OVER_IO_URING);
 #endif
 	fs->restart_on = mode == OVL_RESTART_ON;
 	fs->restart_reason = OVL_RR_OPTION;
-	if (mode == OVL_RESTART_ON && !(flags & SV_HAS_RESEND)) {
+	if (mode == OVL_RESTART_ON && !resend) {
 		/* a request the dead worker had read would never be answered:
 		 * its caller would wait for ever, whatever the option says */
 		fs->restart_on = false;
 		fs->restart_reason = OVL_RR_NO_RESEND;
 	} else if (mode == OVL_RESTART_AUTO) {
-		fs->restart_reason = !(flags & SV_HAS_RESEND) ? OVL_RR_NO_RESEND :
+		fs->restart_reason = !resend ? OVL_RR_NO_RESEND :
 				     uring ? OVL_RR_IO_URING : OVL_RR_AUTO;
 		fs->restart_on = fs->restart_reason == OVL_RR_AUTO;
 	}
-	if (fs->restart_on || mode == OVL_RESTART_OFF)
-		ovl_debug("restart: %s: %s", fs->restart_on ? "on" : "off",
-			  reason_text[fs->restart_reason]);
-	else
-		ovl_log("restart: off: %s", reason_text[fs->restart_reason]);
+	ovl_debug("restart: %s: %s", fs->restart_on ? "on" : "off",
+		  reason_text[fs->restart_reason]);
 }
 
 static void describe_end(int status, char *out, size_t size)
@@ -477,7 +458,11 @@ int ovl_supervise(struct ovl_fs *fs, ovl_serve_fn serve)
 		free(c.init);
 		return EXIT_MOUNT;
 	}
-	restart_choose(fs, init_flags(c.init, c.init_len));
+	ovl_kernel_init(fs, c.init, (size_t)c.init_len);
+	restart_choose(fs);
+	ovl_kernel_say(fs);
+	if (fs->p->restart == OVL_RESTART_ON && !fs->restart_on)
+		ovl_log("restart: off: %s", reason_text[fs->restart_reason]);
 	if (fs->restart_on)
 		status = supervise(&c);
 	else
