@@ -40,4 +40,5 @@ TESTS += \
 	tests/131-restart-kept.bats \
 	tests/132-restart-once.bats \
 	tests/133-restart-supervisor.bats \
-	tests/140-locks.bats
+	tests/140-locks.bats \
+	tests/150-kernel.bats
