@@ -59,7 +59,8 @@ get() {
 
 # The kernel line overpass should log first, from the kernel version:
 # expected_line MINOR PT-REASON RESTART IO_URING, PT-REASON ok,
-# no_cap_sys_admin or disabled_by_option, RESTART and IO_URING the options.
+# no_cap_sys_admin or disabled_by_option, RESTART (auto, on, off) and
+# IO_URING (auto, off) the options.
 expected_line() {
 	local minor=$1 why=$2 restart=$3 uring_opt=$4 pt rs ur id offered
 	offered=$(uring_expected)
@@ -74,7 +75,8 @@ expected_line() {
 		rs="no resend (restart off)"
 	elif [ "$restart" = off ]; then
 		rs="resend (restart off: restart=off)"
-	elif [ "$offered" = 1 ] && [ "$uring_opt" = auto ] && libfuse_uring; then
+	elif [ "$restart" = auto ] && [ "$offered" = 1 ] && [ "$uring_opt" = auto ] &&
+		libfuse_uring; then
 		rs="resend (restart off: io_uring)"
 	else
 		rs="resend (restart on)"
@@ -89,6 +91,8 @@ expected_line() {
 		ur="io_uring (unused: libfuse without it; requests through /dev/fuse)"
 	elif [ "$uring_opt" = off ]; then
 		ur="io_uring (unused: io_uring=off; requests through /dev/fuse)"
+	elif [ "$restart" = on ]; then
+		ur="io_uring (unused: restart=on; requests through /dev/fuse)"
 	else
 		ur=io_uring
 	fi
@@ -176,6 +180,22 @@ check_kernel_lines() {
 	check_kernel_lines "$s"
 	assert_equal "$(expected_line "$(get "$s" kernel.fuse_minor)" disabled_by_option off off)" \
 		"$(head -n1 "$OVP_LOG")" "first log line, passthrough=off,restart=off,io_uring=off"
+	# restart=on: refused where the kernel cannot resend, said after it
+	uring_before
+	ovp_mount -f "lowerdir=$LOWER" "upperdir=$UPPER" "workdir=$WORK" restart=on
+	s=$("$OVERPASS" --stats "$MNT")
+	ovp_umount
+	uring_after
+	assert_equal "$(expected_line "$(get "$s" kernel.fuse_minor)" ok on auto)" \
+		"$(head -n1 "$OVP_LOG")" "first log line, restart=on"
+	if kernel_ge 6.9; then
+		assert_equal "on option" "$(get "$s" restart.mode) $(get "$s" restart.reason)" restart
+	else
+		assert_equal "off kernel_no_resend" \
+			"$(get "$s" restart.mode) $(get "$s" restart.reason)" restart
+		assert_equal "overpass: restart: off: the kernel cannot resend requests (FUSE_HAS_RESEND, Linux 6.9)" \
+			"$(sed -n 2p "$OVP_LOG")" "second log line, restart=on refused"
+	fi
 }
 
 @test "rootless (unshare -Urm): the kernel offers the same; passthrough unused for want of CAP_SYS_ADMIN" {
