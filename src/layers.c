@@ -580,6 +580,28 @@ static void probe_whiteouts(struct ovl_fs *fs)
 }
 
 /*
+ * Whether the upper makes O_TMPFILE files in workdir, which copy-up builds
+ * its copies in.  Where it does not (EOPNOTSUPP: overlayfs before Linux
+ * 6.6, FUSE servers without tmpfile), copies are built under a name in
+ * work/ and renamed into place, as kernel overlayfs then does.
+ */
+static void probe_tmpfile(struct ovl_fs *fs)
+{
+	int fd;
+
+	if (!fs->upper)
+		return;
+	fd = openat(fs->work_fd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (fd >= 0) {
+		close(fd);
+		return;
+	}
+	fs->no_tmpfile = true;
+	ovl_debug("upperdir %s refuses O_TMPFILE (%s): copies are built under a name",
+		  fs->upper->path, strerror(errno));
+}
+
+/*
  * The trust rule for markers: which xattr namespace overlay markers are
  * read from and written to.  A root mount (CAP_SYS_ADMIN in the initial
  * user namespace) uses trusted.overlay.*, which nobody else can write; a
@@ -713,6 +735,7 @@ int ovl_layers_prepare(struct ovl_fs *fs)
 			return err;
 	}
 	probe_whiteouts(fs);
+	probe_tmpfile(fs);
 	probe_overrides(fs);
 	probe_index(fs);
 	return 0;
