@@ -580,6 +580,36 @@ static void probe_whiteouts(struct ovl_fs *fs)
 }
 
 /*
+ * Whether the upper takes the overlay.* xattrs we write, tried on
+ * workdir/work as kernel overlayfs tries workdir.  Where it does not (no
+ * xattrs, or trusted.overlay.* refused as overlayfs before Linux 6.7 and
+ * fuse-overlayfs refuse them), the kernel falls back to index=off,
+ * metacopy=off and no redirects, and so do we: a copy-up breaks the hard
+ * links of a lower file, and a lower directory is not renamed (EXDEV).
+ */
+static void probe_xattrs(struct ovl_fs *fs)
+{
+	const char *name = OVL_XNAME(fs, "overlay.opaque");
+	int err;
+
+	if (!fs->upper)
+		return;
+	err = ovl_fsetxattr(fs->work_fd, name, "0", 1, 0);
+	if (!err) {
+		ovl_fremovexattr(fs->work_fd, name);
+		return;
+	}
+	fs->no_xattr = true;
+	fs->p->metacopy = false;
+	if (fs->index_fd >= 0) {
+		close(fs->index_fd);
+		fs->index_fd = -1;
+	}
+	ovl_log("upperdir %s takes no %s xattrs (%s): index, metacopy and redirects off",
+		fs->upper->path, name, strerror(-err));
+}
+
+/*
  * Whether the upper makes O_TMPFILE files in workdir, which copy-up builds
  * its copies in.  Where it does not (EOPNOTSUPP: overlayfs before Linux
  * 6.6, FUSE servers without tmpfile), copies are built under a name in
@@ -735,6 +765,7 @@ int ovl_layers_prepare(struct ovl_fs *fs)
 			return err;
 	}
 	probe_whiteouts(fs);
+	probe_xattrs(fs);
 	probe_tmpfile(fs);
 	probe_overrides(fs);
 	probe_index(fs);

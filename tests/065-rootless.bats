@@ -158,6 +158,42 @@ cu_ops() {
 	kovl_umount
 }
 
+# An upper that takes no overlay xattrs (ramfs has none; overlayfs before
+# Linux 6.7 refuses trusted.overlay.*): kernel overlayfs, on the same
+# upper, falls back to index=off, metacopy=off and no redirects, so a
+# copy-up breaks a lower file's hard links, a metadata change copies the
+# data, and a lower directory is not renamed (EXDEV: mv(1) copies it).
+@test "an upper without overlay xattrs (ramfs): index, metacopy and redirects off, as kernel overlayfs there" {
+	need_ovp
+	need_kovl
+	mk_lower
+	echo linked >"$LOWER/l1"
+	ln "$LOWER/l1" "$LOWER/l2"
+	mkdir "$T/ram"
+	run_cmd 0 mount -t ramfs ramfs "$T/ram"
+	mkdir "$T/ram/up" "$T/ram/wk" "$T/ram/kup" "$T/ram/kwk"
+	local o=(index=on metacopy=on redirect_dir=on)
+	ovp_mount "lowerdir=$LOWER" "upperdir=$T/ram/up" "workdir=$T/ram/wk" "${o[@]}"
+	kovl_mount "lowerdir=$LOWER" "upperdir=$T/ram/kup" "workdir=$T/ram/kwk" "${o[@]}"
+	local m
+	for m in "$MNT" "$KMNT"; do
+		cu_ops "$m"
+		chmod 640 "$m/i"
+		python3 -c 'import os, sys; os.rename(sys.argv[1], sys.argv[2])' \
+			"$m/g" "$m/gmoved" 2>"$T/mv.${m##*/}" || true
+	done
+	assert_contains "Invalid cross-device link" "$(cat "$T/mv.kmerged")" "kernel: rename of a lower directory"
+	assert_contains "Invalid cross-device link" "$(cat "$T/mv.merged")" "rename of a lower directory"
+	tree_dump --owner "$KMNT" >"$T/kernel"
+	tree_dump --owner "$MNT" >"$T/ovp"
+	assert_files_equal "$T/kernel" "$T/ovp" "merged view"
+	assert_equal "linked" "$(cat "$MNT/l2")" "the other link's data (index off)"
+	assert_equal "" "$(ls -A "$T/ram/wk/index" 2>/dev/null)" "index entries"
+	ovp_umount
+	kovl_umount
+	run_cmd 0 umount "$T/ram"
+}
+
 @test "FUSE_OVERLAYFS_DISABLE_OVL_WHITEOUT: .wh. files on any upper, which fuse-overlayfs reads alike" {
 	need_ovp
 	need_kovl
