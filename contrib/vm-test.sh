@@ -27,6 +27,8 @@
 #   OVERPASS_VM_MEM      guest memory in MiB (default 2048)
 #   OVERPASS_VM_SMP      guest CPUs (default: this machine's, at most 4)
 #   OVERPASS_NO_APT=1    do not run apt-get for qemu, busybox, kmod, cpio
+#   OVERPASS_DIFF_OPS, OVERPASS_DIFF_SEED
+#                        passed on to the guest's tests/040
 #   OVERPASS             the binary the tests run (default the tree's
 #                        src/overpass; contrib/test.sh gives _build's); the
 #                        VM sees this machine's files but its own /tmp,
@@ -163,6 +165,7 @@ cd $(printf '%q' "$top")
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 export TMPDIR=/tmp HOME=/tmp/home OVERPASS_VM_KERNEL=$kernel
 export OVERPASS=$(printf '%q' "$OVERPASS")
+$(for v in OVERPASS_DIFF_OPS OVERPASS_DIFF_SEED; do [ -z "${!v:-}" ] || echo "export $v=$(printf '%q' "${!v}")"; done)
 mkdir -p /tmp/home
 bats --tap $(printf '%q ' "${files[@]}")
 EOT

@@ -400,26 +400,42 @@ static int make_work_subdirs(struct ovl_fs *fs)
 
 /*
  * Each layer's filesystem UUID, which origin file handles carry
- * (FS_IOC_GETFSUUID, Linux 6.5); zeros where there is none, as the
- * kernel's own s_uuid then is.
+ * (FS_IOC_GETFSUUID, Linux 6.5; before it ext4's own EXT4_IOC_GETFSUUID,
+ * 6.0, so that Debian 12's kernel reads and writes the handles kernel
+ * overlayfs does); zeros where there is none, as the kernel's own s_uuid
+ * then is.
  */
-static void probe_uuids(struct ovl_fs *fs)
+static void probe_uuid(int fd, unsigned char uuid[16])
 {
 	struct {
 		unsigned char len;
 		unsigned char uuid[16];
-	} u;
+	} u = { 0 };
+	struct {
+		uint32_t len;
+		uint32_t flags;
+		unsigned char uuid[16];
+	} e = { .len = 16 };
 	const unsigned long getfsuuid = (2ul << 30) | (sizeof(u) << 16) |
 					(0x15 << 8);
+	const unsigned long ext4_getfsuuid = (2ul << 30) | (8ul << 16) |
+					     ('f' << 8) | 44;
 
+	if (ioctl(fd, getfsuuid, &u) == 0 && u.len == 16)
+		memcpy(uuid, u.uuid, 16);
+	else if (ioctl(fd, ext4_getfsuuid, &e) == 0 && e.len == 16)
+		memcpy(uuid, e.uuid, 16);
+}
+
+static void probe_uuids(struct ovl_fs *fs)
+{
 	for (int i = 0; i < fs->nlayers; i++) {
 		int fd = ovl_reopen(fs->layers[i].root_fd, O_RDONLY | O_DIRECTORY);
 
-		memset(&u, 0, sizeof(u));
-		if (fd >= 0 && ioctl(fd, getfsuuid, &u) == 0 && u.len == 16)
-			memcpy(fs->layers[i].uuid, u.uuid, 16);
-		if (fd >= 0)
-			close(fd);
+		if (fd < 0)
+			continue;
+		probe_uuid(fd, fs->layers[i].uuid);
+		close(fd);
 	}
 }
 
