@@ -2,12 +2,22 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 #
 # Build overpass and run the whole test suite (bats suites and C unit tests)
-# through `make check`, twice:
+# through `make check`, twice, then part of it on two older kernels:
 #   1. a plain build in _build/, with FUSE requests on /dev/fuse (the
 #      kernel's fuse.enable_uring=N, its default);
 #   2. a build with ASan and UBSan (configure --enable-sanitizers) in
 #      _build-asan/, with FUSE over io_uring (fuse.enable_uring=Y), so each
-#      transport runs the whole suite.
+#      transport runs the whole suite;
+#   3. the files that exercise kernel-dependent paths (VM_FILES below) on
+#      Debian 12's Linux 6.1 and Debian 13's 6.12, each booted under qemu
+#      by contrib/vm-test.sh with _build's binary (without KVM, qemu
+#      emulates the CPU: about 7 times slower than here).  Timings on 2
+#      CPUs without KVM, in one VM per kernel, boot included (tests/040
+#      with OVERPASS_DIFF_OPS=300 instead of 3000):
+#        6.1:  VM_TIMES_61
+#        6.12: VM_TIMES_612
+#      so the pass adds about VM_TOTAL minutes to the two above (about 35).
+#      The kernels are downloaded once into /var/cache/overpass-vm.
 # The kernel's switch is put back as it was at exit.
 # Both are out-of-tree builds (contrib/build.sh with OVERPASS_BUILDDIR),
 # so an in-tree build is removed first (automake refuses both at once).
@@ -19,6 +29,10 @@
 #
 # Environment:
 #   OVERPASS_SKIP_ASAN=1  skip the sanitizer pass
+#   OVERPASS_SKIP_VM=1    skip the VM pass
+#   OVERPASS_VM_KERNELS   kernels of the VM pass (default "6.1 6.12")
+#   OVERPASS_VM_CACHE, OVERPASS_VM_TIMEOUT, OVERPASS_NO_APT
+#                         passed on to contrib/vm-test.sh
 #   OVERPASS_TEST_URING=keep
 #                         leave fuse.enable_uring as it is for both passes
 #   ASAN_OPTIONS, UBSAN_OPTIONS
@@ -140,6 +154,55 @@ if [ "${OVERPASS_SKIP_ASAN:-0}" != 1 ]; then
 	done
 else
 	note "sanitizer pass skipped (OVERPASS_SKIP_ASAN=1)"
+fi
+
+# The files of the VM pass: passthrough and its fallback, restart (131
+# and 132 skip before 6.9, which cannot resend), locks, copy-up, rootless
+# and the differential test against kernel overlayfs.
+VM_FILES=(tests/030-write.bats tests/035-file-ops.bats tests/040-differential.bats
+	tests/065-rootless.bats tests/080-passthrough.bats tests/130-restart.bats
+	tests/131-restart-kept.bats tests/132-restart-once.bats tests/140-locks.bats)
+
+# run_vm KERNEL: VM_FILES on KERNEL; its counts are added to the totals, a
+# run that ends without them counts as one failure.
+run_vm() {
+	local k=$1 log=$top/_build/vm-$1.log vrc=0 line p f s
+	note "vm pass: Linux $k: ${VM_FILES[*]##*/}"
+	OVERPASS=$top/_build/src/overpass OVERPASS_DIFF_OPS=${OVERPASS_DIFF_OPS:-300} \
+		"$top/contrib/vm-test.sh" "$k" "${VM_FILES[@]/#/$top/}" </dev/null >"$log" 2>&1 ||
+		vrc=$?
+	line=$(grep -E '^[0-9]+ passed, [0-9]+ failed, [0-9]+ skipped$' "$log" | tail -n1)
+	if [ -z "$line" ]; then
+		echo "======== $log"
+		tail -n 40 "$log"
+		note "vm pass: Linux $k: no result (vm-test.sh exit $vrc)"
+		fail=$((fail + 1))
+		rc=1
+		return
+	fi
+	read -r p _ f _ s _ <<<"$line"
+	pass=$((pass + p)) fail=$((fail + f)) skip=$((skip + s))
+	if [ "$f" != 0 ] || [ "$vrc" != 0 ]; then
+		rc=1
+		echo "======== $log"
+		tr -cd '\11\12\40-\176' <"$log"
+		if [ "$f" = 0 ]; then
+			fail=$((fail + 1))
+		fi
+	else
+		grep -E '^ok .*# skip' "$log" || true
+	fi
+	note "vm pass: Linux $k: $p passed, $f failed, $s skipped"
+}
+
+if [ "${OVERPASS_SKIP_VM:-0}" = 1 ]; then
+	note "VM pass skipped (OVERPASS_SKIP_VM=1)"
+elif [ ! -x "$top/_build/src/overpass" ]; then
+	note "VM pass: no _build/src/overpass (the plain build failed)"
+else
+	for k in ${OVERPASS_VM_KERNELS:-6.1 6.12}; do
+		run_vm "$k"
+	done
 fi
 
 echo "$pass passed, $fail failed, $skip skipped"

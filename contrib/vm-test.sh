@@ -27,6 +27,12 @@
 #   OVERPASS_VM_MEM      guest memory in MiB (default 2048)
 #   OVERPASS_VM_SMP      guest CPUs (default: this machine's, at most 4)
 #   OVERPASS_NO_APT=1    do not run apt-get for qemu, busybox, kmod, cpio
+#   OVERPASS_DIFF_OPS, OVERPASS_DIFF_SEED
+#                        passed on to the guest's tests/040
+#   OVERPASS             the binary the tests run (default the tree's
+#                        src/overpass; contrib/test.sh gives _build's); the
+#                        VM sees this machine's files but its own /tmp,
+#                        /var/tmp, /run and /root
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -36,7 +42,7 @@ vm_mem=${OVERPASS_VM_MEM:-2048}
 vm_smp=${OVERPASS_VM_SMP:-$(n=$(nproc); echo $((n > 4 ? 4 : n)))}
 DEFAULT_FILES=(tests/035-file-ops.bats tests/080-passthrough.bats tests/130-restart.bats)
 # Modules the guest loads, with their dependencies, in this order.
-MODULES=(virtio_pci virtio_blk 9pnet_virtio 9p ext4 fuse overlay)
+MODULES=(virtio_pci virtio_blk 9pnet_virtio 9p ext4 fuse overlay loop)
 
 log() { printf 'vm-test: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -158,6 +164,8 @@ make_scratch() {
 cd $(printf '%q' "$top")
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 export TMPDIR=/tmp HOME=/tmp/home OVERPASS_VM_KERNEL=$kernel
+export OVERPASS=$(printf '%q' "$OVERPASS")
+$(for v in OVERPASS_DIFF_OPS OVERPASS_DIFF_SEED; do [ -z "${!v:-}" ] || echo "export $v=$(printf '%q' "${!v}")"; done)
 mkdir -p /tmp/home
 bats --tap $(printf '%q ' "${files[@]}")
 EOT
@@ -221,7 +229,10 @@ kernel=$1
 shift
 bats_files=("$@")
 [ ${#bats_files[@]} -gt 0 ] || bats_files=("${DEFAULT_FILES[@]/#/$top/}")
-[ -x "$top/src/overpass" ] || die "no $top/src/overpass: run contrib/build.sh first"
+OVERPASS=$(realpath "${OVERPASS:-$top/src/overpass}" 2>/dev/null) ||
+	die "no ${OVERPASS:-$top/src/overpass}: run contrib/build.sh first"
+[ -x "$OVERPASS" ] || die "no $OVERPASS: run contrib/build.sh first"
+export OVERPASS
 
 case $kernel in
 host | 6.18) run_host; exit ;;

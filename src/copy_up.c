@@ -314,6 +314,29 @@ static int link_indexed(struct ovl_cu_ctx *c, const char *proc)
 	return err;
 }
 
+/*
+ * The file a regular copy is built in: unnamed (O_TMPFILE) in workdir, or
+ * where the upper refuses that, a fresh name there (@c->tmp), which the
+ * copy is renamed from, or removed at the end.
+ */
+static int open_tmp_regular(struct ovl_cu_ctx *c)
+{
+	int work = c->fs->work_fd;
+
+	if (!c->fs->no_tmpfile) {
+		c->tmpfd = openat(work, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+		return c->tmpfd < 0 ? -errno : 0;
+	}
+	ovl_work_name(c->fs, c->tmp, sizeof(c->tmp));
+	c->tmpfd = openat(work, c->tmp,
+			  O_CREAT | O_EXCL | O_RDWR | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (c->tmpfd < 0) {
+		c->tmp[0] = '\0';
+		return -errno;
+	}
+	return 0;
+}
+
 static int build_regular(struct ovl_cu_ctx *c)
 {
 	char proc[64];
@@ -322,10 +345,9 @@ static int build_regular(struct ovl_cu_ctx *c)
 	c->src = ovl_reopen(c->inode->fd, O_RDONLY);
 	if (c->src < 0)
 		return c->src;
-	c->tmpfd = openat(c->fs->work_fd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC,
-			  0600);
-	if (c->tmpfd < 0)
-		return -errno;
+	err = open_tmp_regular(c);
+	if (err)
+		return err;
 	err = c->meta_only ? 0 : copy_data(c);
 	if (!err && !c->skip_data && ftruncate(c->tmpfd, c->st.st_size) < 0)
 		err = -errno;
@@ -347,6 +369,13 @@ static int build_regular(struct ovl_cu_ctx *c)
 	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", c->tmpfd);
 	if (ovl_index_wanted(c->fs, &c->st))
 		return link_indexed(c, proc);
+	if (c->tmp[0]) {
+		if (renameat2(c->fs->work_fd, c->tmp, c->updir, c->name,
+			      RENAME_NOREPLACE) < 0)
+			return -errno;
+		c->tmp[0] = '\0';
+		return 0;
+	}
 	if (linkat(AT_FDCWD, proc, c->updir, c->name, AT_SYMLINK_FOLLOW) < 0)
 		return -errno;
 	return 0;

@@ -991,7 +991,7 @@ static int prepare_dir_move(struct ovl_fs *fs, struct ovl_inode *d, bool samedir
 	free(redirect);
 	/* an upper without xattrs: as kernel overlayfs without redirect_dir,
 	 * EXDEV, and mv(1) copies the directory instead */
-	return err == -EOPNOTSUPP ? -EXDEV : err;
+	return err == -EOPNOTSUPP || (err && fs->no_xattr) ? -EXDEV : err;
 }
 
 /*

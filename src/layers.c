@@ -400,26 +400,42 @@ static int make_work_subdirs(struct ovl_fs *fs)
 
 /*
  * Each layer's filesystem UUID, which origin file handles carry
- * (FS_IOC_GETFSUUID, Linux 6.5); zeros where there is none, as the
- * kernel's own s_uuid then is.
+ * (FS_IOC_GETFSUUID, Linux 6.5; before it ext4's own EXT4_IOC_GETFSUUID,
+ * 6.0, so that Debian 12's kernel reads and writes the handles kernel
+ * overlayfs does); zeros where there is none, as the kernel's own s_uuid
+ * then is.
  */
-static void probe_uuids(struct ovl_fs *fs)
+static void probe_uuid(int fd, unsigned char uuid[16])
 {
 	struct {
 		unsigned char len;
 		unsigned char uuid[16];
-	} u;
+	} u = { 0 };
+	struct {
+		uint32_t len;
+		uint32_t flags;
+		unsigned char uuid[16];
+	} e = { .len = 16 };
 	const unsigned long getfsuuid = (2ul << 30) | (sizeof(u) << 16) |
 					(0x15 << 8);
+	const unsigned long ext4_getfsuuid = (2ul << 30) | (8ul << 16) |
+					     ('f' << 8) | 44;
 
+	if (ioctl(fd, getfsuuid, &u) == 0 && u.len == 16)
+		memcpy(uuid, u.uuid, 16);
+	else if (ioctl(fd, ext4_getfsuuid, &e) == 0 && e.len == 16)
+		memcpy(uuid, e.uuid, 16);
+}
+
+static void probe_uuids(struct ovl_fs *fs)
+{
 	for (int i = 0; i < fs->nlayers; i++) {
 		int fd = ovl_reopen(fs->layers[i].root_fd, O_RDONLY | O_DIRECTORY);
 
-		memset(&u, 0, sizeof(u));
-		if (fd >= 0 && ioctl(fd, getfsuuid, &u) == 0 && u.len == 16)
-			memcpy(fs->layers[i].uuid, u.uuid, 16);
-		if (fd >= 0)
-			close(fd);
+		if (fd < 0)
+			continue;
+		probe_uuid(fd, fs->layers[i].uuid);
+		close(fd);
 	}
 }
 
@@ -580,6 +596,58 @@ static void probe_whiteouts(struct ovl_fs *fs)
 }
 
 /*
+ * Whether the upper takes the overlay.* xattrs we write, tried on
+ * workdir/work as kernel overlayfs tries workdir.  Where it does not (no
+ * xattrs, or trusted.overlay.* refused as overlayfs before Linux 6.7 and
+ * fuse-overlayfs refuse them), the kernel falls back to index=off,
+ * metacopy=off and no redirects, and so do we: a copy-up breaks the hard
+ * links of a lower file, and a lower directory is not renamed (EXDEV).
+ */
+static void probe_xattrs(struct ovl_fs *fs)
+{
+	const char *name = OVL_XNAME(fs, "overlay.opaque");
+	int err;
+
+	if (!fs->upper)
+		return;
+	err = ovl_fsetxattr(fs->work_fd, name, "0", 1, 0);
+	if (!err) {
+		ovl_fremovexattr(fs->work_fd, name);
+		return;
+	}
+	fs->no_xattr = true;
+	fs->p->metacopy = false;
+	if (fs->index_fd >= 0) {
+		close(fs->index_fd);
+		fs->index_fd = -1;
+	}
+	ovl_log("upperdir %s takes no %s xattrs (%s): index, metacopy and redirects off",
+		fs->upper->path, name, strerror(-err));
+}
+
+/*
+ * Whether the upper makes O_TMPFILE files in workdir, which copy-up builds
+ * its copies in.  Where it does not (EOPNOTSUPP: overlayfs before Linux
+ * 6.6, FUSE servers without tmpfile), copies are built under a name in
+ * work/ and renamed into place, as kernel overlayfs then does.
+ */
+static void probe_tmpfile(struct ovl_fs *fs)
+{
+	int fd;
+
+	if (!fs->upper)
+		return;
+	fd = openat(fs->work_fd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (fd >= 0) {
+		close(fd);
+		return;
+	}
+	fs->no_tmpfile = true;
+	ovl_debug("upperdir %s refuses O_TMPFILE (%s): copies are built under a name",
+		  fs->upper->path, strerror(errno));
+}
+
+/*
  * The trust rule for markers: which xattr namespace overlay markers are
  * read from and written to.  A root mount (CAP_SYS_ADMIN in the initial
  * user namespace) uses trusted.overlay.*, which nobody else can write; a
@@ -713,6 +781,8 @@ int ovl_layers_prepare(struct ovl_fs *fs)
 			return err;
 	}
 	probe_whiteouts(fs);
+	probe_xattrs(fs);
+	probe_tmpfile(fs);
 	probe_overrides(fs);
 	probe_index(fs);
 	return 0;

@@ -344,6 +344,15 @@ struct ovl_fs {
 	bool aufs_whiteouts;	/* the upper refuses char device whiteouts
 				 * (mknod 0/0 fails: an upper on overlayfs):
 				 * ".wh.NAME" files are written instead */
+	bool no_xattr;		/* the upper takes no overlay.* xattrs of
+				 * our namespace (ramfs; overlayfs before
+				 * Linux 6.7 and fuse-overlayfs refuse
+				 * trusted.overlay.*): no index, metacopy
+				 * or redirects, as kernel overlayfs */
+	bool no_tmpfile;	/* the upper refuses O_TMPFILE (overlayfs
+				 * before Linux 6.6, a FUSE server without
+				 * it): copies are built under a name in
+				 * work/ and renamed into place */
 	int xino_bits;		/* high bits of st_ino used for the fsid, 0 = off */
 	bool has_xattrat;	/* kernel has getxattrat() on O_PATH fds */
 	bool has_openat2;	/* kernel has openat2() */

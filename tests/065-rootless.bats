@@ -74,7 +74,13 @@ mk_overlay_upper() {
 	tree_dump --owner "$MNT" >"$T/ovp"
 	assert_files_equal "$T/kernel" "$T/ovp" "merged view"
 	assert_equal "" "$(find "$T/base/up" -type c)" "whiteout devices in the upper"
-	assert_equal "./.wh.d ./.wh.e" "$(cd "$T/base/up" && find . -name '.wh.*' | sort | xargs)" \
+	# overlayfs takes trusted.overlay.* xattrs of its files from Linux 6.7
+	# (it stores them escaped); before, opaque directories are marked by
+	# .wh..wh..opq files, and a lower directory is not renamed but copied
+	# (EXDEV), as kernel overlayfs does on an upper without overlay xattrs
+	local wh="./.wh.d ./.wh.e"
+	kernel_ge 6.7 || wh+=" ./e2/.wh..wh..opq ./g/.wh..wh..opq"
+	assert_equal "$wh" "$(cd "$T/base/up" && find . -name '.wh.*' | sort | xargs)" \
 		".wh. files (those of names made again are gone)"
 	ovp_umount
 	# read back: remounted, and as a lower layer
@@ -89,6 +95,109 @@ mk_overlay_upper() {
 	assert_files_equal "$T/kernel" "$T/ovp3" "the upper as a lower layer"
 	kovl_umount
 	run_cmd 0 umount "$T/base"
+}
+
+# try_tmpfile DIR: "ok" when DIR makes an O_TMPFILE file, else the errno name
+try_tmpfile() {
+	python3 - "$1" <<'PY'
+import errno, os, sys
+try:
+    os.close(os.open(sys.argv[1], os.O_TMPFILE | os.O_RDWR, 0o600))
+    print("ok")
+except OSError as e:
+    print(errno.errorcode.get(e.errno, e.errno))
+PY
+}
+
+# Copy-ups of every kind: data, metadata, a file below a lower directory,
+# a truncate, one of two hard links, times.
+cu_ops() {
+	local m=$1
+	echo more >>"$m/f"
+	chmod 600 "$m/h"
+	echo more >>"$m/d/g1"
+	truncate -s 1 "$m/i"
+	echo more >>"$m/l1"
+	touch -m -d @1000000000 "$m/e/x"
+}
+
+# Kernel overlayfs builds a copy in an O_TMPFILE file when the upper makes
+# them, else under a name in workdir that it renames into place: an upper
+# where O_TMPFILE fails (overlayfs before Linux 6.6, a FUSE server without
+# tmpfile) takes copy-ups all the same, and leaves no name behind.  Here a
+# seccomp filter on the daemon makes O_TMPFILE fail as such an upper does
+# (EOPNOTSUPP); the 6.1 VM runs the first test of this file on an upper on
+# overlayfs, which refuses it for real.
+@test "an upper that refuses O_TMPFILE: copy-up builds under a name in workdir, as kernel overlayfs" {
+	need_ovp
+	need_kovl
+	mk_lower
+	echo linked >"$LOWER/l1"
+	ln "$LOWER/l1" "$LOWER/l2"
+	local nt=$BATS_TEST_DIRNAME/tools/no-tmpfile.py
+	[ "$(python3 "$nt" bash -c "$(declare -f try_tmpfile); try_tmpfile $T")" = ENOTSUP ] ||
+		skip "no-tmpfile.py cannot refuse O_TMPFILE here (x86-64 seccomp)"
+	printf '#!/bin/sh\nexec python3 %q %q "$@"\n' "$nt" "$OVERPASS" >"$T/overpass"
+	chmod 755 "$T/overpass"
+	OVERPASS=$T/overpass ovp_mount
+	kovl_mount "lowerdir=$LOWER" "upperdir=$KUPPER" "workdir=$KWORK" index=on redirect_dir=on
+	local m
+	for m in "$MNT" "$KMNT"; do
+		cu_ops "$m"
+		mv "$m/d/sub/g2" "$m/g2"
+	done
+	tree_dump --owner "$KMNT" >"$T/kernel"
+	tree_dump --owner "$MNT" >"$T/ovp"
+	assert_files_equal "$T/kernel" "$T/ovp" "merged view"
+	assert_equal "linked more" "$(xargs <"$MNT/l2")" "the other link's data"
+	assert_equal "$(stat -c %i "$MNT/l1")" "$(stat -c %i "$MNT/l2")" "one inode for both links"
+	assert_equal 1000000000 "$(stat -c %Y "$MNT/e/x")" "times copied up"
+	assert_equal "more" "$(tail -n1 "$UPPER/f")" "copied data in the upper"
+	assert_equal "" "$(ls -A "$WORK/work")" "names left in workdir/work"
+	# a user's O_TMPFILE fails as the upper's does
+	assert_equal ENOTSUP "$(try_tmpfile "$MNT/e")" "O_TMPFILE through the mount"
+	OVERPASS=$T/overpass ovp_umount
+	ovp_mount
+	tree_dump --owner "$MNT" >"$T/ovp2"
+	ovp_umount
+	assert_files_equal "$T/kernel" "$T/ovp2" "after remount"
+	kovl_umount
+}
+
+# An upper that takes no overlay xattrs (ramfs has none; overlayfs before
+# Linux 6.7 refuses trusted.overlay.*): kernel overlayfs, on the same
+# upper, falls back to index=off, metacopy=off and no redirects, so a
+# copy-up breaks a lower file's hard links, a metadata change copies the
+# data, and a lower directory is not renamed (EXDEV: mv(1) copies it).
+@test "an upper without overlay xattrs (ramfs): index, metacopy and redirects off, as kernel overlayfs there" {
+	need_ovp
+	need_kovl
+	mk_lower
+	echo linked >"$LOWER/l1"
+	ln "$LOWER/l1" "$LOWER/l2"
+	mkdir "$T/ram"
+	run_cmd 0 mount -t ramfs ramfs "$T/ram"
+	mkdir "$T/ram/up" "$T/ram/wk" "$T/ram/kup" "$T/ram/kwk"
+	local o=(index=on metacopy=on redirect_dir=on)
+	ovp_mount "lowerdir=$LOWER" "upperdir=$T/ram/up" "workdir=$T/ram/wk" "${o[@]}"
+	kovl_mount "lowerdir=$LOWER" "upperdir=$T/ram/kup" "workdir=$T/ram/kwk" "${o[@]}"
+	local m
+	for m in "$MNT" "$KMNT"; do
+		cu_ops "$m"
+		chmod 640 "$m/i"
+		python3 -c 'import os, sys; os.rename(sys.argv[1], sys.argv[2])' \
+			"$m/g" "$m/gmoved" 2>"$T/mv.${m##*/}" || true
+	done
+	assert_contains "Invalid cross-device link" "$(cat "$T/mv.kmerged")" "kernel: rename of a lower directory"
+	assert_contains "Invalid cross-device link" "$(cat "$T/mv.merged")" "rename of a lower directory"
+	tree_dump --owner "$KMNT" >"$T/kernel"
+	tree_dump --owner "$MNT" >"$T/ovp"
+	assert_files_equal "$T/kernel" "$T/ovp" "merged view"
+	assert_equal "linked" "$(cat "$MNT/l2")" "the other link's data (index off)"
+	assert_equal "" "$(ls -A "$T/ram/wk/index" 2>/dev/null)" "index entries"
+	ovp_umount
+	kovl_umount
+	run_cmd 0 umount "$T/ram"
 }
 
 @test "FUSE_OVERLAYFS_DISABLE_OVL_WHITEOUT: .wh. files on any upper, which fuse-overlayfs reads alike" {

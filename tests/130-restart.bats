@@ -254,6 +254,7 @@ more" "$(cat "$UPPER/f")"
 
 @test "overpass --restart after the directory the mount was started in is gone: relative layer paths still lead to the layers" {
 	need_ovp
+	need_resend
 	echo data >"$LOWER/f"
 	tmpfs_mount "$T/start"
 	mkdir "$T/start/sub"

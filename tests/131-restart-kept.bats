@@ -23,6 +23,7 @@ open_tmpdir() {
 
 @test "restart: a descriptor held on a file replaced by rename never reads the new file's data" {
 	need_ovp
+	need_resend
 	need_cmd setpriv
 	open_tmpdir
 	echo public >"$UPPER/F"
@@ -58,6 +59,7 @@ PY
 
 @test "restart: fchmod through a descriptor of an unlinked file never reaches the file now at its name" {
 	need_ovp
+	need_resend
 	need_cmd setpriv
 	open_tmpdir
 	mkdir -m 1777 "$UPPER/tmp"
@@ -98,6 +100,7 @@ PY
 
 @test "restart: after RENAME_EXCHANGE a held descriptor reads its own file" {
 	need_ovp
+	need_resend
 	echo A >"$UPPER/a"
 	echo B >"$UPPER/b"
 	ovp_mount "lowerdir=$LOWER" "upperdir=$UPPER" "workdir=$WORK" restart=on passthrough=off
@@ -124,6 +127,7 @@ PY
 # /proc, /dev and /etc/resolv.conf are
 mount_below_survives() {
 	need_ovp
+	need_resend
 	mkdir -p "$LOWER/etc" "$LOWER/sub" "$T/other"
 	echo lower >"$LOWER/etc/resolv.conf"
 	echo other >"$T/other/o"
@@ -154,6 +158,7 @@ mount_below_survives() {
 
 @test "restart: a file open through passthrough when its worker died opens again, also through /proc/self/fd" {
 	need_ovp
+	need_resend
 	echo lower >"$LOWER/f"
 	ovp_mount "lowerdir=$LOWER" "upperdir=$UPPER" "workdir=$WORK" restart=on
 	run_cmd 0 python3 - "$MNT" "$OVP_PID" <<'PY'
@@ -179,6 +184,7 @@ more" "$(cat "$UPPER/f")"
 
 @test "restart: record locks, OFD locks and flocks held when the worker dies are held after it" {
 	need_ovp
+	need_resend
 	echo data >"$LOWER/f"
 	echo data >"$LOWER/g"
 	ovp_mount "lowerdir=$LOWER" "upperdir=$UPPER" "workdir=$WORK" restart=on

@@ -93,6 +93,7 @@ kill_after() {
 
 setup_once() {
 	need_ovp
+	need_resend
 	need_cmd strace
 	ovp_mount "lowerdir=$LOWER" "upperdir=$UPPER" "workdir=$WORK" \
 		restart=on "$@"
