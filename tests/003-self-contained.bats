@@ -5,8 +5,8 @@
 # glibc's, no glibc newer than Debian 12's, runs the distribution's
 # /usr/bin/fusermount3, and mounts, as root and as a plain user.  The
 # binary is $OVERPASS_SELF_CONTAINED, by default _build-static/src/overpass;
-# every test skips when it has not been built.  contrib/vm-test.sh
-# --binary runs this file with /opt/overpass-deps hidden.
+# every test skips when it has not been built.  OVERPASS_VM_BINARY=FILE
+# contrib/vm-test.sh runs this file on FILE with /opt/overpass-deps hidden.
 
 load helpers
 
