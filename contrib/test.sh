@@ -8,7 +8,9 @@
 #   2. a build with ASan and UBSan (configure --enable-sanitizers) in
 #      _build-asan/, with FUSE over io_uring (fuse.enable_uring=Y), so each
 #      transport runs the whole suite.
-# The kernel's switch is put back as it was at exit.
+# The kernel's switch is put back as it was at exit.  Before them, the
+# self-contained binary is built in _build-static/ (contrib/build.sh
+# --self-contained), which tests/003 checks in both passes.
 # Both are out-of-tree builds (contrib/build.sh with OVERPASS_BUILDDIR),
 # so an in-tree build is removed first (automake refuses both at once).
 #
@@ -19,6 +21,9 @@
 #
 # Environment:
 #   OVERPASS_SKIP_ASAN=1  skip the sanitizer pass
+#   OVERPASS_SKIP_STATIC=1
+#                         do not build the self-contained binary (tests/003
+#                         then skips)
 #   OVERPASS_TEST_URING=keep
 #                         leave fuse.enable_uring as it is for both passes
 #   ASAN_OPTIONS, UBSAN_OPTIONS
@@ -119,6 +124,16 @@ restore_transport() {
 	[ -z "$uring_saved" ] || echo "$uring_saved" >"$uring_param"
 }
 trap restore_transport EXIT
+
+# About 25 s on 2 cores, 30 s more the first time (the static libfuse).
+if [ "${OVERPASS_SKIP_STATIC:-0}" != 1 ]; then
+	note "self-contained build in $top/_build-static"
+	if ! OVERPASS_BUILDDIR=$top/_build-static "$top/contrib/build.sh" --self-contained; then
+		note "self-contained build failed"
+		fail=$((fail + 1))
+		rc=1
+	fi
+fi
 
 set_transport N
 run_pass plain "$top/_build"
