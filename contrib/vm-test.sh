@@ -241,7 +241,7 @@ hide_deps_cmd() {
 	for d in "${HIDDEN[@]}"; do
 		d=$(printf '%q' "$d")
 		echo "[ ! -d $d ] || { mount -t tmpfs -o ro,mode=755 overpass-hidden $d &&
-			[ -z \"\$(ls -A $d)\" ]; } || exit 1"
+			[ -z \"\$(ls -A $d)\" ]; } || { echo 'not ok 0 cannot hide '$d; exit 1; }"
 	done
 	echo "echo 'overpass-vm: hidden under empty tmpfs: ${HIDDEN[*]}'"
 	echo "ldd $q | sed 's/^/overpass-vm: ldd: /'"
