@@ -20,10 +20,12 @@
 #
 # OVERPASS_VM_BINARY=FILE tests one binary, the self-contained one
 # (contrib/build.sh --self-contained) on a machine without its build
-# dependencies: FILE is copied to the scratch disk as /tmp/bin/overpass,
-# the tests use that copy ($OVERPASS, $OVERPASS_SELF_CONTAINED), and
-# /opt/overpass-deps and /opt/overpass-deps-static are hidden under empty
-# tmpfs mounts (on host: in a mount namespace of its own).  Without
+# dependencies: /opt/overpass-deps and /opt/overpass-deps-static are
+# hidden under empty tmpfs mounts, FILE is installed as
+# /usr/local/bin/overpass (a tmpfs there, holding links to what the
+# host's has) as a user would install it, and the tests use that copy
+# ($OVERPASS, $OVERPASS_SELF_CONTAINED).  On host, the prefixes are hidden
+# in a mount namespace of its own and FILE is used where it is.  Without
 # BATS-FILES the basic files run then (BINARY_FILES below).
 # The last line is "N passed, N failed, N skipped"; exit status 0 when
 # nothing failed.  The whole VM run is bounded by OVERPASS_VM_TIMEOUT
@@ -178,7 +180,14 @@ EOT
 	if [ -n "$binary" ]; then
 		mkdir -m 755 "$dir/bin"
 		install -m 755 "$binary" "$dir/bin/overpass"
-		hide_deps_cmd /tmp/bin/overpass >>"$dir/vm-cmd"
+		cat >>"$dir/vm-cmd" <<'EOT'
+mkdir /tmp/host-local-bin && mount --bind /usr/local/bin /tmp/host-local-bin &&
+	mount -t tmpfs -o mode=755 overpass-local-bin /usr/local/bin &&
+	for f in /tmp/host-local-bin/*; do [ ! -e "$f" ] || ln -s "$f" /usr/local/bin/; done &&
+	install -m 755 /tmp/bin/overpass /usr/local/bin/overpass ||
+	{ echo 'not ok 0 cannot install /usr/local/bin/overpass'; exit 1; }
+EOT
+		hide_deps_cmd /usr/local/bin/overpass >>"$dir/vm-cmd"
 	fi
 	echo "bats --tap $(printf '%q ' "${files[@]}")" >>"$dir/vm-cmd"
 	scratch=$(mktemp /var/tmp/overpass-vm-XXXXXX.img)
