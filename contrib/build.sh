@@ -7,18 +7,26 @@
 # they are missing or stale, then make.  Idempotent: a second run with
 # nothing changed only runs make, which has nothing to do.
 #
-# Usage: contrib/build.sh [CONFIGURE-ARGS...]
+# Usage: contrib/build.sh [--self-contained] [CONFIGURE-ARGS...]
 #   Arguments go to ./configure (e.g. --enable-sanitizers); configure runs
 #   again whenever they differ from the previous run's.
+#   --self-contained  build one binary for other machines: libfuse (static,
+#                     from setup-deps.sh --static), liburing, libnuma,
+#                     libattr and libacl linked in, glibc shared; by default
+#                     in _build-static/.  It is checked to need no other
+#                     shared library and no glibc newer than Debian 12's
+#                     2.36; it runs fusermount3 from /usr/bin (the fuse3
+#                     package) for a plain user's mounts.
 #
 # Environment:
-#   OVERPASS_BUILDDIR   build directory (default: the source tree).  Out of
+#   OVERPASS_BUILDDIR   build directory (default: the source tree, or
+#                       _build-static with --self-contained).  Out of
 #                       tree, the binary is $OVERPASS_BUILDDIR/src/overpass.
 #                       automake refuses an out-of-tree build while the
 #                       source tree itself is configured, so that in-tree
 #                       build is removed first (make distclean), with a note.
-#   OVERPASS_DEPS_PREFIX, OVERPASS_FUSE_SUITE, OVERPASS_NO_APT
-#                       passed on to contrib/setup-deps.sh.
+#   OVERPASS_DEPS_PREFIX, OVERPASS_STATIC_PREFIX, OVERPASS_FUSE_SUITE,
+#   OVERPASS_NO_APT     passed on to contrib/setup-deps.sh.
 #
 # Quiet when all goes well; the output of a failing step is shown.
 set -euo pipefail
@@ -26,6 +34,16 @@ set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 log() { printf 'build.sh: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
+
+self_contained=0
+if [ "${1:-}" = --self-contained ]; then
+	self_contained=1
+	shift
+	set -- --enable-self-contained "$@"
+	: "${OVERPASS_BUILDDIR:=$top/_build-static}"
+fi
+deps_args=()
+[ "$self_contained" = 0 ] || deps_args=(--static)
 
 # run_logged WHAT CMD...: run quietly, show the output if it fails.
 run_logged() {
@@ -47,11 +65,12 @@ deps() {
 	if [ "$(id -u)" != 0 ] && command -v sudo >/dev/null; then
 		# sudo drops the caller's environment: hand the settings on
 		line=$(sudo env OVERPASS_DEPS_PREFIX="${OVERPASS_DEPS_PREFIX:-}" \
+			OVERPASS_STATIC_PREFIX="${OVERPASS_STATIC_PREFIX:-}" \
 			OVERPASS_FUSE_SUITE="${OVERPASS_FUSE_SUITE:-}" \
 			OVERPASS_NO_APT="${OVERPASS_NO_APT:-0}" \
-			"$top/contrib/setup-deps.sh" | tail -n 1)
+			"$top/contrib/setup-deps.sh" "${deps_args[@]}" | tail -n 1)
 	else
-		line=$("$top/contrib/setup-deps.sh" | tail -n 1)
+		line=$("$top/contrib/setup-deps.sh" "${deps_args[@]}" | tail -n 1)
 	fi
 	case $line in
 	PKG_CONFIG_PATH=*) export PKG_CONFIG_PATH="${line#PKG_CONFIG_PATH=}" ;;
@@ -60,6 +79,7 @@ deps() {
 }
 # an empty value given to setup-deps.sh through sudo means "default"
 [ -n "${OVERPASS_DEPS_PREFIX:-}" ] || unset OVERPASS_DEPS_PREFIX
+[ -n "${OVERPASS_STATIC_PREFIX:-}" ] || unset OVERPASS_STATIC_PREFIX
 [ -n "${OVERPASS_FUSE_SUITE:-}" ] || unset OVERPASS_FUSE_SUITE
 deps
 
@@ -105,4 +125,26 @@ fi
 
 # 4. make; compiler warnings and errors stay visible.
 make -s -j"$(nproc)" 9>&-
+
+# 5. a self-contained binary: no shared library but glibc's, no glibc
+# symbol newer than Debian 12's.  (tests/003-self-contained.bats checks
+# the same, and that it mounts, on the machine it runs on.)
+check_self_contained() {
+	local bin=$1 lib glibc
+	for lib in $(readelf -d "$bin" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'); do
+		case $lib in
+		libc.so.6 | libm.so.6 | ld-linux-*.so.*) ;;
+		*) die "$bin needs $lib: it is not self-contained" ;;
+		esac
+	done
+	readelf -d "$bin" | grep -qE '\((RPATH|RUNPATH)\)' &&
+		die "$bin has an rpath: $(readelf -d "$bin" | grep -E 'R(UN)?PATH')"
+	glibc=$(objdump -T "$bin" | grep -o 'GLIBC_[0-9.]*' | sed 's/GLIBC_//' |
+		sort -uV | tail -n 1)
+	[ "$(printf '%s\n' "$glibc" 2.36 | sort -V | tail -n 1)" = 2.36 ] ||
+		die "$bin needs glibc $glibc; Debian 12 has 2.36"
+	log "self-contained: needs $(readelf -d "$bin" |
+		sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p' | paste -sd ' '), glibc >= $glibc"
+}
+[ "$self_contained" = 0 ] || check_self_contained "$bdir/src/overpass"
 log "built $bdir/src/overpass"

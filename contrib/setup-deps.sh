@@ -9,8 +9,16 @@
 # the kernel offers it.  Idempotent: a second run with everything present
 # takes seconds.
 #
+# Usage: contrib/setup-deps.sh [--static]
+#   --static  build libfuse as a static library only, into its own prefix,
+#             for a self-contained overpass (contrib/build.sh
+#             --self-contained), whatever the system's libfuse is.  Its
+#             fusermount3 path is /usr/bin/fusermount3, the distributions'.
+#
 # Environment:
 #   OVERPASS_DEPS_PREFIX   where libfuse goes (default /opt/overpass-deps)
+#   OVERPASS_STATIC_PREFIX where --static puts it
+#                          (default /opt/overpass-deps-static)
 #   OVERPASS_FUSE_SUITE    Debian suites to look for the fuse3 source in; the
 #                          newest version found is built ("forky sid trixie")
 #   OVERPASS_NO_APT=1      do not run apt-get (you installed packages yourself)
@@ -19,11 +27,30 @@
 # caller may eval it.
 set -euo pipefail
 
+static=0
+case ${1:-} in
+--static) static=1 ;;
+"") ;;
+*) echo "usage: $0 [--static]" >&2; exit 2 ;;
+esac
 prefix=${OVERPASS_DEPS_PREFIX:-/opt/overpass-deps}
+stamp=$prefix/.overpass-deps-v2
+# libfuse runs fusermount3 for a plain user's mount and unmount: first
+# FUSERMOUNT_DIR/fusermount3, FUSERMOUNT_DIR being the bindir it was built
+# with, then fusermount3 from PATH.  The shared build installs no
+# fusermount3 (-Dutils=false), so the system's is found in PATH; the static
+# one is built for other machines, where the fusermount3 to run is the
+# distribution's, in /usr/bin: that becomes its bindir (nothing is
+# installed there).
+meson_args=()
+if [ "$static" = 1 ]; then
+	prefix=${OVERPASS_STATIC_PREFIX:-/opt/overpass-deps-static}
+	stamp=$prefix/.overpass-deps-static-v1
+	meson_args=(-Ddefault_library=static -Dbindir=/usr/bin)
+fi
 suites=${OVERPASS_FUSE_SUITE:-forky sid trixie}
 need_fuse=3.17.0 # the passthrough API: configure refuses anything older
 want_fuse=3.18.3 # io_uring, with the fixes it needs: what we build
-stamp=$prefix/.overpass-deps-v2
 
 log() { printf 'setup-deps: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -130,11 +157,11 @@ build_libfuse() {
 	(cd "$src" && apt-get source -qq --download-only "fuse3=$version" >&2 &&
 		dpkg-source -x --no-check ./fuse3_*.dsc fuse3 >&2) ||
 		die "apt-get source fuse3=$version failed"
-	log "building libfuse into $prefix"
+	log "building libfuse${meson_args[*]:+ (${meson_args[*]})} into $prefix"
 	(cd "$src/fuse3" &&
 		meson setup build --prefix="$prefix" --buildtype=release \
 			-Dexamples=false -Dtests=false -Dutils=false \
-			-Duseroot=false -Dinitscriptdir= >&2 &&
+			-Duseroot=false -Dinitscriptdir= "${meson_args[@]}" >&2 &&
 		ninja -C build >&2 && ninja -C build install >&2) ||
 		die "building libfuse failed (see the meson output above)"
 	touch "$stamp"
@@ -142,12 +169,12 @@ build_libfuse() {
 
 main() {
 	run_apt
-	if pkg-config --atleast-version=$want_fuse fuse3 2>/dev/null; then
+	if [ "$static" = 0 ] && pkg-config --atleast-version=$want_fuse fuse3 2>/dev/null; then
 		log "system libfuse $(pkg-config --modversion fuse3) is new enough"
 		echo "PKG_CONFIG_PATH=${PKG_CONFIG_PATH:-}"
 		return
 	fi
-	if [ "$(id -u)" != 0 ] && ! fuse_in_prefix_ok &&
+	if [ "$static" = 0 ] && [ "$(id -u)" != 0 ] && ! fuse_in_prefix_ok &&
 		pkg-config --atleast-version=$need_fuse fuse3 2>/dev/null; then
 		log "system libfuse $(pkg-config --modversion fuse3) has passthrough but not io_uring ($want_fuse); run as root to build $want_fuse"
 		echo "PKG_CONFIG_PATH=${PKG_CONFIG_PATH:-}"

@@ -17,6 +17,16 @@
 # src/overpass and /opt/overpass-deps: nothing is built inside.
 #
 # Without BATS-FILES a kernel-dependent subset runs (DEFAULT_FILES below).
+#
+# OVERPASS_VM_BINARY=FILE tests one binary, the self-contained one
+# (contrib/build.sh --self-contained) on a machine without its build
+# dependencies: /opt/overpass-deps and /opt/overpass-deps-static are
+# hidden under empty tmpfs mounts, FILE is installed as
+# /usr/local/bin/overpass (a tmpfs there, holding links to what the
+# host's has) as a user would install it, and the tests use that copy
+# ($OVERPASS, $OVERPASS_SELF_CONTAINED).  On host, the prefixes are hidden
+# in a mount namespace of its own and FILE is used where it is.  Without
+# BATS-FILES the basic files run then (BINARY_FILES below).
 # The last line is "N passed, N failed, N skipped"; exit status 0 when
 # nothing failed.  The whole VM run is bounded by OVERPASS_VM_TIMEOUT
 # seconds, and the VM powers off when bats is done.
@@ -26,6 +36,8 @@
 #   OVERPASS_VM_TIMEOUT  seconds for the whole VM run (default 1800)
 #   OVERPASS_VM_MEM      guest memory in MiB (default 2048)
 #   OVERPASS_VM_SMP      guest CPUs (default: this machine's, at most 4)
+#   OVERPASS_VM_BINARY   the overpass binary to test (default: the tree's
+#                        src/overpass, with /opt/overpass-deps visible)
 #   OVERPASS_NO_APT=1    do not run apt-get for qemu, busybox, kmod, cpio
 #   OVERPASS_DIFF_OPS, OVERPASS_DIFF_SEED
 #                        passed on to the guest's tests/040
@@ -41,6 +53,11 @@ vm_timeout=${OVERPASS_VM_TIMEOUT:-1800}
 vm_mem=${OVERPASS_VM_MEM:-2048}
 vm_smp=${OVERPASS_VM_SMP:-$(n=$(nproc); echo $((n > 4 ? 4 : n)))}
 DEFAULT_FILES=(tests/035-file-ops.bats tests/080-passthrough.bats tests/130-restart.bats)
+BINARY_FILES=(tests/003-self-contained.bats tests/001-mount.bats
+	tests/010-merged-view.bats tests/030-write.bats tests/035-file-ops.bats)
+binary=${OVERPASS_VM_BINARY:-}
+# What OVERPASS_VM_BINARY hides: the prefixes of the build's libfuse.
+HIDDEN=(/opt/overpass-deps /opt/overpass-deps-static)
 # Modules the guest loads, with their dependencies, in this order.
 MODULES=(virtio_pci virtio_blk 9pnet_virtio 9p ext4 fuse overlay loop)
 
@@ -167,8 +184,20 @@ export TMPDIR=/tmp HOME=/tmp/home OVERPASS_VM_KERNEL=$kernel
 export OVERPASS=$(printf '%q' "$OVERPASS")
 $(for v in OVERPASS_DIFF_OPS OVERPASS_DIFF_SEED; do [ -z "${!v:-}" ] || echo "export $v=$(printf '%q' "${!v}")"; done)
 mkdir -p /tmp/home
-bats --tap $(printf '%q ' "${files[@]}")
 EOT
+	if [ -n "$binary" ]; then
+		mkdir -m 755 "$dir/bin"
+		install -m 755 "$binary" "$dir/bin/overpass"
+		cat >>"$dir/vm-cmd" <<'EOT'
+mkdir /tmp/host-local-bin && mount --bind /usr/local/bin /tmp/host-local-bin &&
+	mount -t tmpfs -o mode=755 overpass-local-bin /usr/local/bin &&
+	for f in /tmp/host-local-bin/*; do [ ! -e "$f" ] || ln -s "$f" /usr/local/bin/; done &&
+	install -m 755 /tmp/bin/overpass /usr/local/bin/overpass ||
+	{ echo 'not ok 0 cannot install /usr/local/bin/overpass'; exit 1; }
+EOT
+		hide_deps_cmd /usr/local/bin/overpass >>"$dir/vm-cmd"
+	fi
+	echo "bats --tap $(printf '%q ' "${files[@]}")" >>"$dir/vm-cmd"
 	scratch=$(mktemp /var/tmp/overpass-vm-XXXXXX.img)
 	truncate -s 8G "$scratch"
 	mkfs.ext4 -q -F -d "$dir" "$scratch"
@@ -179,7 +208,14 @@ run_host() {
 	local out rc
 	out=$(mktemp)
 	set +e
-	(cd "$top" && bats --tap "${bats_files[@]}") 2>&1 | tee "$out"
+	if [ -n "$binary" ]; then
+		# the mounts that hide the prefixes stay in a namespace of its own
+		unshare -m --propagation private bash -c "cd $(printf '%q' "$top")
+			$(hide_deps_cmd "$binary")
+			bats --tap $(printf '%q ' "${bats_files[@]}")" 2>&1 | tee "$out"
+	else
+		(cd "$top" && bats --tap "${bats_files[@]}") 2>&1 | tee "$out"
+	fi
 	set -e
 	summarize "$out"
 	rc=$?
@@ -213,6 +249,22 @@ run_vm() {
 	return $rc
 }
 
+# hide_deps_cmd BINARY: shell commands that hide the libfuse prefixes
+# under empty read-only tmpfs mounts, show what the binary links, and make
+# the tests use it.
+hide_deps_cmd() {
+	local d q
+	q=$(printf '%q' "$1")
+	for d in "${HIDDEN[@]}"; do
+		d=$(printf '%q' "$d")
+		echo "[ ! -d $d ] || { mount -t tmpfs -o ro,mode=755 overpass-hidden $d &&
+			[ -z \"\$(ls -A $d)\" ]; } || { echo 'not ok 0 cannot hide '$d; exit 1; }"
+	done
+	echo "echo 'overpass-vm: hidden under empty tmpfs: ${HIDDEN[*]}'"
+	echo "ldd $q | sed 's/^/overpass-vm: ldd: /'"
+	echo "export OVERPASS=$q OVERPASS_SELF_CONTAINED=$q"
+}
+
 # "N passed, N failed, N skipped" from TAP lines; status 1 on any failure.
 # A bats run that failed without a failing test (it could not start) counts
 # as one failure.
@@ -228,11 +280,19 @@ summarize() {
 kernel=$1
 shift
 bats_files=("$@")
-[ ${#bats_files[@]} -gt 0 ] || bats_files=("${DEFAULT_FILES[@]/#/$top/}")
-OVERPASS=$(realpath "${OVERPASS:-$top/src/overpass}" 2>/dev/null) ||
-	die "no ${OVERPASS:-$top/src/overpass}: run contrib/build.sh first"
-[ -x "$OVERPASS" ] || die "no $OVERPASS: run contrib/build.sh first"
+if [ -n "$binary" ]; then
+	[ -x "$binary" ] || die "OVERPASS_VM_BINARY=$binary: no such executable"
+	binary=$(realpath "$binary")
+	[ ${#bats_files[@]} -gt 0 ] || bats_files=("${BINARY_FILES[@]/#/$top/}")
+	# the guest's commands put the installed copy in its place
+	OVERPASS=$binary
+else
+	OVERPASS=$(realpath "${OVERPASS:-$top/src/overpass}" 2>/dev/null) ||
+		die "no ${OVERPASS:-$top/src/overpass}: run contrib/build.sh first"
+	[ -x "$OVERPASS" ] || die "no $OVERPASS: run contrib/build.sh first"
+fi
 export OVERPASS
+[ ${#bats_files[@]} -gt 0 ] || bats_files=("${DEFAULT_FILES[@]/#/$top/}")
 
 case $kernel in
 host | 6.18) run_host; exit ;;

@@ -9,6 +9,7 @@ AM_TESTS_ENVIRONMENT = OVERPASS='$(abs_top_builddir)/src/overpass'; export OVERP
 
 TESTS += \
 	tests/001-mount.bats \
+	tests/003-self-contained.bats \
 	tests/005-unmount.bats \
 	tests/010-merged-view.bats \
 	tests/020-readdir.bats \
