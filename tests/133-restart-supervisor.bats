@@ -66,6 +66,7 @@ kernel_resends() {
 
 @test "restart: the statistics name the supervisor and its worker" {
 	need_ovp
+	need_resend
 	ovp_mount "lowerdir=$LOWER" "upperdir=$UPPER" "workdir=$WORK" restart=on
 	w=$(wait_worker "$OVP_PID")
 	assert_equal "$OVP_PID" "$(stat_value "$MNT" restart.supervisor_pid)"
@@ -77,6 +78,7 @@ kernel_resends() {
 
 @test "restart: kill -9 of the supervisor: the worker unmounts and ends within a few seconds" {
 	need_ovp
+	need_resend
 	echo data >"$LOWER/f"
 	ovp_mount "lowerdir=$LOWER" "upperdir=$UPPER" "workdir=$WORK" restart=on
 	w=$(wait_worker "$OVP_PID")
@@ -90,6 +92,7 @@ kernel_resends() {
 
 @test "restart: after an upgrade, the exec'd worker also unmounts and ends when its supervisor is killed" {
 	need_ovp
+	need_resend
 	echo data >"$LOWER/f"
 	ovp_mount "lowerdir=$LOWER" "upperdir=$UPPER" "workdir=$WORK" restart=on
 	run_ovp 0 --restart "$MNT"
@@ -104,6 +107,7 @@ kernel_resends() {
 
 @test "restart: kill -9 of the supervisor under a subreaper; --restart then signals nobody" {
 	need_ovp
+	need_resend
 	start_subreaper "$OVERPASS" -o "lowerdir=$LOWER,upperdir=$UPPER,workdir=$WORK,restart=on" "$MNT"
 	wait_mounted "$MNT" 10 || { cat "$T/reaper.log" >&2; stop_subreaper; false; }
 	sup=$(stat_value "$MNT" restart.supervisor_pid)
