@@ -176,21 +176,33 @@ fi
 # and the differential test against kernel overlayfs.
 VM_FILES=(tests/030-write.bats tests/035-file-ops.bats tests/040-differential.bats
 	tests/065-rootless.bats tests/080-passthrough.bats tests/130-restart.bats
-	tests/131-restart-kept.bats tests/132-restart-once.bats tests/140-locks.bats)
+	tests/131-restart-kept.bats tests/132-restart-once.bats tests/140-locks.bats
+	tests/150-kernel.bats)
+# The basic files, run with the self-contained binary on 6.1.
+BINARY_FILES=(tests/003-self-contained.bats tests/001-mount.bats
+	tests/010-merged-view.bats tests/030-write.bats tests/035-file-ops.bats)
 
-# run_vm KERNEL: VM_FILES on KERNEL; its counts are added to the totals, a
-# run that ends without them counts as one failure.
+# run_vm NAME KERNEL [VAR=VALUE...] -- FILES...: FILES on KERNEL, with
+# the variables given to contrib/vm-test.sh; its counts are added to the
+# totals, a run that ends without them counts as one failure.
 run_vm() {
-	local k=$1 log=$top/_build/vm-$1.log vrc=0 line p f s
-	note "vm pass: Linux $k: ${VM_FILES[*]##*/}"
-	OVERPASS=$top/_build/src/overpass OVERPASS_DIFF_OPS=${OVERPASS_DIFF_OPS:-300} \
-		"$top/contrib/vm-test.sh" "$k" "${VM_FILES[@]/#/$top/}" </dev/null >"$log" 2>&1 ||
+	local name=$1 k=$2 log=$top/_build/vm-$1.log vrc=0 line p f s
+	local -a env=()
+	shift 2
+	while [ "$1" != -- ]; do
+		env+=("$1")
+		shift
+	done
+	shift
+	note "vm pass $name: Linux $k: ${*##*/}"
+	env OVERPASS_DIFF_OPS="${OVERPASS_DIFF_OPS:-300}" "${env[@]}" \
+		"$top/contrib/vm-test.sh" "$k" "${@/#/$top/}" </dev/null >"$log" 2>&1 ||
 		vrc=$?
 	line=$(grep -E '^[0-9]+ passed, [0-9]+ failed, [0-9]+ skipped$' "$log" | tail -n1)
 	if [ -z "$line" ]; then
 		echo "======== $log"
 		tail -n 40 "$log"
-		note "vm pass: Linux $k: no result (vm-test.sh exit $vrc)"
+		note "vm pass $name: Linux $k: no result (vm-test.sh exit $vrc)"
 		fail=$((fail + 1))
 		rc=1
 		return
@@ -207,17 +219,25 @@ run_vm() {
 	else
 		grep -E '^ok .*# skip' "$log" || true
 	fi
-	note "vm pass: Linux $k: $p passed, $f failed, $s skipped"
+	note "vm pass $name: Linux $k: $p passed, $f failed, $s skipped"
 }
 
 if [ "${OVERPASS_SKIP_VM:-0}" = 1 ]; then
 	note "VM pass skipped (OVERPASS_SKIP_VM=1)"
 elif [ ! -x "$top/_build/src/overpass" ]; then
 	note "VM pass: no _build/src/overpass (the plain build failed)"
+	fail=$((fail + 1))
+	rc=1
 else
 	for k in ${OVERPASS_VM_KERNELS:-6.1 6.12}; do
-		run_vm "$k"
+		run_vm "$k" "$k" OVERPASS="$top/_build/src/overpass" -- "${VM_FILES[@]}"
 	done
+	# the self-contained binary on Debian 12's kernel, installed as a user
+	# would, without /opt/overpass-deps
+	if [ -x "$top/_build-static/src/overpass" ]; then
+		run_vm 6.1-self-contained 6.1 \
+			OVERPASS_VM_BINARY="$top/_build-static/src/overpass" -- "${BINARY_FILES[@]}"
+	fi
 fi
 
 echo "$pass passed, $fail failed, $skip skipped"

@@ -989,9 +989,9 @@ static int prepare_dir_move(struct ovl_fs *fs, struct ovl_inode *d, bool samedir
 		return err;
 	err = set_redirect(fs, d->dirs->d[0].fd, redirect);
 	free(redirect);
-	/* an upper without xattrs: as kernel overlayfs without redirect_dir,
-	 * EXDEV, and mv(1) copies the directory instead */
-	return err == -EOPNOTSUPP || (err && fs->no_xattr) ? -EXDEV : err;
+	/* an upper that refuses this xattr: as kernel overlayfs without
+	 * redirect_dir, EXDEV, and mv(1) copies the directory instead */
+	return err == -EOPNOTSUPP ? -EXDEV : err;
 }
 
 /*

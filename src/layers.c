@@ -600,8 +600,9 @@ static void probe_whiteouts(struct ovl_fs *fs)
  * workdir/work as kernel overlayfs tries workdir.  Where it does not (no
  * xattrs, or trusted.overlay.* refused as overlayfs before Linux 6.7 and
  * fuse-overlayfs refuse them), the kernel falls back to index=off,
- * metacopy=off and no redirects, and so do we: a copy-up breaks the hard
- * links of a lower file, and a lower directory is not renamed (EXDEV).
+ * metacopy=off and redirect_dir=nofollow, and so do we: a copy-up breaks
+ * the hard links of a lower file, and a lower directory is not renamed
+ * (EXDEV, before anything is copied up).
  */
 static void probe_xattrs(struct ovl_fs *fs)
 {
@@ -617,11 +618,12 @@ static void probe_xattrs(struct ovl_fs *fs)
 	}
 	fs->no_xattr = true;
 	fs->p->metacopy = false;
+	fs->p->redirect = OVL_REDIRECT_NOFOLLOW;
 	if (fs->index_fd >= 0) {
 		close(fs->index_fd);
 		fs->index_fd = -1;
 	}
-	ovl_log("upperdir %s takes no %s xattrs (%s): index, metacopy and redirects off",
+	ovl_log("upperdir %s takes no %s xattrs (%s): index and metacopy off, redirect_dir=nofollow",
 		fs->upper->path, name, strerror(-err));
 }
 

@@ -195,6 +195,9 @@ cu_ops() {
 	assert_files_equal "$T/kernel" "$T/ovp" "merged view"
 	assert_equal "linked" "$(cat "$MNT/l2")" "the other link's data (index off)"
 	assert_equal "" "$(ls -A "$T/ram/wk/index" 2>/dev/null)" "index entries"
+	# the refused rename copied nothing up (redirect_dir=nofollow there)
+	assert_equal "$(cd "$T/ram/kup" && find . | sort | xargs)" \
+		"$(cd "$T/ram/up" && find . | sort | xargs)" "what is in the upper"
 	ovp_umount
 	kovl_umount
 	run_cmd 0 umount "$T/ram"
