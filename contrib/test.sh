@@ -108,7 +108,11 @@ run_pass() {
 	make -C "$bdir" -s check || checkrc=$?
 	read -r p f s < <(count_trs "$bdir")
 	pass=$((pass + p)) fail=$((fail + f)) skip=$((skip + s))
-	if [ "$checkrc" != 0 ] || [ "$f" != 0 ]; then
+	if [ $((p + f + s)) = 0 ]; then
+		note "$name pass: no test ran"
+		fail=$((fail + 1))
+		rc=1
+	elif [ "$checkrc" != 0 ] || [ "$f" != 0 ]; then
 		rc=1
 		show_failures "$bdir"
 		if [ "$f" = 0 ]; then
@@ -209,7 +213,7 @@ run_vm() {
 	fi
 	read -r p _ f _ s _ <<<"$line"
 	pass=$((pass + p)) fail=$((fail + f)) skip=$((skip + s))
-	if [ "$f" != 0 ] || [ "$vrc" != 0 ]; then
+	if [ $((p + f + s)) = 0 ] || [ "$f" != 0 ] || [ "$vrc" != 0 ]; then
 		rc=1
 		echo "======== $log"
 		tr -cd '\11\12\40-\176' <"$log"

@@ -216,6 +216,7 @@ run_host() {
 	else
 		(cd "$top" && bats --tap "${bats_files[@]}") 2>&1 | tee "$out"
 	fi
+	echo "overpass-vm: bats exit ${PIPESTATUS[0]}" | tee -a "$out"
 	set -e
 	summarize "$out"
 	rc=$?
@@ -266,13 +267,13 @@ hide_deps_cmd() {
 }
 
 # "N passed, N failed, N skipped" from TAP lines; status 1 on any failure.
-# A bats run that failed without a failing test (it could not start) counts
-# as one failure.
+# A bats run that failed without a failing test (it could not start), or
+# ran no test at all, counts as one failure.
 summarize() {
 	awk '/^ok / { if ($0 ~ /# skip/) s++; else p++ }
 		/^not ok / { f++ }
 		/^overpass-vm: bats exit [1-9]/ { bad = 1 }
-		END { if (bad && !f) f = 1
+		END { if ((bad || p + s == 0) && !f) f = 1
 			printf "%d passed, %d failed, %d skipped\n", p, f, s; exit f > 0 }' "$1"
 }
 
