@@ -35,7 +35,10 @@ if mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=512000,cache=loose host
 	done
 	chmod 1777 $h/tmp
 	echo "overpass-vm: kernel $(cat /proc/sys/kernel/osrelease)"
+	# sysrq's power off runs asynchronously (on 6.12 it comes after the
+	# next command): init must not end before it, or the kernel panics
 	exec switch_root $h /bin/bash -c '
+		export PATH=/usr/sbin:/usr/bin:/sbin:/bin
 		bash /tmp/vm-cmd
 		echo "overpass-vm: bats exit $?"
 		sync
