@@ -38,6 +38,11 @@
 #   OVERPASS_VM_SMP      guest CPUs (default: this machine's, at most 4)
 #   OVERPASS_VM_BINARY   the overpass binary to test (default: the tree's
 #                        src/overpass, with /opt/overpass-deps visible)
+#   OVERPASS_VM_BENCH    run contrib/bench.py in the VM instead of bats,
+#                        with these arguments (e.g. "--reps 3 --only
+#                        tar-tree"), its work directory on the scratch
+#                        disk (8 GiB; give OVERPASS_VM_MEM=8192 for the
+#                        1 GiB data file's rows); the table is printed
 #   OVERPASS_NO_APT=1    do not run apt-get for qemu, busybox, kmod, cpio
 #   OVERPASS_DIFF_OPS, OVERPASS_DIFF_SEED
 #                        passed on to the guest's tests/040
@@ -197,7 +202,18 @@ mkdir /tmp/host-local-bin && mount --bind /usr/local/bin /tmp/host-local-bin &&
 EOT
 		hide_deps_cmd /usr/local/bin/overpass >>"$dir/vm-cmd"
 	fi
-	echo "bats --tap $(printf '%q ' "${files[@]}")" >>"$dir/vm-cmd"
+	if [ -n "${OVERPASS_VM_BENCH:-}" ]; then
+		# the benchmark on the scratch disk; its table to the console,
+		# and one TAP line, so the run ends as a test run does
+		cat >>"$dir/vm-cmd" <<EOT
+python3 contrib/bench.py --overpass "\$OVERPASS" --workdir /tmp/bench $OVERPASS_VM_BENCH
+b=\$?
+cat /tmp/bench/bench.txt 2>/dev/null
+[ \$b = 0 ] && echo "ok 1 contrib/bench.py" || echo "not ok 1 contrib/bench.py (exit \$b)"
+EOT
+	else
+		echo "bats --tap $(printf '%q ' "${files[@]}")" >>"$dir/vm-cmd"
+	fi
 	scratch=$(mktemp /var/tmp/overpass-vm-XXXXXX.img)
 	truncate -s 8G "$scratch"
 	mkfs.ext4 -q -F -d "$dir" "$scratch"
