@@ -49,7 +49,10 @@
 #   OVERPASS             the binary the tests run (default the tree's
 #                        src/overpass; contrib/test.sh gives _build's); the
 #                        VM sees this machine's files but its own /tmp,
-#                        /var/tmp, /run and /root
+#                        /var/tmp, /run and /root: a tree there (a CI
+#                        clone in /tmp) is copied onto the scratch disk,
+#                        its files as git lists them and the binary, and
+#                        mounted at the same path in the VM
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -176,17 +179,58 @@ build_initramfs() {
 	(cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) >"$initrd"
 }
 
+# Whether the guest hides PATH under mounts of its own (vm-init.sh: the
+# scratch disk on /tmp, tmpfs on the others).
+guest_hidden() {
+	local p
+	for p in /tmp /var/tmp /run /root /var/lib/containers; do
+		case $1/ in "$p"/*) return 0 ;; esac
+	done
+	return 1
+}
+
+# stage_tree DIR: the tree's files (git's list, else all but the build
+# directories and .git) in DIR/.tree, with $OVERPASS where it is in the
+# tree; the guest mounts it at the tree's path (a CI clone in /tmp).
+# Prints the binary's path in the guest.
+stage_tree() {
+	local d=$1/.tree rel
+	mkdir -p "$d"
+	(cd "$top" && { git ls-files -z --cached --others --exclude-standard 2>/dev/null ||
+		find . \( -name '_build*' -o -name .git \) -prune -o -print0; } |
+		while IFS= read -r -d '' f; do
+			if [ -e "$f" ] || [ -L "$f" ]; then printf '%s\0' "$f"; fi
+		done | cpio -0 -pdm --quiet "$d")
+	rel=${OVERPASS#"$top"/}
+	if [ "$rel" != "$OVERPASS" ]; then
+		install -D -m 755 "$OVERPASS" "$d/$rel"
+		echo "$OVERPASS"
+	elif guest_hidden "$OVERPASS"; then
+		install -D -m 755 "$OVERPASS" "$1/.bin/overpass"
+		echo /tmp/.bin/overpass
+	else
+		echo "$OVERPASS"
+	fi
+}
+
 # A fresh ext4 scratch disk for the guest's /tmp; the host writes the
 # command to run as /vm-cmd in it.
 make_scratch() {
-	local files=() f dir
+	local files=() f dir guest_ovp=$OVERPASS q
 	for f in "${bats_files[@]}"; do files+=("$(realpath "$f")"); done
 	dir=$(mktemp -d)
-	cat >"$dir/vm-cmd" <<EOT
-cd $(printf '%q' "$top")
+	q=$(printf '%q' "$top")
+	: >"$dir/vm-cmd"
+	if guest_hidden "$top"; then
+		guest_ovp=$(stage_tree "$dir")
+		echo "mkdir -p $q && mount --bind /tmp/.tree $q ||
+	{ echo 'not ok 0 cannot put the tree at '$q; exit 1; }" >>"$dir/vm-cmd"
+	fi
+	cat >>"$dir/vm-cmd" <<EOT
+cd $q
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 export TMPDIR=/tmp HOME=/tmp/home OVERPASS_VM_KERNEL=$kernel
-export OVERPASS=$(printf '%q' "$OVERPASS")
+export OVERPASS=$(printf '%q' "$guest_ovp")
 $(for v in OVERPASS_DIFF_OPS OVERPASS_DIFF_SEED; do [ -z "${!v:-}" ] || echo "export $v=$(printf '%q' "${!v}")"; done)
 mkdir -p /tmp/home
 EOT
