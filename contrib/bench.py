@@ -134,11 +134,38 @@ exec "$@"
 """
 
 def vm_rss(pid, field="VmRSS"):
+    """Resident memory in bytes.  The current figure is counted from the
+    page tables (smaps_rollup): before Linux 6.2 each thread batches its
+    page-fault counts, so a threaded daemon's VmRSS can be megabytes off.
+    The peak (VmHWM) has no such source and keeps that error there."""
+    if field == "VmRSS":
+        try:
+            with open(f"/proc/{pid}/smaps_rollup") as f:
+                for line in f:
+                    if line.startswith("Rss:"):
+                        return int(line.split()[1]) * 1024
+        except OSError:
+            pass
     with open(f"/proc/{pid}/status") as f:
         for line in f:
             if line.startswith(field + ":"):
                 return int(line.split()[1]) * 1024
     raise RuntimeError(f"no {field} for pid {pid}")
+
+
+def workdir_fs(path):
+    """The filesystem type of the mount holding path (its longest mount
+    point in /proc/self/mountinfo), not the root's: in the kernels' VM the
+    root is 9p and the workdir an ext4 scratch disk."""
+    path = os.path.realpath(path)
+    best, fstype = -1, "?"
+    for line in open("/proc/self/mountinfo"):
+        f = line.split()
+        mnt = f[4].replace("\\040", " ")
+        inside = path == mnt or path.startswith(mnt.rstrip("/") + "/")
+        if inside and len(mnt) >= best:
+            best, fstype = len(mnt), line.split(" - ")[1].split()[0]
+    return fstype
 
 
 def drop_caches(level):
@@ -896,8 +923,7 @@ class Bench:
         fo_ver = next((l for l in fo if l.startswith("fuse-overlayfs")), "-")
         nofile = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
         mem_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / (1 << 30)
-        root_fs = next((l.split(" - ")[1].split()[0] for l in open("/proc/self/mountinfo")
-                        if l.split()[4] == "/"), "?")
+        root_fs = workdir_fs(self.workdir)
         return [
             f"overpass benchmark, started {self.started}",
             f"host: Linux {os.uname().release}, {os.cpu_count()} CPUs, {mem_gib:.1f} GiB RAM, "

@@ -17,7 +17,7 @@
 #      6.1, /opt/overpass-deps hidden.  Measured on 2 CPUs without KVM,
 #      boot included, tests/040 with OVERPASS_DIFF_OPS=300 (not 3000), from
 #      a clone in /tmp:
-#        6.1, VM_FILES_61:  733 s (48 passed, 25 skipped: restart needs 6.9)
+#        6.1, VM_FILES_61:  799 s (55 passed, 26 skipped: restart needs 6.9)
 #        6.12, VM_FILES_612: 516 s (50 passed)
 #        6.1 self-contained, BINARY_FILES: 403 s (34 passed, 1 skipped)
 #      so the pass adds about 28 minutes to the two above (about 40).
@@ -184,7 +184,7 @@ fi
 # resend and io_uring: passthrough's fallback, restart (off there: 131
 # and 132 skip), locks, copy-up, rootless, the differential test against
 # kernel overlayfs and the kernel's features.
-VM_FILES_61=(tests/030-write.bats tests/035-file-ops.bats tests/040-differential.bats
+VM_FILES_61=(tests/030-write.bats tests/035-file-ops.bats tests/036-writeback.bats tests/040-differential.bats
 	tests/065-rootless.bats tests/080-passthrough.bats tests/130-restart.bats
 	tests/131-restart-kept.bats tests/132-restart-once.bats tests/140-locks.bats
 	tests/150-kernel.bats)

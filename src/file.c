@@ -70,6 +70,63 @@ int ovl_may_write(struct ovl_fs *fs, struct ovl_inode *inode, int flags)
 }
 
 /*
+ * At INIT, once passthrough is decided: the kernel's writeback cache where
+ * the page cache serves every open (no passthrough) and the mount is
+ * writable, with writeback=1.  The kernel then keeps the size and times
+ * of regular files, writes whole pages back at offsets it chooses, and
+ * reads to fill a page a write covers in part, whatever the open's mode.
+ */
+void ovl_writeback_init(struct ovl_fs *fs, struct fuse_conn_info *conn)
+{
+	fs->writeback_cache = false;
+	if (!fs->passthrough && fs->p->writeback && !fs->p->read_only)
+		fs->writeback_cache =
+			fuse_set_feature_flag(conn, FUSE_CAP_WRITEBACK_CACHE);
+	if (!fs->writeback_cache)
+		fuse_unset_feature_flag(conn, FUSE_CAP_WRITEBACK_CACHE);
+}
+
+/*
+ * The flags the real file of an open is opened with.  Under the writeback
+ * cache an open for writing also reads (the kernel fills partial pages
+ * through it) and never appends: the kernel gives every write its offset,
+ * and an O_APPEND descriptor would put a page written back twice at the
+ * end twice.  An append-only file (chattr +a) keeps O_APPEND and bypasses
+ * the cache (@direct: ovl_open_inode() sets direct_io), so each write
+ * appends once, as on the kernel.
+ */
+static int data_flags(struct ovl_fs *fs, struct ovl_inode *inode, int flags,
+		      bool *direct)
+{
+	*direct = false;
+	if (!fs->writeback_cache)
+		return flags;
+	if (ovl_protection(fs, inode) & OVL_PROT_APPEND) {
+		*direct = true;
+		return flags;
+	}
+	if ((flags & O_ACCMODE) == O_WRONLY)
+		flags = (flags & ~O_ACCMODE) | O_RDWR;
+	return flags & ~O_APPEND;
+}
+
+/*
+ * Reopen @fd for an open with @flags (data_flags()'s).  Where the daemon
+ * may not read a file it may write (a write-only file of an owner a
+ * rootless daemon cannot override), the open's own mode: pages the kernel
+ * must fill first then fail to write (EIO), the other writes work.
+ */
+static int reopen_data(int fd, int flags, int asked)
+{
+	int nfd = ovl_reopen(fd, flags);
+
+	if ((nfd == -EACCES || nfd == -EPERM) &&
+	    (flags & O_ACCMODE) != (asked & O_ACCMODE))
+		nfd = ovl_reopen(fd, (flags & ~O_ACCMODE) | (asked & O_ACCMODE));
+	return nfd;
+}
+
+/*
  * Open @inode for the request in @fi: a writable open copies a lower file
  * up first (without its data under O_TRUNC).  The open then shares the
  * inode's backing id, or is served through the daemon.
@@ -87,7 +144,9 @@ int ovl_open_inode(struct ovl_fs *fs, fuse_req_t req, struct ovl_inode *inode,
 	struct ovl_file *of;
 	int fd, err, layer, backing_id = 0;
 	enum ovl_pt_reason why;
-	bool stale, keep_cache = false;
+	bool stale, keep_cache = false, direct;
+	int flags = data_flags(fs, inode,
+			       fi->flags & ~(O_CREAT | O_EXCL | O_NOCTTY), &direct);
 
 	/* superseded: its backing file is the lower one, for older opens;
 	 * the lookup the kernel repeats finds the new inode */
@@ -113,8 +172,8 @@ int ovl_open_inode(struct ovl_fs *fs, fuse_req_t req, struct ovl_inode *inode,
 			pthread_mutex_unlock(&inode->lock);
 			return -ESTALE;
 		}
-		fd = ovl_reopen(inode->data_fd >= 0 ? inode->data_fd : inode->fd,
-				fi->flags & ~(O_CREAT | O_EXCL | O_NOCTTY));
+		fd = reopen_data(inode->data_fd >= 0 ? inode->data_fd :
+				 inode->fd, flags, fi->flags);
 		layer = ovl_data_layer(inode);
 		pthread_mutex_unlock(&inode->lock);
 		if (fd < 0)
@@ -140,6 +199,7 @@ int ovl_open_inode(struct ovl_fs *fs, fuse_req_t req, struct ovl_inode *inode,
 	of->fd = fd;
 	of->layer = layer;
 	of->upper_fd = -1;
+	of->appends = (flags & O_APPEND) != 0;
 	ovl_inode_ref(fs, inode);
 	if (why == OVL_PT_OK) {
 		of->mode = OVL_FILE_PASSTHROUGH;
@@ -150,6 +210,8 @@ int ovl_open_inode(struct ovl_fs *fs, fuse_req_t req, struct ovl_inode *inode,
 		/* lower files never change; the upper only through us, and
 		 * through the page cache but for passthrough writes */
 		fi->keep_cache = keep_cache;
+		if (direct)
+			fi->direct_io = 1;
 	}
 	/* FLUSH carries the owner whose record locks a close drops */
 	fi->noflush = 0;
@@ -177,9 +239,11 @@ int ovl_file_adopt(struct ovl_fs *fs, struct ovl_inode *inode, int flags,
 		   uint64_t *fh)
 {
 	struct ovl_file *of;
-	int fd, err, layer;
+	int fd, err, layer, dflags;
+	bool direct;
 
 	flags &= ~(O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC);
+	dflags = data_flags(fs, inode, flags, &direct);
 	if (open_writes(flags)) {
 		/* copied up when it was opened, unless the worker died in
 		 * that copy-up: never write a lower layer */
@@ -188,8 +252,8 @@ int ovl_file_adopt(struct ovl_fs *fs, struct ovl_inode *inode, int flags,
 			return err;
 	}
 	pthread_mutex_lock(&inode->lock);
-	fd = ovl_reopen(inode->data_fd >= 0 && !open_writes(flags) ?
-			inode->data_fd : inode->fd, flags);
+	fd = reopen_data(inode->data_fd >= 0 && !open_writes(flags) ?
+			 inode->data_fd : inode->fd, dflags, flags);
 	layer = ovl_data_layer(inode);
 	pthread_mutex_unlock(&inode->lock);
 	if (fd < 0)
@@ -206,6 +270,7 @@ int ovl_file_adopt(struct ovl_fs *fs, struct ovl_inode *inode, int flags,
 	of->upper_fd = -1;
 	of->mode = OVL_FILE_CACHED;
 	of->adopted = true;
+	of->appends = (dflags & O_APPEND) != 0;
 	ovl_handle_add(fs, &of->h, file_close_at_exit);
 	*fh = (uintptr_t)of | fs->gen_tag;
 	return 0;
@@ -269,7 +334,8 @@ void ovl_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 }
 
 /*
- * restart=on, an O_APPEND write (a write at an offset is idempotent): the
+ * restart=on, a write through a descriptor opened O_APPEND (a write at an
+ * offset is idempotent): the
  * file's size before and the length go in the journal, so that the next
  * worker, given it again, can tell that the dead one wrote it (the kernel
  * holds the inode locked across the request: no other write through the
@@ -310,7 +376,7 @@ void ovl_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *bufv,
 	out.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
 	out.buf[0].fd = ovl_file_of(fi)->fd;
 	out.buf[0].pos = off;
-	if (fs->journal && (fi->flags & O_APPEND))
+	if (fs->journal && ovl_file_of(fi)->appends)
 		n = write_append_once(fs, &out, bufv);
 	else
 		n = fuse_buf_copy(&out, bufv, 0);
@@ -360,12 +426,25 @@ void ovl_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset,
 	fuse_reply_err(req, err);
 }
 
+/*
+ * SEEK_DATA and SEEK_HOLE (the kernel answers the rest itself).  Under the
+ * writeback cache the kernel may hold written pages the real file has not
+ * got yet, and sends LSEEK without writing them first: the real file's
+ * holes would hide that data.  ENOSYS makes the kernel answer every later
+ * one itself, the whole file as data (SEEK_HOLE at its end), as on a
+ * filesystem without holes.
+ */
 void ovl_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 	       struct fuse_file_info *fi)
 {
+	struct ovl_fs *fs = ovl_fs_of(req);
 	off_t r;
 
-	ovl_stat_op(ovl_fs_of(req), OVL_OP_LSEEK);
+	ovl_stat_op(fs, OVL_OP_LSEEK);
+	if (fs->writeback_cache) {
+		fuse_reply_err(req, ENOSYS);
+		return;
+	}
 	r = lseek(ovl_file_of(fi)->fd, off, whence);
 	if (r < 0)
 		fuse_reply_err(req, errno);

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
@@ -88,7 +89,7 @@ static void ovl_init(void *userdata, struct fuse_conn_info *conn)
 	/* one lock table across the node ids of a copied-up file (lock.c) */
 	fuse_set_feature_flag(conn, FUSE_CAP_POSIX_LOCKS);
 	fuse_set_feature_flag(conn, FUSE_CAP_FLOCK_LOCKS);
-	fuse_unset_feature_flag(conn, FUSE_CAP_WRITEBACK_CACHE);
+	ovl_writeback_init(fs, conn);
 	/* modes arrive unmasked: new_mode() in dir.c applies the umask or
 	 * the parent's default ACL, as the kernel would */
 	fuse_set_feature_flag(conn, FUSE_CAP_DONT_MASK);
@@ -807,6 +808,12 @@ int main(int argc, char **argv)
 	int status;
 
 	umask(0); /* the modes we create with are final */
+	/*
+	 * No transparent huge pages (inherited by workers): with THP
+	 * "always" (Debian 12's kernel) khugepaged turns each thread's stack
+	 * and request buffer, a few pages used, into 2 MiB resident.
+	 */
+	prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0);
 	if (argc > 1 && !strcmp(argv[1], "--sv-worker"))
 		return worker_main(argc, argv);
 	fs.argc = argc;

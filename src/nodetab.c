@@ -546,6 +546,7 @@ void ovl_nodetab_bind(struct ovl_fs *fs, struct ovl_inode *inode,
 	o->inode = inode;
 	t->unbound--;
 	inode->oldslot = (int)o->slot;
+	inode->kernel_pages = true;	/* the dead worker's opens made them */
 	inode->olddead = s->nlookup;
 	inode->nref++;
 	/* lookups this worker counted so far count for the old id */

@@ -269,6 +269,7 @@ void ovl_pt_release(struct ovl_fs *fs, fuse_req_t req, struct ovl_inode *inode,
 		    bool passthrough);
 
 /* file.c */
+void ovl_writeback_init(struct ovl_fs *fs, struct fuse_conn_info *conn);
 struct ovl_file *ovl_file_of(struct fuse_file_info *fi);
 int ovl_file_adopt(struct ovl_fs *fs, struct ovl_inode *inode, int flags,
 		   uint64_t *fh);

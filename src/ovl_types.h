@@ -109,6 +109,8 @@ struct ovl_params {
 	double timeout;		/* entry/attr cache timeout in seconds */
 	bool threaded;		/* multi-threaded request loop */
 	bool fsync;		/* honour fsync (off with fsync=0 or volatile) */
+	bool writeback;		/* writeback=: ask for the kernel's writeback
+				 * cache when passthrough is not in use */
 	int noxattrs;		/* 0: xattrs served; 1 or 2: every xattr request
 				 * fails with ENOTSUP (fuse-overlayfs's meaning) */
 	unsigned max_read;	/* max_read=: largest READ request, 0 = default */
@@ -235,6 +237,11 @@ struct ovl_inode {
 				 * id may have pages), and after a writable
 				 * passthrough open, which writes the backing
 				 * file beside that cache */
+	bool kernel_pages;	/* the kernel may hold pages of it: it was
+				 * opened, or bound to a dead worker's id;
+				 * false for a new inode (no page to be
+				 * stale, so the first open may fill the
+				 * page cache, ovl_pt_prefill) */
 	bool superseded;	/* copied up into a new inode while its lower
 				 * file was open through passthrough: out of
 				 * the table, fd is the upper file (metadata
@@ -299,6 +306,9 @@ struct ovl_file {
 	enum ovl_file_mode mode; /* data path */
 	bool adopted;		/* restart=on: stands for a dead worker's
 				 * handle (ovl_file_adopt()) */
+	bool appends;		/* fd was opened O_APPEND: a write given
+				 * again after a restart must not append
+				 * twice (file.c: write_append_once()) */
 };
 
 /* Statistics; every counter is atomic. */
@@ -307,6 +317,8 @@ struct ovl_stats {
 	atomic_uint_fast64_t op_other;	/* opcodes >= 64 */
 	atomic_uint_fast64_t pt_opens;	/* opens answered with a backing id */
 	atomic_uint_fast64_t pt_ids;	/* backing ids registered now */
+	atomic_uint_fast64_t prefills;	/* first opens that gave the kernel
+					 * the file's data (ovl_pt_prefill) */
 	atomic_uint_fast64_t fb_opens;	/* opens served through the daemon */
 	atomic_uint_fast64_t fb_reason[OVL_PT_NR]; /* fallbacks by reason */
 	atomic_uint_fast64_t inodes;	/* overlay inodes alive */
@@ -362,6 +374,9 @@ struct ovl_fs {
 
 	enum ovl_pt_reason pt_reason; /* OVL_PT_OK when passthrough may be used */
 	bool passthrough;	/* negotiated at INIT */
+	bool writeback_cache;	/* negotiated at INIT: the kernel caches
+				 * writes, size and times of regular files
+				 * (file.c: data_flags()) */
 	bool uring_offered;	/* the kernel offered FUSE over io_uring */
 	atomic_bool uring_seen;	/* a request came through io_uring */
 	uint32_t kernel_minor;	/* FUSE protocol minor of the kernel's INIT,

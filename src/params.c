@@ -276,6 +276,12 @@ static int opt_fsync(struct ovl_params *p, const char *val)
 	return parse_bool("fsync", val, &p->fsync);
 }
 
+/* writeback=: the kernel's writeback cache where passthrough is not in use */
+static int opt_writeback(struct ovl_params *p, const char *val)
+{
+	return parse_bool("writeback", val, &p->writeback);
+}
+
 static int opt_volatile(struct ovl_params *p, const char *val)
 {
 	p->fsync = false;
@@ -604,6 +610,7 @@ static const struct opt_desc opts[] = {
 	{ "gidmapping", OPT_OURS, 1, opt_gidmapping },
 	{ "passthrough", OPT_OURS, 2, opt_passthrough },
 	{ "passthrough_min", OPT_OURS, 1, opt_passthrough_min },
+	{ "writeback", OPT_OURS, 2, opt_writeback },
 	{ "statsfile", OPT_OURS, 1, opt_statsfile },
 	{ "redirect_dir", OPT_OURS, 1, opt_redirect_dir },
 	{ "userxattr", OPT_OURS, 0, opt_userxattr },
@@ -613,7 +620,6 @@ static const struct opt_desc opts[] = {
 	{ "rootcontext", OPT_IGNORE, 1, NULL },
 	/* fuse-overlayfs options it accepts and we treat the same way */
 	{ "fast_ino", OPT_IGNORE, 1, NULL },
-	{ "writeback", OPT_IGNORE, 1, NULL },
 	{ "plugins", OPT_IGNORE, 1, NULL },
 	{ "debug", OPT_IGNORE, 0, NULL },
 	{ "ro", OPT_FUSE, 0, opt_ro },
@@ -755,6 +761,7 @@ void ovl_params_init(struct ovl_params *p)
 	p->timeout = 86400.0;
 	p->threaded = true;
 	p->fsync = true;
+	p->writeback = false;
 	p->xino = -1;
 	p->squash_uid = -1;
 	p->squash_gid = -1;

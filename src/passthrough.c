@@ -19,6 +19,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
@@ -57,19 +58,73 @@ void ovl_passthrough_init(struct ovl_fs *fs, struct fuse_conn_info *conn)
 
 /*
  * Whether an open with @flags of a file whose data is @fd goes through the
- * page cache by choice: read-only, smaller than passthrough_min, and no
- * strictatime (reads the page cache serves never reach the real file).
+ * page cache by choice: read-only, a regular file smaller than
+ * passthrough_min, and no strictatime (reads the page cache serves never
+ * reach the real file).  Its size when it does, else -1.
  */
-static bool small_file(struct ovl_fs *fs, int fd, int flags)
+static off_t small_file(struct ovl_fs *fs, int fd, int flags)
 {
 	struct stat st;
 
 	if ((flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC) ||
 	    fs->p->atime == OVL_ATIME_STRICTATIME)
+		return -1;
+	if (fs->p->passthrough_min == 0 || fstat(fd, &st) < 0 ||
+	    !S_ISREG(st.st_mode))
+		return -1;
+	return (uint64_t)st.st_size < fs->p->passthrough_min ? st.st_size : -1;
+}
+
+/*
+ * The first open of a new inode through the page cache, read-only, of a
+ * file below passthrough_min (small_file()): hand the kernel the file's data
+ * with the open (FUSE_NOTIFY_STORE), so the reads that follow find it
+ * cached and make no READ, and no READ makes the kernel drop the cached
+ * atime, whose next stat(2) would ask us (a small file read cold then
+ * costs OPEN and FLUSH, not OPEN, READ, GETATTR and FLUSH).  Called with
+ * inode->lock held and no other open of the inode: no read or write of it
+ * is in flight, and none can start until the data is stored, so the
+ * pages hold what the file holds.  True when the whole file was stored
+ * (the open may then keep the cache).
+ */
+static bool pt_prefill(struct ovl_fs *fs, struct ovl_inode *inode, int fd,
+		       int flags)
+{
+	struct fuse_bufvec bv = FUSE_BUFVEC_INIT(0);
+	off_t size;
+	ssize_t n;
+	char *buf;
+	int err;
+
+	if (inode->kernel_pages || inode->fallback_users != 1 ||
+	    inode->backing_users || (flags & O_DIRECT))
 		return false;
-	if (fs->p->passthrough_min == 0 || fstat(fd, &st) < 0)
+	size = small_file(fs, fd, flags);
+	if (size <= 0)
 		return false;
-	return (uint64_t)st.st_size < fs->p->passthrough_min;
+	buf = malloc(size);
+	if (!buf)
+		return false;
+	n = pread(fd, buf, size, 0);
+	/* a file that changed size since: the pages of the kernel's size */
+	if (n != size) {
+		free(buf);
+		return false;
+	}
+	bv.buf[0].mem = buf;
+	bv.buf[0].size = n;
+	/*
+	 * Written with writev, never spliced: from two pages up libfuse
+	 * would vmsplice through a pipe of the calling thread's, made for
+	 * this alone and, on a thread libfuse did not start, never freed.
+	 */
+	err = fuse_lowlevel_notify_store(fs->se, ovl_nodeid(fs, inode), 0, &bv,
+					 FUSE_BUF_NO_SPLICE);
+	free(buf);
+	if (err)
+		return false;
+	atomic_fetch_add(&fs->stats.prefills, 1);
+	return true;
 }
 
 /*
@@ -87,7 +142,7 @@ int ovl_pt_open(struct ovl_fs *fs, fuse_req_t req, struct ovl_inode *inode,
 		int fd, int layer, int flags, int *backing_id, bool *keep_cache)
 {
 	enum ovl_pt_reason why = fs->pt_reason;
-	bool small = fs->passthrough && small_file(fs, fd, flags);
+	bool small = fs->passthrough && small_file(fs, fd, flags) >= 0;
 	int id;
 
 	pthread_mutex_lock(&inode->lock);
@@ -122,9 +177,11 @@ int ovl_pt_open(struct ovl_fs *fs, fuse_req_t req, struct ovl_inode *inode,
 		inode->fallback_users++;
 		/* kept unless a writable passthrough open came since the
 		 * last open through the page cache */
-		*keep_cache = inode->cache_valid;
+		*keep_cache = inode->cache_valid ||
+			      pt_prefill(fs, inode, fd, flags);
 		inode->cache_valid = true;
 	}
+	inode->kernel_pages = true;
 	ovl_nodetab_data(fs, inode);
 	pthread_mutex_unlock(&inode->lock);
 	if (why == OVL_PT_OK)

@@ -121,9 +121,11 @@ char *ovl_stats_format(struct ovl_fs *fs)
 	put_kernel(f, fs);
 	fprintf(f, "passthrough.active %d\n", fs->passthrough ? 1 : 0);
 	fprintf(f, "passthrough.reason %s\n", ovl_pt_reason_name(fs->pt_reason));
+	fprintf(f, "writeback.active %d\n", fs->writeback_cache ? 1 : 0);
 	put_count(f, "passthrough.opens", &s->pt_opens);
 	put_count(f, "passthrough.backing_ids", &s->pt_ids);
 	put_count(f, "fallback.opens", &s->fb_opens);
+	put_count(f, "fallback.prefills", &s->prefills);
 	for (int r = 1; r < OVL_PT_NR; r++) {
 		uint64_t n = atomic_load(&s->fb_reason[r]);
 

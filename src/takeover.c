@@ -194,6 +194,9 @@ static int adopt_fh(struct ovl_fs *fs, struct fuse_in_header *in, uint64_t *fh)
 		flags = (int)((const struct fuse_read_in *)body)->flags;
 	else if (in->opcode == FUSE_WRITE)
 		flags = (int)((const struct fuse_write_in *)body)->flags;
+	/* the writeback cache's WRITEs carry no flags: a WRITE writes */
+	if (in->opcode == FUSE_WRITE && (flags & O_ACCMODE) == O_RDONLY)
+		flags = (flags & ~O_ACCMODE) | O_RDWR;
 	pthread_mutex_lock(&adopt_lock);
 	pp = adopt_slot(*fh);
 	a = *pp;

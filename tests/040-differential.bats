@@ -21,11 +21,12 @@ markers() { # upper
 	)
 }
 
-@test "randomized: ${OVERPASS_DIFF_OPS:-3000} seeded operations, step by step, as kernel overlayfs" {
-	need_ovp
-	need_kovl
-	need_trusted
-	local seed=${OVERPASS_DIFF_SEED:-$RANDOM} ops=${OVERPASS_DIFF_OPS:-3000}
+# Seeded random operations (OPS of them) on both mounts, compared step by
+# step, then the trees, the markers and each upper read by the other; the
+# rest of the arguments are overpass's own options.
+randomized() { # ops [ovp-opts...]
+	local seed=${OVERPASS_DIFF_SEED:-$RANDOM} ops=$1
+	shift
 	echo "# difftest seed $seed (rerun: OVERPASS_DIFF_SEED=$seed)" >&3
 	# another user must reach the mounts for the permission checks
 	chmod 755 "$T"
@@ -33,10 +34,14 @@ markers() { # upper
 	python3 "$DIFFTEST" --prepare "$T/kl1" "$T/kl2" "$KUPPER"
 	kovl_mount "lowerdir=$T/kl1:$T/kl2,upperdir=$KUPPER,workdir=$KWORK,$KOPTS"
 	ovp_mount "lowerdir=$LOWER:$LOWER2" "upperdir=$UPPER" "workdir=$WORK" \
-		allow_other default_permissions redirect_dir=on
+		allow_other default_permissions redirect_dir=on "$@"
 	run_cmd 0 --timeout 900 python3 "$DIFFTEST" --seed "$seed" --ops "$ops" \
 		--uppers "$KUPPER" "$UPPER" --check-every 50 "$KMNT" "$MNT"
 	echo "# ${lines[-1]}" >&3
+	# a statistic the mount must show, as NAME=VALUE
+	[ -z "${DIFF_EXPECT_STAT:-}" ] ||
+		assert_equal "$(stat_value "$MNT" "${DIFF_EXPECT_STAT%%=*}")" \
+			"${DIFF_EXPECT_STAT#*=}" "$DIFF_EXPECT_STAT"
 	python3 "$DIFFTEST" --tree "$KMNT" >"$T/k.tree"
 	python3 "$DIFFTEST" --tree "$MNT" >"$T/m.tree"
 	assert_files_equal "$T/k.tree" "$T/m.tree"
@@ -58,6 +63,21 @@ markers() { # upper
 	python3 "$DIFFTEST" --tree "$T/m2" >"$T/m2.tree"
 	ovp_umount "$T/m2"
 	assert_files_equal "$T/k.tree" "$T/m2.tree" "overpass on kernel overlayfs's upper"
+}
+
+@test "randomized: ${OVERPASS_DIFF_OPS:-3000} seeded operations, step by step, as kernel overlayfs" {
+	need_ovp
+	need_kovl
+	need_trusted
+	randomized "${OVERPASS_DIFF_OPS:-3000}"
+}
+
+@test "randomized, data through the daemon and the kernel's writeback cache (passthrough=off,writeback=1): seeded operations as kernel overlayfs" {
+	need_ovp
+	need_kovl
+	need_trusted
+	DIFF_EXPECT_STAT=writeback.active=1 \
+		randomized "${OVERPASS_DIFF_OPS:-1500}" passthrough=off writeback=1
 }
 
 # Data segments of a file as "offset+length" (SEEK_DATA/SEEK_HOLE).

@@ -361,7 +361,9 @@ os.utime(sys.argv[1], ns=(st.st_atime_ns, st.st_mtime_ns))' "$m/s"
 	local reads getattrs
 	reads=$(stat_value "$MNT" requests.READ)
 	getattrs=$(stat_value "$MNT" requests.GETATTR)
-	assert_ge 1 "$reads" "the first read comes to the daemon"
+	# the first open handed the kernel the data
+	assert_equal 0 "$reads" "READ after the first read"
+	assert_equal 1 "$(stat_value "$MNT" fallback.prefills)" "fallback.prefills"
 	for i in 1 2 3; do
 		assert_equal small "$(cat "$MNT/s")"
 		stat "$MNT/s" >/dev/null
@@ -382,17 +384,107 @@ os.utime(sys.argv[1], ns=(st.st_atime_ns, st.st_mtime_ns))' "$m/s"
 	ovp_umount
 }
 
-@test "a small file written through passthrough, then read from the page cache: as kernel overlayfs" {
-	need_ovp
-	need_kovl
+# small_file_vs_kernel [OPTION...]: small_file_sequence of a lower file
+# through kernel overlayfs, then through overpass mounted with OPTIONs
+# (left mounted): the same output.
+small_file_vs_kernel() {
 	printf 'old\n' >"$LOWER/s"
 	kovl_mount
 	small_file_sequence "$KMNT" >"$T/kernel.out"
 	kovl_umount
-	ovp_mount "lowerdir=$LOWER" "upperdir=$UPPER" "workdir=$WORK"
+	ovp_mount "lowerdir=$LOWER" "upperdir=$UPPER" "workdir=$WORK" "$@"
 	small_file_sequence "$MNT" >"$T/ovp.out"
 	run_cmd 0 diff -u "$T/kernel.out" "$T/ovp.out"
+}
+
+@test "a small file written through passthrough, then read from the page cache: as kernel overlayfs" {
+	need_ovp
+	need_kovl
+	small_file_vs_kernel
 	assert_equal "XYZ
 more" "$(cat "$UPPER/s")" "the upper file"
+	ovp_umount
+}
+
+# prefill_files DIR: small files of awkward sizes (empty, around a page,
+# just below passthrough_min's default) and one of exactly 128 KiB.
+prefill_files() {
+	local n
+	for n in 1 4095 4096 4097 5000 131071; do
+		head -c "$n" /dev/urandom >"$1/f$n"
+	done
+	: >"$1/empty"
+	head -c 131072 /dev/urandom >"$1/at-min"
+}
+
+@test "a small file read cold: its first open hands the kernel the data, no READ and no GETATTR, with and without passthrough" {
+	need_ovp
+	prefill_files "$LOWER"
+	local opts n getattrs now
+	for opts in "" passthrough=off passthrough=off,writeback=1; do
+		ovp_mount "lowerdir=$LOWER" "upperdir=$UPPER" "workdir=$WORK" $opts
+		ls -l "$MNT" >/dev/null
+		getattrs=$(stat_value "$MNT" requests.GETATTR)
+		for n in 1 4095 4096 4097 5000 131071; do
+			run_cmd 0 cmp "$LOWER/f$n" "$MNT/f$n"
+			assert_equal "$n" "$(stat -c %s "$MNT/f$n")" "size of f$n ($opts)"
+			run_cmd 0 cmp "$LOWER/f$n" "$MNT/f$n"
+		done
+		assert_equal "" "$(cat "$MNT/empty")"
+		assert_equal 0 "$(stat_value "$MNT" requests.READ)" "READ ($opts)"
+		now=$(stat_value "$MNT" requests.GETATTR)
+		if [ "$(stat_value "$MNT" writeback.active)" = 0 ]; then
+			assert_equal "$getattrs" "$now" "GETATTR ($opts)"
+		else
+			# under the writeback cache each close makes the kernel
+			# forget st_blocks: the fstat after the next open asks
+			# again (at most one GETATTR for each later open)
+			assert_ge "$now" $((getattrs + 7)) "GETATTR ($opts, writeback)"
+		fi
+		assert_equal 6 "$(stat_value "$MNT" fallback.prefills)" "fallback.prefills ($opts)"
+		# passthrough_min itself is not below passthrough_min
+		run_cmd 0 cmp "$LOWER/at-min" "$MNT/at-min"
+		assert_equal 6 "$(stat_value "$MNT" fallback.prefills)" "fallback.prefills after at-min ($opts)"
+		ovp_umount
+	done
+	# strictatime: every read reaches the real file; passthrough_min=0:
+	# nothing handed over
+	for opts in strictatime passthrough_min=0,passthrough=off; do
+		ovp_mount "lowerdir=$LOWER" "$opts"
+		run_cmd 0 cmp "$LOWER/f5000" "$MNT/f5000"
+		assert_equal 0 "$(stat_value "$MNT" fallback.prefills)" "fallback.prefills ($opts)"
+		ovp_umount
+	done
+}
+
+@test "rootless (unshare -Urm): a small file read cold makes no READ" {
+	need_binary
+	need_fuse
+	need_unshare
+	prefill_files "$LOWER"
+	run_cmd 0 --timeout 60 unshare -Urm bash -c "
+		set -e
+		'$OVERPASS' -o 'lowerdir=$LOWER,upperdir=$UPPER,workdir=$WORK' '$MNT' </dev/null
+		pid=\$(pgrep -f -- ' $MNT\$' | head -n1)
+		[ -n \"\$pid\" ]
+		for n in 1 4095 4096 4097 5000 131071; do cmp '$LOWER/f'\$n '$MNT/f'\$n; done
+		'$OVERPASS' --stats '$MNT'
+		fusermount3 -u '$MNT' 2>/dev/null || umount '$MNT'
+		# the daemon has ended (and, under ASan, checked for leaks)
+		gone() { ! kill -0 \$pid 2>/dev/null || grep -q '^State:[[:space:]]*[ZX]' /proc/\$pid/status 2>/dev/null; }
+		for i in \$(seq 1 100); do gone && break; sleep 0.1; done
+		if ! gone; then echo daemon still running; exit 1; fi
+	"
+	local stats=$output
+	get() { printf '%s\n' "$stats" | awk -v k="$1" '$1 == k {print $2}'; }
+	assert_equal 0 "$(get requests.READ)" "requests.READ"
+	assert_equal 6 "$(get fallback.prefills)" "fallback.prefills"
+}
+
+@test "passthrough=off: a small file read, rewritten, read again: as kernel overlayfs" {
+	need_ovp
+	need_kovl
+	small_file_vs_kernel passthrough=off
+	assert_ge 1 "$(stat_value "$MNT" fallback.prefills)" "fallback.prefills"
 	ovp_umount
 }

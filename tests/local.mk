@@ -15,6 +15,7 @@ TESTS += \
 	tests/020-readdir.bats \
 	tests/030-write.bats \
 	tests/035-file-ops.bats \
+	tests/036-writeback.bats \
 	tests/040-differential.bats \
 	tests/060-owner-acl.bats \
 	tests/065-rootless.bats \
