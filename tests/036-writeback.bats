@@ -83,7 +83,7 @@ PY
 	need_kovl
 	need_cmd chattr
 	printf 'start\n' >"$LOWER/app"
-	chattr +a "$LOWER/app" 2>/dev/null || skip "the layers' filesystem has no chattr +a"
+	set_flags +a "$LOWER/app" || skip "the layers' filesystem has no chattr +a"
 	ovp_mount "lowerdir=$LOWER" "upperdir=$UPPER" "workdir=$WORK" passthrough=off writeback=1
 	kovl_mount
 	for m in "$KMNT" "$MNT"; do
@@ -133,4 +133,47 @@ PY
 	run_cmd 0 cmp "$T/expected" "$MNT/f"
 	OVP_EXPECT_RESTARTS=1 ovp_umount
 	run_cmd 0 cmp "$T/expected" "$UPPER/f"
+}
+
+@test "writeback=1: truncate(2) to a file's own size keeps its times (the man page), ftruncate and O_TRUNC set them, as kernel overlayfs" {
+	need_ovp
+	need_kovl
+	for f in same grow ftr otr; do printf x >"$LOWER/$f"; done
+	ovp_mount "lowerdir=$LOWER" "upperdir=$UPPER" "workdir=$WORK" passthrough=off writeback=1
+	kovl_mount
+	local prog='import os, sys
+T = 10**18
+for name, how in (("same", "truncate 1"), ("grow", "truncate 2"),
+                  ("ftr", "ftruncate 1"), ("otr", "O_TRUNC")):
+    p = f"{sys.argv[1]}/{name}"
+    os.utime(p, ns=(T, T))
+    c = os.stat(p).st_ctime_ns
+    if how.startswith("truncate"):
+        os.truncate(p, int(how.split()[1]))
+    elif how.startswith("ftruncate"):
+        fd = os.open(p, os.O_RDWR)
+        os.ftruncate(fd, 1)
+        os.close(fd)
+    else:
+        os.close(os.open(p, os.O_WRONLY | os.O_TRUNC))
+    st = os.stat(p)
+    print(how, "mtime", "kept" if st.st_mtime_ns == T else "now",
+          "ctime", "kept" if st.st_ctime_ns == c else "now")'
+	python3 -c "$prog" "$KMNT" >"$T/kernel"
+	python3 -c "$prog" "$MNT" >"$T/overpass"
+	assert_files_equal - "$T/kernel" <<'OUT'
+truncate 1 mtime now ctime now
+truncate 2 mtime now ctime now
+ftruncate 1 mtime now ctime now
+O_TRUNC mtime now ctime now
+OUT
+	# the one difference the man page gives
+	assert_files_equal - "$T/overpass" <<'OUT'
+truncate 1 mtime kept ctime kept
+truncate 2 mtime now ctime now
+ftruncate 1 mtime now ctime now
+O_TRUNC mtime now ctime now
+OUT
+	ovp_umount
+	kovl_umount
 }

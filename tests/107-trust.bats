@@ -290,8 +290,8 @@ chattr_ops() {
 	echo x >"$LOWER/dimm/f"
 	echo x >"$LOWER/dimm/sub/g"
 	echo x >"$LOWER/dapp/f"
-	chattr +i "$LOWER/imm" "$LOWER/dimm" 2>/dev/null || skip "the layers' filesystem has no chattr +i"
-	chattr +a "$LOWER/app" "$LOWER/dapp"
+	set_flags +i "$LOWER/imm" "$LOWER/dimm" || skip "the layers' filesystem has no chattr +i"
+	set_flags +a "$LOWER/app" "$LOWER/dapp"
 	ovp_mount
 	kovl_mount
 	chattr_ops "$KMNT" >"$T/kernel"

@@ -120,8 +120,9 @@ line2" "$(cat "$UPPER/a")"
 
 @test "restart=on once, writeback=1: an append to an append-only file (chattr +a, past the cache) lands once" {
 	need_cmd chattr
+	need_resend
 	printf 'line1\n' >"$LOWER/a"
-	chattr +a "$LOWER/a" 2>/dev/null || skip "the layers' filesystem has no chattr +a"
+	set_flags +a "$LOWER/a" || skip "the layers' filesystem has no chattr +a"
 	setup_once passthrough=off writeback=1
 	assert_equal 1 "$(stat_value "$MNT" writeback.active)" "writeback.active"
 	kill_after pwrite64 append "$MNT/a" line2

@@ -79,10 +79,24 @@ ovp_teardown() {
 	for i in "${!OVP_FG_PIDS[@]}"; do
 		wait "${OVP_FG_PIDS[$i]}" 2>/dev/null || true
 	done
+	# flags set with set_flags (and copied up with the files) would keep
+	# bats from removing the test's directory whatever the test did
+	if [ -n "${OVP_FLAGS_SET:-}" ]; then
+		chattr -R -ia "$T" 2>/dev/null || true
+		OVP_FLAGS_SET=
+	fi
 	if [ -n "$leaks" ]; then
 		echo "# teardown: left behind by the test:$leaks" >&2
 		return 1
 	fi
+}
+
+# chattr FLAGS FILE...: the flags on files of the test's directory, cleared
+# again by the teardown (+i and +a files cannot be removed).  Fails, with
+# nothing set, where the filesystem has no such flags.
+set_flags() {
+	OVP_FLAGS_SET=1
+	chattr "$@" 2>/dev/null
 }
 
 # --- requirements: skip with a reason ------------------------------------

@@ -36,6 +36,12 @@ descriptor opened before a write through the same or another name of a
 hard link: flock and OFD locks across the copy-up, fstat, fchmod, reads).  One operation
 in five runs as uid 1000 (no groups), so permissions are compared too:
 mount overpass with allow_other,default_permissions.
+
+With --writeback-cache (B is a FUSE mount with the kernel's writeback
+cache), a truncate(2) to the size a regular file already has is made one
+byte longer: the kernel then keeps the file's times (FUSE sets them only
+when the size changes, fs/fuse/dir.c), where kernel overlayfs updates
+them; overpass's man page says so and tests/036-writeback.bats checks it.
 """
 import argparse
 import ctypes
@@ -507,6 +513,15 @@ def compare_uppers(i, history, args):
                    history, args.seed)
 
 
+def same_size(root, p, r):
+    """Whether ROOT/P is a regular file of R's size (symlinks followed)."""
+    try:
+        st = os.stat(f"{root}/{p}")
+    except OSError:
+        return False
+    return stat.S_ISREG(st.st_mode) and st.st_size == r["size"]
+
+
 def run(args):
     rng = random.Random(args.seed)
     history = []
@@ -515,6 +530,9 @@ def run(args):
     for i in range(1, args.ops + 1):
         name, p, r = gen_op(rng)
         counts[name] = counts.get(name, 0) + 1
+        if args.writeback_cache and name == "truncate" and same_size(args.a, p, r):
+            r = dict(r, size=r["size"] + 1)
+            counts["truncate_resized"] = counts.get("truncate_resized", 0) + 1
         history.append(f"{i}: {show_op(name, p, r)}")
         ra = run_op(args.a, name, p, r)
         rb = run_op(args.b, name, p, r)
@@ -543,6 +561,8 @@ def main():
     ap.add_argument("--log")
     ap.add_argument("--tree")
     ap.add_argument("--uppers", nargs=2, metavar=("UPPER_A", "UPPER_B"))
+    ap.add_argument("--writeback-cache", action="store_true",
+                    help="B has FUSE's writeback cache: no truncate to a file's own size")
     ap.add_argument("mounts", nargs="*")
     args = ap.parse_args()
     if args.prepare:
