@@ -489,7 +489,7 @@ static int do_new(fuse_req_t req, struct ovl_inode *dir, const char *name,
 		if (err)
 			return err;
 		aufs_whiteout_drop(updir, name);
-		return ovl_lookup_name(fs, dir, name, out);
+		return ovl_lookup_made(fs, dir, name, out);
 	}
 	fd = make_in_work(fs, &nn, tmp, sizeof(tmp));
 	if (fd < 0) {
@@ -529,7 +529,7 @@ static int do_new(fuse_req_t req, struct ovl_inode *dir, const char *name,
 			strerror(errno));
 	}
 	aufs_whiteout_drop(updir, name);
-	return ovl_lookup_name(fs, dir, name, out);
+	return ovl_lookup_made(fs, dir, name, out);
 }
 
 static void reply_new(fuse_req_t req, struct ovl_inode *dir, const char *name,

@@ -28,6 +28,8 @@ struct lookup_ctx {
 	struct ovl_dirlayer *stack; /* fs->nlayers entries */
 	int from;		/* the topmost lower layer that may hold the
 				 * name (a listing's word), or -1 */
+	bool made;		/* the upper entry is one this request just
+				 * made: no marker, no origin, not metacopy */
 };
 
 /* Open @path of one layer: a single name in @dirfd, or a confined path. */
@@ -140,6 +142,16 @@ static int found_indexed(struct lookup_ctx *c, int layer)
 }
 
 /*
+ * The upper entry of a lookup right after making it (ovl_lookup_made()):
+ * made without xattrs but an ACL and, for a directory, opaque, so neither
+ * an xattr whiteout nor an origin nor a metacopy to look for.
+ */
+static bool made_here(const struct lookup_ctx *c, int layer)
+{
+	return c->made && layer == 0;
+}
+
+/*
  * Look at one layer.  Returns 1 to go on to lower layers, 0 to stop,
  * negative errno on error.
  */
@@ -163,7 +175,8 @@ static int lookup_layer(struct lookup_ctx *c, int layer, int dirfd)
 	/* as kernel lookup, an xattr whiteout counts whatever the parent's
 	 * marker (readdir only looks for them in directories marked "x") */
 	if (ovl_is_whiteout_st(&st) ||
-	    (!c->abs && ovl_is_xwhiteout(c->fs, dirfd, c->name, &st))) {
+	    (!c->abs && !made_here(c, layer) &&
+	     ovl_is_xwhiteout_fd(c->fs, fd, &st))) {
 		close(fd);
 		return 0;
 	}
@@ -171,13 +184,15 @@ static int lookup_layer(struct lookup_ctx *c, int layer, int dirfd)
 		c->f->fd = fd;
 		c->f->layer = layer;
 		c->f->st = st;
-		if (c->fs->upper && layer == 0)
+		if (made_here(c, layer))
+			c->f->ino = 0;
+		else if (c->fs->upper && layer == 0)
 			c->f->ino = origin_ino(c->fs, fd);
 		else if (ovl_index_wanted(c->fs, &st))
 			return found_indexed(c, layer);
 		/* a metacopy file's data is the same name further down */
-		if (c->fs->upper && layer == 0 && S_ISREG(st.st_mode) &&
-		    ovl_is_metacopy(c->fs, fd))
+		if (c->fs->upper && layer == 0 && !made_here(c, layer) &&
+		    S_ISREG(st.st_mode) && ovl_is_metacopy(c->fs, fd))
 			return 1;
 		if (!S_ISDIR(st.st_mode))
 			return 0;
@@ -228,11 +243,12 @@ static int lookup_walk(struct lookup_ctx *c, struct ovl_dirstack *pds)
 }
 
 static int lookup_found(struct ovl_fs *fs, struct ovl_inode *dir,
-			const char *name, int from, struct ovl_found *f)
+			const char *name, int from, bool made,
+			struct ovl_found *f)
 {
 	struct ovl_dirlayer stack[fs->nlayers];
 	struct lookup_ctx c = { .fs = fs, .name = name, .f = f, .stack = stack,
-				.from = from };
+				.from = from, .made = made };
 	int err;
 
 	*f = (struct ovl_found){ .fd = -1, .data_fd = -1 };
@@ -269,17 +285,35 @@ static int lookup_found(struct ovl_fs *fs, struct ovl_inode *dir,
 	return err;
 }
 
-int ovl_lookup_name(struct ovl_fs *fs, struct ovl_inode *dir, const char *name,
-		    struct ovl_inode **out)
+static int lookup_inode(struct ovl_fs *fs, struct ovl_inode *dir,
+			const char *name, bool made, struct ovl_inode **out)
 {
 	struct ovl_found f;
 	int err;
 
-	err = lookup_found(fs, dir, name, -1, &f);
+	err = lookup_found(fs, dir, name, -1, made, &f);
 	if (err)
 		return err;
 	*out = ovl_inode_get_found(fs, &f, dir, name);
 	return *out ? 0 : -ENOMEM;
+}
+
+int ovl_lookup_name(struct ovl_fs *fs, struct ovl_inode *dir, const char *name,
+		    struct ovl_inode **out)
+{
+	return lookup_inode(fs, dir, name, false, out);
+}
+
+/*
+ * ovl_lookup_name() of an upper entry the caller has just made in @dir's
+ * upper directory, xattrs but an ACL and opaque not yet set: none of the
+ * markers an upper file may carry is read (the kernel's ovl_create_upper()
+ * likewise instantiates what it made without a lookup).
+ */
+int ovl_lookup_made(struct ovl_fs *fs, struct ovl_inode *dir, const char *name,
+		    struct ovl_inode **out)
+{
+	return lookup_inode(fs, dir, name, true, out);
 }
 
 /* @e for a reply about @inode, from @st, the stat of its real file. */
@@ -307,7 +341,7 @@ int ovl_lookup_entry(struct ovl_fs *fs, struct ovl_inode *dir,
 	struct stat st;
 	int err;
 
-	err = lookup_found(fs, dir, name, from, &f);
+	err = lookup_found(fs, dir, name, from, false, &f);
 	if (err)
 		return err;
 	st = f.st;

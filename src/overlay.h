@@ -193,6 +193,7 @@ void ovl_statfs(fuse_req_t req, fuse_ino_t ino);
 bool ovl_is_whiteout_st(const struct stat *st);
 bool ovl_is_xwhiteout(struct ovl_fs *fs, int dirfd, const char *name,
 		      const struct stat *st);
+bool ovl_is_xwhiteout_fd(struct ovl_fs *fs, int fd, const struct stat *st);
 bool ovl_has_aufs_whiteout(int dirfd, const char *name);
 bool ovl_name_reserved(const char *name);
 int ovl_redirect_check(const char *buf, size_t n);
@@ -231,6 +232,8 @@ void ovl_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 
 /* namei.c */
 int ovl_lookup_name(struct ovl_fs *fs, struct ovl_inode *dir, const char *name,
+		    struct ovl_inode **out);
+int ovl_lookup_made(struct ovl_fs *fs, struct ovl_inode *dir, const char *name,
 		    struct ovl_inode **out);
 int ovl_lookup_entry(struct ovl_fs *fs, struct ovl_inode *dir,
 		     const char *name, int from, struct ovl_inode **out,

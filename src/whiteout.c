@@ -67,6 +67,15 @@ static bool has_marker(const struct ovl_fs *fs, int fd, const char *name)
 	       ovl_fgetxattr(fd, name, NULL, 0) >= 0;
 }
 
+/* ovl_is_xwhiteout() of the object @fd (O_PATH will do) whose stat is @st. */
+bool ovl_is_xwhiteout_fd(struct ovl_fs *fs, int fd, const struct stat *st)
+{
+	if (!S_ISREG(st->st_mode) || st->st_size != 0)
+		return false;
+	return has_marker(fs, fd, OVL_XATTR_TRUSTED "whiteout") ||
+	       has_marker(fs, fd, OVL_XATTR_USER "whiteout");
+}
+
 bool ovl_is_xwhiteout(struct ovl_fs *fs, int dirfd, const char *name,
 		      const struct stat *st)
 {
@@ -78,8 +87,7 @@ bool ovl_is_xwhiteout(struct ovl_fs *fs, int dirfd, const char *name,
 	fd = ovl_openat_name(dirfd, name, O_PATH);
 	if (fd < 0)
 		return false;
-	wh = has_marker(fs, fd, OVL_XATTR_TRUSTED "whiteout") ||
-	     has_marker(fs, fd, OVL_XATTR_USER "whiteout");
+	wh = ovl_is_xwhiteout_fd(fs, fd, st);
 	close(fd);
 	return wh;
 }
