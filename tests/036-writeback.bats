@@ -141,13 +141,16 @@ PY
 	for f in same grow ftr otr; do printf x >"$LOWER/$f"; done
 	ovp_mount "lowerdir=$LOWER" "upperdir=$UPPER" "workdir=$WORK" passthrough=off writeback=1
 	kovl_mount
-	local prog='import os, sys
+	# the sleep: past the timestamp granularity of kernels without
+	# fine-grained ctime (6.1: a tick), else "now" equals the utime's
+	local prog='import os, sys, time
 T = 10**18
 for name, how in (("same", "truncate 1"), ("grow", "truncate 2"),
                   ("ftr", "ftruncate 1"), ("otr", "O_TRUNC")):
     p = f"{sys.argv[1]}/{name}"
     os.utime(p, ns=(T, T))
     c = os.stat(p).st_ctime_ns
+    time.sleep(0.05)
     if how.startswith("truncate"):
         os.truncate(p, int(how.split()[1]))
     elif how.startswith("ftruncate"):
