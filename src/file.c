@@ -335,11 +335,11 @@ void ovl_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 
 /*
  * restart=on, a write through a descriptor opened O_APPEND (a write at an
- * offset is idempotent): the
- * file's size before and the length go in the journal, so that the next
- * worker, given it again, can tell that the dead one wrote it (the kernel
- * holds the inode locked across the request: no other write through the
- * mount came between).  The bytes written, or a negative errno.
+ * offset is idempotent): the file's size before and the length go in the
+ * journal, so that the next worker, given it again, can tell that the dead
+ * one wrote it (the kernel holds the inode locked across the request: no
+ * other write through the mount came between).  The bytes written, or a
+ * negative errno.
  */
 static ssize_t write_append_once(struct ovl_fs *fs, struct fuse_bufvec *out,
 				 struct fuse_bufvec *in)
