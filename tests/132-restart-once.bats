@@ -61,33 +61,47 @@ except OSError as e:
 '
 
 # kill_after SYSCALL OP ARGS...: run the call OP in the background while
-# every SYSCALL of the worker is held 2 s once made, kill the worker in
-# that delay, and wait for the call: its exit status in $status, what it
-# printed in $output.
+# every SYSCALL of the worker is held 2 s once made, kill the worker once
+# strace shows the call made and held (not after a fixed sleep: a loaded
+# machine may take longer than that to get there), and wait for the call:
+# its exit status in $status, what it printed in $output.  What strace
+# and the call printed go to the test's output, for a failure's sake.
 kill_after() {
-	local sys=$1 w st pid i err=$BATS_TEST_TMPDIR/strace.err
+	local sys=$1 w st pid i held=0 d=$BATS_TEST_TMPDIR
 	shift
 	w=$(worker_of "$OVP_PID")
 	[ -n "$w" ]
+	: >"$d/strace.out"
 	strace -f -p "$w" -e trace="$sys" \
-		-e inject="$sys":delay_exit=2000000 -o /dev/null 2>"$err" 3>&- &
+		-e inject="$sys":delay_exit=2000000 -o "$d/strace.out" \
+		2>"$d/strace.err" 3>&- &
 	st=$!
-	for ((i = 0; i < 100; i++)); do
-		grep -q attached "$err" && break
+	for ((i = 0; i < 200; i++)); do
+		grep -q attached "$d/strace.err" && break
 		sleep 0.05
 	done
-	grep -q attached "$err"
-	python3 -c "$OP_PY" "$@" >"$BATS_TEST_TMPDIR/op.out" 2>&1 3>&- &
+	grep -q attached "$d/strace.err"
+	python3 -c "$OP_PY" "$@" >"$d/op.out" 2>&1 3>&- &
 	pid=$!
-	sleep 1
-	# still held: the call is in the delay, not answered yet
-	kill -0 "$pid" 2>/dev/null || { echo "# $sys: the call was not held" >&2; false; }
-	kill -9 "$w"
+	# strace writes the call's line, "= ... (DELAYED)", when the call
+	# has returned in the worker and is being held
+	for ((i = 0; i < 600; i++)); do
+		grep -q "^[0-9]* *$sys(.*(DELAYED)" "$d/strace.out" && held=1 && break
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.05
+	done
+	if [ "$held" = 1 ] && kill -0 "$pid" 2>/dev/null; then
+		kill -9 "$w"
+	else
+		held=0
+	fi
 	status=0
 	wait "$pid" || status=$?
-	output=$(cat "$BATS_TEST_TMPDIR/op.out")
-	echo "# $sys: $* -> $status: $output" >&2
+	output=$(cat "$d/op.out")
+	echo "# $sys: $* -> $status: $output (worker $w, held $held)" >&2
+	sed 's/^/#   strace: /' "$d/strace.out" "$d/strace.err" >&2
 	wait "$st" || true
+	[ "$held" = 1 ] || { echo "# $sys: the call was not held" >&2; return 1; }
 	next_worker "$OVP_PID" "$w" >/dev/null
 }
 
