@@ -447,6 +447,7 @@ static int do_new(fuse_req_t req, struct ovl_inode *dir, const char *name,
 	struct ovl_inode *exists;
 	struct ovl_new nn;
 	struct ovl_new_acl acl;
+	bool upper_none;
 
 	if (fs->p->read_only)
 		return -EROFS;
@@ -457,7 +458,7 @@ static int do_new(fuse_req_t req, struct ovl_inode *dir, const char *name,
 		err = ovl_copy_up(fs, dir, false);
 	if (err)
 		return err;
-	err = ovl_lookup_name(fs, dir, name, &exists);
+	err = ovl_lookup_new(fs, dir, name, &exists, &upper_none);
 	if (!err) {
 		ovl_inode_forget(fs, exists, 1);
 		return -EEXIST;
@@ -467,7 +468,9 @@ static int do_new(fuse_req_t req, struct ovl_inode *dir, const char *name,
 	updir = dir->dirs->d[0].fd;
 	if (fstat(updir, &pst) < 0)
 		return -errno;
-	err = upper_state(updir, name, &us, &st);
+	/* the lookup saw nothing there: no second look, no whiteout to drop */
+	us = UPPER_NONE;
+	err = upper_none ? 0 : upper_state(updir, name, &us, &st);
 	if (err)
 		return err;
 	if (us == UPPER_ENTRY)
@@ -488,7 +491,8 @@ static int do_new(fuse_req_t req, struct ovl_inode *dir, const char *name,
 		ovl_journal_result(fs, err);
 		if (err)
 			return err;
-		aufs_whiteout_drop(updir, name);
+		if (!upper_none)
+			aufs_whiteout_drop(updir, name);
 		return ovl_lookup_made(fs, dir, name, out);
 	}
 	fd = make_in_work(fs, &nn, tmp, sizeof(tmp));
@@ -528,7 +532,8 @@ static int do_new(fuse_req_t req, struct ovl_inode *dir, const char *name,
 		ovl_log("cannot remove whiteout %s from workdir: %s", tmp,
 			strerror(errno));
 	}
-	aufs_whiteout_drop(updir, name);
+	if (!upper_none)
+		aufs_whiteout_drop(updir, name);
 	return ovl_lookup_made(fs, dir, name, out);
 }
 

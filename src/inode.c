@@ -230,7 +230,8 @@ static struct ovl_inode *inode_new(struct ovl_fs *fs, struct ovl_found *f,
 	inode->origin_fd = -1;
 	inode->slot = -1;
 	inode->oldslot = -1;
-	atomic_init(&inode->prot, -1);
+	/* what the request has just made carries no protattr record */
+	atomic_init(&inode->prot, f->made ? 0 : -1);
 	inode->data_fd = f->data_fd;
 	inode->byname = found_byname(fs, f);
 	inode->parent = parent;

@@ -168,6 +168,8 @@ static int lookup_layer(struct lookup_ctx *c, int layer, int dirfd)
 	if (fd == -ENOENT || fd == -ENOTDIR || fd == -ENAMETOOLONG) {
 		if (!c->abs && ovl_has_aufs_whiteout(dirfd, c->name))
 			return 0;
+		if (layer == 0 && !c->abs && fd == -ENOENT)
+			c->f->upper_none = true;
 		return 1;
 	}
 	if (fd < 0)
@@ -184,7 +186,8 @@ static int lookup_layer(struct lookup_ctx *c, int layer, int dirfd)
 		c->f->fd = fd;
 		c->f->layer = layer;
 		c->f->st = st;
-		if (made_here(c, layer))
+		c->f->made = made_here(c, layer);
+		if (c->f->made)
 			c->f->ino = 0;
 		else if (c->fs->upper && layer == 0)
 			c->f->ino = origin_ino(c->fs, fd);
@@ -286,12 +289,15 @@ static int lookup_found(struct ovl_fs *fs, struct ovl_inode *dir,
 }
 
 static int lookup_inode(struct ovl_fs *fs, struct ovl_inode *dir,
-			const char *name, bool made, struct ovl_inode **out)
+			const char *name, bool made, struct ovl_inode **out,
+			bool *upper_none)
 {
 	struct ovl_found f;
 	int err;
 
 	err = lookup_found(fs, dir, name, -1, made, &f);
+	if (upper_none)
+		*upper_none = err == -ENOENT && f.upper_none;
 	if (err)
 		return err;
 	*out = ovl_inode_get_found(fs, &f, dir, name);
@@ -301,7 +307,19 @@ static int lookup_inode(struct ovl_fs *fs, struct ovl_inode *dir,
 int ovl_lookup_name(struct ovl_fs *fs, struct ovl_inode *dir, const char *name,
 		    struct ovl_inode **out)
 {
-	return lookup_inode(fs, dir, name, false, out);
+	return lookup_inode(fs, dir, name, false, out, NULL);
+}
+
+/*
+ * ovl_lookup_name() before making @name in @dir: with -ENOENT,
+ * *@upper_none says whether the upper directory was seen to hold nothing
+ * at @name, neither a whiteout nor an AUFS one (what the maker would
+ * otherwise look at again).
+ */
+int ovl_lookup_new(struct ovl_fs *fs, struct ovl_inode *dir, const char *name,
+		   struct ovl_inode **out, bool *upper_none)
+{
+	return lookup_inode(fs, dir, name, false, out, upper_none);
 }
 
 /*
@@ -313,7 +331,7 @@ int ovl_lookup_name(struct ovl_fs *fs, struct ovl_inode *dir, const char *name,
 int ovl_lookup_made(struct ovl_fs *fs, struct ovl_inode *dir, const char *name,
 		    struct ovl_inode **out)
 {
-	return lookup_inode(fs, dir, name, true, out);
+	return lookup_inode(fs, dir, name, true, out, NULL);
 }
 
 /* @e for a reply about @inode, from @st, the stat of its real file. */

@@ -149,6 +149,9 @@ struct ovl_found {
 	bool indexed;		/* found through workdir/index */
 	int data_fd;		/* metacopy upper file: its lower data, or -1 */
 	struct ovl_dirstack *dirs; /* directories: the merged stack (owned) */
+	bool made;		/* the upper entry the request has just made */
+	bool upper_none;	/* the upper directory has neither the name
+				 * nor its AUFS whiteout (a failed lookup) */
 };
 int ovl_itable_init(struct ovl_fs *fs);
 void ovl_itable_destroy(struct ovl_fs *fs);
@@ -233,6 +236,8 @@ void ovl_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 /* namei.c */
 int ovl_lookup_name(struct ovl_fs *fs, struct ovl_inode *dir, const char *name,
 		    struct ovl_inode **out);
+int ovl_lookup_new(struct ovl_fs *fs, struct ovl_inode *dir, const char *name,
+		   struct ovl_inode **out, bool *upper_none);
 int ovl_lookup_made(struct ovl_fs *fs, struct ovl_inode *dir, const char *name,
 		    struct ovl_inode **out);
 int ovl_lookup_entry(struct ovl_fs *fs, struct ovl_inode *dir,

@@ -468,6 +468,35 @@ mk_kernel_equiv() { # top middle bottom
 	assert_equal "" "$(cd "$UPPER" && find . -name '.wh.*')" "markers in upper"
 }
 
+@test "a name hidden by an AUFS whiteout in the upper layer can be made again: the whiteout goes, a name beside it keeps its own" {
+	need_ovp
+	echo old >"$LOWER/gone"
+	echo old >"$LOWER/gonedir"
+	echo old >"$LOWER/kept"
+	: >"$UPPER/.wh.gone"
+	: >"$UPPER/.wh.gonedir"
+	: >"$UPPER/.wh.kept"
+	ovp_mount
+	[ ! -e "$MNT/gone" ]
+	echo new >"$MNT/gone"
+	mkdir "$MNT/gonedir"
+	# made where the upper had nothing at all: the whiteout of another
+	# name stays
+	echo other >"$MNT/fresh"
+	assert_equal new "$(cat "$MNT/gone")"
+	[ -d "$MNT/gonedir" ]
+	[ ! -e "$MNT/kept" ]
+	ovp_umount
+	assert_equal "" "$(cd "$UPPER" && find . -name '.wh.gone*')" "whiteouts of names made again"
+	[ -e "$UPPER/.wh.kept" ]
+	ovp_mount
+	assert_equal new "$(cat "$MNT/gone")"
+	assert_equal "" "$(ls -A "$MNT/gonedir")"
+	assert_equal other "$(cat "$MNT/fresh")"
+	[ ! -e "$MNT/kept" ]
+	ovp_umount
+}
+
 @test "AUFS markers in a directory of one layer only are not listed either" {
 	need_ovp
 	mkdir -p "$LOWER/solo" "$LOWER/solo-opq"
