@@ -468,7 +468,8 @@ static int do_new(fuse_req_t req, struct ovl_inode *dir, const char *name,
 	updir = dir->dirs->d[0].fd;
 	if (fstat(updir, &pst) < 0)
 		return -errno;
-	/* the lookup saw nothing there: no second look, no whiteout to drop */
+	/* when the lookup saw nothing there (upper_none), neither look
+	 * again nor drop a .wh. file below */
 	us = UPPER_NONE;
 	err = upper_none ? 0 : upper_state(updir, name, &us, &st);
 	if (err)

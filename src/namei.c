@@ -166,9 +166,12 @@ static int lookup_layer(struct lookup_ctx *c, int layer, int dirfd)
 	if (c->abs && (fd == -EXDEV || fd == -ELOOP))
 		return 0;
 	if (fd == -ENOENT || fd == -ENOTDIR || fd == -ENAMETOOLONG) {
-		if (!c->abs && ovl_has_aufs_whiteout(dirfd, c->name))
+		int wh = c->abs ? 0 : ovl_aufs_whiteout_at(dirfd, c->name);
+
+		if (wh > 0)
 			return 0;
-		if (layer == 0 && !c->abs && fd == -ENOENT)
+		/* an error reading it counts as none, but not as seen */
+		if (layer == 0 && fd == -ENOENT && wh == 0)
 			c->f->upper_none = true;
 		return 1;
 	}

@@ -197,7 +197,7 @@ bool ovl_is_whiteout_st(const struct stat *st);
 bool ovl_is_xwhiteout(struct ovl_fs *fs, int dirfd, const char *name,
 		      const struct stat *st);
 bool ovl_is_xwhiteout_fd(struct ovl_fs *fs, int fd, const struct stat *st);
-bool ovl_has_aufs_whiteout(int dirfd, const char *name);
+int ovl_aufs_whiteout_at(int dirfd, const char *name);
 bool ovl_name_reserved(const char *name);
 int ovl_redirect_check(const char *buf, size_t n);
 bool ovl_is_metacopy(struct ovl_fs *fs, int fd);

@@ -263,7 +263,8 @@ struct ovl_inode {
 				 * hold a backing user (1) or a fallback user
 				 * (-1) of it until the old id is forgotten */
 	atomic_int prot;	/* OVL_PROT_* flags it carries, -1 until first
-				 * asked (ovl_protection); they never change
+				 * asked (ovl_protection), 0 from the start
+				 * for what a request made; they never change
 				 * while mounted, copy-up included */
 };
 

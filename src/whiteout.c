@@ -92,15 +92,19 @@ bool ovl_is_xwhiteout(struct ovl_fs *fs, int dirfd, const char *name,
 	return wh;
 }
 
-bool ovl_has_aufs_whiteout(int dirfd, const char *name)
+/* Whether @dirfd holds ".wh.@name", an AUFS whiteout: 1, 0 (none there),
+ * or negative errno when it cannot be told. */
+int ovl_aufs_whiteout_at(int dirfd, const char *name)
 {
 	char wh[NAME_MAX + 8];
 	struct stat st;
 
 	if (strlen(name) + sizeof(OVL_AUFS_WH) > NAME_MAX + 1)
-		return false;
+		return 0; /* no such name can exist */
 	snprintf(wh, sizeof(wh), OVL_AUFS_WH "%s", name);
-	return fstatat(dirfd, wh, &st, AT_SYMLINK_NOFOLLOW) == 0;
+	if (fstatat(dirfd, wh, &st, AT_SYMLINK_NOFOLLOW) == 0)
+		return 1;
+	return errno == ENOENT ? 0 : -errno;
 }
 
 /* Value of a one-character marker xattr ("y", "x"), or 0 when absent or
