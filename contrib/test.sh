@@ -221,7 +221,9 @@ run_vm() {
 	env OVERPASS_DIFF_OPS="${OVERPASS_DIFF_OPS:-300}" "${env[@]}" \
 		"$top/contrib/vm-test.sh" "$k" "${@/#/$top/}" </dev/null >"$log" 2>&1 ||
 		vrc=$?
-	line=$(grep -E '^[0-9]+ passed, [0-9]+ failed, [0-9]+ skipped$' "$log" | tail -n1)
+	# not anchored at the start: a console line cut without its newline
+	# may precede it
+	line=$(grep -oE '[0-9]+ passed, [0-9]+ failed, [0-9]+ skipped$' "$log" | tail -n1)
 	if [ -z "$line" ]; then
 		echo "======== $log"
 		tail -n 40 "$log"

@@ -304,6 +304,8 @@ run_vm() {
 	rm -f "$scratch"
 	[ "$rc" = 124 ] && log "VM timed out after ${vm_timeout}s"
 	grep -q '^overpass-vm: bats exit' "$out" || echo "not ok 0 VM run did not finish (qemu exit $rc)" >>"$out"
+	# the console's last line may lack its newline (cut by the power off)
+	echo
 	summarize "$out"
 	rc=$?
 	rm -f "$out"
