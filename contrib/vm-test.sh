@@ -231,7 +231,7 @@ cd $q
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 export TMPDIR=/tmp HOME=/tmp/home OVERPASS_VM_KERNEL=$kernel
 export OVERPASS=$(printf '%q' "$guest_ovp")
-$(for v in OVERPASS_DIFF_OPS OVERPASS_DIFF_SEED; do [ -z "${!v:-}" ] || echo "export $v=$(printf '%q' "${!v}")"; done)
+$(for v in OVERPASS_DIFF_OPS OVERPASS_DIFF_SEED BATS_TEST_TIMEOUT; do [ -z "${!v:-}" ] || echo "export $v=$(printf '%q' "${!v}")"; done)
 mkdir -p /tmp/home
 EOT
 	if [ -n "$binary" ]; then

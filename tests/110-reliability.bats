@@ -72,7 +72,7 @@ check_state() {
 
 @test "kill -9 at random points of copy-up, rename and whiteout: old or new state" {
 	need_ovp
-	local seed=${OVERPASS_KILL_SEED:-$RANDOM} rounds=${OVERPASS_KILL_ROUNDS:-12} i delay
+	local seed=${OVERPASS_KILL_SEED:-$RANDOM} rounds=${OVERPASS_KILL_ROUNDS:-12} i delay w
 	echo "# kill seed $seed, $rounds rounds (OVERPASS_KILL_SEED, OVERPASS_KILL_ROUNDS)" >&3
 	RANDOM=$seed
 	head -c 50331648 /dev/urandom >"$LOWER/big"
@@ -87,9 +87,11 @@ check_state() {
 		delay=$((RANDOM % 400))
 		( echo tail >>"$MNT/big"; mv "$MNT/d" "$MNT/d2"; rm "$MNT/gone" ) \
 			>/dev/null 2>&1 &
+		w=$!
 		sleep "$(printf '0.%03d' "$delay")"
 		kill_daemon
-		wait || true
+		# its own job only: bats' timeout watchdog is a job too
+		wait "$w" || true
 		run_cmd 0 umount -l "$MNT"
 		ovp_mount_plain
 		check_state "round $i (kill after ${delay} ms)" || return 1

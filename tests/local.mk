@@ -1,11 +1,15 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 # Included from Makefile.am.  bats suites run through automake's TAP driver.
+# A test that runs 20 minutes (BATS_TEST_TIMEOUT, in seconds) is a hang:
+# bats fails it and runs its teardown, so CI reports it instead of running
+# out of time.
 TEST_EXTENSIONS = .bats
 BATS_LOG_DRIVER = env AM_TAP_AWK='$(AWK)' $(SHELL) $(top_srcdir)/build-aux/tap-driver.sh
 BATS_LOG_COMPILER = $(BATS)
 AM_BATS_LOG_FLAGS = --tap
 AM_TESTS_ENVIRONMENT = OVERPASS='$(abs_top_builddir)/src/overpass'; export OVERPASS; \
-	TOP_SRCDIR='$(abs_top_srcdir)'; export TOP_SRCDIR;
+	TOP_SRCDIR='$(abs_top_srcdir)'; export TOP_SRCDIR; \
+	BATS_TEST_TIMEOUT=$${BATS_TEST_TIMEOUT:-1200}; export BATS_TEST_TIMEOUT;
 
 TESTS += \
 	tests/001-mount.bats \
