@@ -43,6 +43,12 @@
 #   OVERPASS_SKIP_STATIC=1
 #                         do not build the self-contained binary (tests/003
 #                         then skips)
+#   OVERPASS_TEST_BUDGET
+#                         seconds the whole run may take (.ci/run: 5100, CI
+#                         stops at 5400); each VM run is bounded by what is
+#                         left, and one that cannot start with 5 minutes
+#                         left counts as a failure, so a slow run ends with
+#                         its counts and logs rather than being cut off
 #   OVERPASS_TEST_URING=keep
 #                         leave fuse.enable_uring as it is for both passes
 #   ASAN_OPTIONS, UBSAN_OPTIONS
@@ -60,6 +66,7 @@
 set -uo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
+budget=${OVERPASS_TEST_BUDGET:-}
 pass=0 fail=0 skip=0 rc=0
 
 note() { printf 'test.sh: %s\n' "$*" >&2; }
@@ -205,11 +212,21 @@ BINARY_FILES=(tests/003-self-contained.bats tests/001-mount.bats
 VM_TIMEOUT_FILES=${OVERPASS_VM_TIMEOUT:-1200}
 VM_TIMEOUT_BINARY=${OVERPASS_VM_TIMEOUT:-600}
 
+# vm_bound [VAR=VALUE...] MAX: the OVERPASS_VM_TIMEOUT among the
+# variables, at most MAX
+vm_bound() {
+	local t=1200 max=${!#} a
+	for a in "${@:1:$#-1}"; do
+		case "$a" in OVERPASS_VM_TIMEOUT=*) t=${a#*=} ;; esac
+	done
+	echo $((t < max ? t : max))
+}
+
 # run_vm NAME KERNEL [VAR=VALUE...] -- FILES...: FILES on KERNEL, with
 # the variables given to contrib/vm-test.sh; its counts are added to the
 # totals, a run that ends without them counts as one failure.
 run_vm() {
-	local name=$1 k=$2 log=$top/_build/vm-$1.log vrc=0 line p f s
+	local name=$1 k=$2 log=$top/_build/vm-$1.log vrc=0 line p f s left
 	local -a env=()
 	shift 2
 	while [ "$1" != -- ]; do
@@ -217,6 +234,17 @@ run_vm() {
 		shift
 	done
 	shift
+	if [ -n "$budget" ]; then
+		left=$((budget - SECONDS))
+		if [ "$left" -lt 300 ]; then
+			note "vm pass $name: Linux $k: not run, ${left} s left of OVERPASS_TEST_BUDGET=$budget"
+			fail=$((fail + 1))
+			rc=1
+			return
+		fi
+		# the VM's own bound (the last VAR=VALUE wins) within what is left
+		env+=("OVERPASS_VM_TIMEOUT=$(vm_bound "${env[@]}" "$((left - 60))")")
+	fi
 	note "vm pass $name: Linux $k: ${*##*/}"
 	env OVERPASS_DIFF_OPS="${OVERPASS_DIFF_OPS:-300}" "${env[@]}" \
 		"$top/contrib/vm-test.sh" "$k" "${@/#/$top/}" </dev/null >"$log" 2>&1 ||
