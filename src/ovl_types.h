@@ -266,6 +266,9 @@ struct ovl_inode {
 				 * asked (ovl_protection), 0 from the start
 				 * for what a request made; they never change
 				 * while mounted, copy-up included */
+	atomic_uint fcap;	/* security.capability: bit 0 set when known
+				 * absent, the other bits count its changes
+				 * (xattr.c) */
 };
 
 /* chattr flags that hold through the mount (chattr +a, +i). */

@@ -72,11 +72,41 @@ static int map_value_ids(const struct ovl_params *p, const char *name,
 	return 0;
 }
 
+/*
+ * The kernel asks for security.capability before every write through
+ * passthrough (file_remove_privs() on the FUSE file), and before a chown
+ * or truncate: that it is absent is kept in the inode, so the answer makes
+ * no system call.  Only a setxattr through the mount makes it present (a
+ * copy-up copies it, a write, chown or truncate only removes it), and
+ * do_setxattr() counts each such change before and after it, so a read
+ * that raced one is not kept.
+ */
+static bool fcap_absent(struct ovl_inode *inode, unsigned *seen)
+{
+	*seen = atomic_load(&inode->fcap);
+	return *seen & 1;
+}
+
+static void fcap_found_absent(struct ovl_inode *inode, unsigned seen)
+{
+	atomic_compare_exchange_strong(&inode->fcap, &seen, seen | 1);
+}
+
+static void fcap_changing(struct ovl_inode *inode)
+{
+	unsigned s = atomic_load(&inode->fcap);
+
+	while (!atomic_compare_exchange_weak(&inode->fcap, &s, (s & ~1u) + 2))
+		;
+}
+
 void ovl_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		  size_t size)
 {
 	struct ovl_fs *fs = ovl_fs_of(req);
 	struct ovl_inode *inode = ovl_inode_of(fs, ino);
+	bool fcap = !strcmp(name, FCAP_XATTR);
+	unsigned seen = 0;
 	char *buf = NULL;
 	ssize_t n;
 
@@ -98,11 +128,17 @@ void ovl_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		fuse_reply_err(req, ENODATA);
 		return;
 	}
+	if (fcap && fcap_absent(inode, &seen)) {
+		fuse_reply_err(req, ENODATA);
+		return;
+	}
 	if (size && !(buf = malloc(size))) {
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
 	n = ovl_fgetxattr(inode->fd, name, buf, size);
+	if (fcap && n == -ENODATA)
+		fcap_found_absent(inode, seen);
 	if (n > 0 && size && map_value_ids(fs->p, name, buf, (size_t)n, false) < 0)
 		n = -EIO;
 	if (n < 0)
@@ -282,8 +318,14 @@ static int do_setxattr(struct ovl_fs *fs, struct ovl_inode *inode,
 	if (!err)
 		err = once_xattr(fs, inode, name, flags, remove);
 	if (err == 1) {
+		bool fcap = !strcmp(name, FCAP_XATTR);
+
+		if (fcap)
+			fcap_changing(inode);
 		err = remove ? ovl_fremovexattr(inode->fd, name) :
 			       ovl_fsetxattr(inode->fd, name, value, size, flags);
+		if (fcap)
+			fcap_changing(inode);
 		ovl_journal_result(fs, err);
 	}
 	if (!err)

@@ -106,6 +106,61 @@ m.flush(); m.close(); os.close(fd)
 	assert_equal "$lowsha" "$(sha "$LOWER/lowfile")" "the lower file is unchanged"
 }
 
+# fcap_v2 FILE: give FILE a version 2 capability (cap_net_raw+ep)
+fcap_v2() {
+	python3 -c 'import os, struct, sys
+os.setxattr(sys.argv[1], "security.capability",
+            struct.pack("<5I", 0x02000001, 1 << 13, 0, 0, 0))' "$1"
+}
+
+@test "writes through passthrough: the kernel's security.capability question before each write makes no system call, and a capability set later is seen and dropped as kernel overlayfs" {
+	need_passthrough
+	need_kovl
+	need_cmd strace
+	local pid m before after calls
+	ovp_mount
+	kovl_mount
+	echo x >"$MNT/f"
+	echo x >"$KMNT/f"
+	pid=$(worker_of "$OVP_PID")
+	[ -n "$pid" ] || pid=$OVP_PID
+	before=$(stat_value "$MNT" requests.GETXATTR)
+	strace -f -p "$pid" -e trace=getxattr,fgetxattr,lgetxattr \
+		-o "$T/xattr.strace" 2>"$T/strace.err" 3>&- &
+	local st=$!
+	for ((i = 0; i < 200; i++)); do
+		grep -q attached "$T/strace.err" && break
+		sleep 0.05
+	done
+	run_cmd 0 dd if=/dev/zero of="$MNT/f" bs=4k count=200 conv=notrunc status=none
+	kill -INT "$st"
+	wait "$st" || true
+	after=$(stat_value "$MNT" requests.GETXATTR)
+	# the kernel asks before each write (file_remove_privs): what this
+	# test is about, checked so that a kernel that stops asking is seen
+	assert_ge 200 $((after - before)) "GETXATTR requests for 200 writes"
+	calls=$(grep -c xattr "$T/xattr.strace" || true)
+	sed 's/^/# strace: /' "$T/xattr.strace" | head -5 >&2
+	# at most the first answer reads the disk (an O_PATH fd: fgetxattr,
+	# then its /proc/self/fd link)
+	[ "$calls" -le 2 ] || {
+		echo "# $calls xattr system calls for $((after - before)) GETXATTR" >&2
+		return 1
+	}
+	# absent was kept; a capability set through the mount is seen, and
+	# the next write drops it
+	for m in "$MNT" "$KMNT"; do
+		fcap_v2 "$m/f"
+		run_cmd 0 getfattr -n security.capability "$m/f"
+		echo y >>"$m/f"
+		run_cmd 1 getfattr -n security.capability "$m/f"
+	done
+	ovp_umount
+	kovl_umount
+	run_cmd 1 getfattr -n security.capability "$UPPER/f"
+	run_cmd 1 getfattr -n security.capability "$KUPPER/f"
+}
+
 @test "rootless (unshare -Urm): data served by the daemon, passthrough off with the reason" {
 	need_binary
 	need_fuse
