@@ -232,6 +232,8 @@ static struct ovl_inode *inode_new(struct ovl_fs *fs, struct ovl_found *f,
 	inode->oldslot = -1;
 	/* what the request has just made carries no protattr record */
 	atomic_init(&inode->prot, f->made ? 0 : -1);
+	/* nor a file capability (xattr.c) */
+	atomic_init(&inode->fcap, f->made ? 1 : 0);
 	inode->data_fd = f->data_fd;
 	inode->byname = found_byname(fs, f);
 	inode->parent = parent;
