@@ -161,6 +161,10 @@ int ovl_open_inode(struct ovl_fs *fs, fuse_req_t req, struct ovl_inode *inode,
 		err = ovl_may_write(fs, inode, fi->flags);
 		if (!err)
 			err = ovl_copy_up(fs, inode, (fi->flags & O_TRUNC) != 0);
+		/* O_TRUNC by a caller without CAP_FSETID (KILLPRIV_V2): the
+		 * file is emptied below, so its setuid and setgid go now */
+		if (!err && fi->kill_suidgid && (fi->flags & O_TRUNC))
+			err = ovl_kill_sxid(fs, inode);
 		if (err)
 			return err;
 	}
@@ -373,6 +377,16 @@ void ovl_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *bufv,
 	ssize_t n;
 
 	ovl_stat_op(fs, OVL_OP_WRITE);
+	/* a write by a caller without CAP_FSETID (KILLPRIV_V2; only to a
+	 * file with setuid or setgid, the kernel asks no more) */
+	if (fi->kill_suidgid) {
+		int err = ovl_kill_sxid(fs, ovl_file_of(fi)->inode);
+
+		if (err) {
+			fuse_reply_err(req, -err);
+			return;
+		}
+	}
 	out.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
 	out.buf[0].fd = ovl_file_of(fi)->fd;
 	out.buf[0].pos = off;

@@ -765,6 +765,48 @@ static int do_setattr(struct ovl_fs *fs, struct ovl_inode *inode,
 	return 0;
 }
 
+/*
+ * FUSE_CAP_HANDLE_KILLPRIV_V2 (main.c): the kernel leaves to the daemon
+ * what the VFS does when a caller without CAP_FSETID writes or truncates a
+ * file, and on every chown of one: setuid goes, and setgid where the group
+ * may execute (FUSE's rule; the VFS also drops a setgid without group
+ * execute, which grants nothing, when the caller is not in the group).  In
+ * the mode users see, wherever it is kept (xattr_permissions).
+ */
+int ovl_kill_sxid(struct ovl_fs *fs, struct ovl_inode *inode)
+{
+	struct stat st, a = { .st_mode = 0 };
+	mode_t m;
+	int err;
+
+	if (!S_ISREG(inode->type))
+		return 0;
+	err = ovl_inode_stat(fs, inode, &st);
+	if (err)
+		return err;
+	m = st.st_mode & 07777;
+	a.st_mode = m & ~S_ISUID;
+	if ((m & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP))
+		a.st_mode &= ~S_ISGID;
+	if (a.st_mode == m)
+		return 0;
+	return do_setattr(fs, inode, &a, FUSE_SET_ATTR_MODE, NULL);
+}
+
+/*
+ * What the kernel asks to kill with a setattr: FATTR_KILL_SUIDGID (libfuse
+ * passes it as FUSE_SET_ATTR_KILL_SUID) with a chown, or with a truncate by
+ * a caller without CAP_FSETID; and a setattr of nothing, which comes from
+ * the VFS's file_remove_privs() before a write that must drop them (a
+ * passthrough write, which never reaches the daemon; a fallocate, a
+ * copy_file_range) and from chown(f, -1, -1), which drops them too.
+ */
+static bool kills_sxid(const struct ovl_inode *inode, int to_set)
+{
+	return (to_set & FUSE_SET_ATTR_KILL_SUID) ||
+	       (S_ISREG(inode->type) && !(to_set & OVL_SET_ATTR_CHANGES));
+}
+
 void ovl_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 		 struct fuse_file_info *fi)
 {
@@ -775,6 +817,8 @@ void ovl_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 
 	ovl_stat_op(fs, OVL_OP_SETATTR);
 	err = do_setattr(fs, inode, attr, to_set, fi);
+	if (!err && kills_sxid(inode, to_set))
+		err = ovl_kill_sxid(fs, inode);
 	if (!err) {
 		ovl_inode_changed(fs, inode);
 		err = ovl_inode_stat(fs, inode, &st);

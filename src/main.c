@@ -89,6 +89,12 @@ static void ovl_init(void *userdata, struct fuse_conn_info *conn)
 	/* one lock table across the node ids of a copied-up file (lock.c) */
 	fuse_set_feature_flag(conn, FUSE_CAP_POSIX_LOCKS);
 	fuse_set_feature_flag(conn, FUSE_CAP_FLOCK_LOCKS);
+	/* setuid, setgid and file capabilities are dropped here on write,
+	 * truncate and chown (ovl_kill_sxid), so the kernel may remember
+	 * that a file has none (SB_NOSEC): without it, every write(2), even
+	 * through passthrough, first asked the daemon for
+	 * security.capability */
+	fuse_set_feature_flag(conn, FUSE_CAP_HANDLE_KILLPRIV_V2);
 	ovl_writeback_init(fs, conn);
 	/* modes arrive unmasked: new_mode() in dir.c applies the umask or
 	 * the parent's default ACL, as the kernel would */

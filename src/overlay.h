@@ -182,6 +182,7 @@ bool ovl_is_upper(const struct ovl_fs *fs, const struct ovl_inode *inode);
 unsigned ovl_protection(struct ovl_fs *fs, struct ovl_inode *inode);
 unsigned ovl_protattr_parse(const char *v, size_t n);
 int ovl_may_write(struct ovl_fs *fs, struct ovl_inode *inode, int flags);
+int ovl_kill_sxid(struct ovl_fs *fs, struct ovl_inode *inode);
 void ovl_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup);
 void ovl_forget_multi(fuse_req_t req, size_t count,
 		      struct fuse_forget_data *forgets);

@@ -40,6 +40,60 @@ modes() {
 	kovl_umount
 }
 
+# sxid_ops DIR: in DIR (a mount), files made setuid or setgid or given a
+# file capability by root, then written, truncated or chowned by user
+# 65534 or by root; prints each one's mode afterwards, and the
+# capabilities left
+sxid_ops() {
+	local n
+	(
+	cd "$1" || exit 1
+	nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; }
+	for n in w-suid w-sgid t-suid o-suid pw-suid c-suid c-own r-suid w-cap r-cap; do
+		echo data >"$n"
+	done
+	chmod 4777 w-suid t-suid o-suid pw-suid c-suid r-suid
+	chmod 2777 w-sgid
+	chmod 6777 c-own
+	chmod 777 w-cap r-cap
+	python3 -c 'import os, struct, sys
+for f in sys.argv[1:]:
+    os.setxattr(f, "security.capability", struct.pack("<5I", 0x02000001, 1 << 13, 0, 0, 0))' w-cap r-cap
+	mkdir -m 2777 d-sgid
+	nobody sh -c 'echo more >>w-suid; echo more >>w-sgid; echo more >>lower-suid; echo more >>w-cap'
+	nobody truncate -s 2 t-suid
+	nobody sh -c ': >o-suid'
+	nobody /usr/bin/python3 -c 'import os; fd = os.open("pw-suid", os.O_WRONLY); os.pwrite(fd, b"x" * 4096, 8192)'
+	python3 -c 'import os; os.chown("c-suid", -1, -1); os.chown("d-sgid", -1, -1)'
+	chown 65534:65534 c-own
+	echo more >>r-suid
+	echo more >>r-cap
+	stat -c '%n %a %s' -- * | sort
+	getfattr -m security.capability -- w-cap r-cap 2>&1
+	)
+}
+
+@test "setuid, setgid and file capabilities go when another user writes or truncates, and on chown, as on kernel overlayfs" {
+	need_kovl
+	need_init_root
+	need_cmd setpriv
+	local opts
+	echo lower >"$LOWER/lower-suid"
+	chmod 4777 "$LOWER/lower-suid"
+	kovl_mount
+	sxid_ops "$KMNT" >"$T/kernel"
+	kovl_umount
+	run_cmd 0 cat "$T/kernel"
+	for opts in "" passthrough=off xattr_permissions=2; do
+		rm -rf "$UPPER" "$WORK"
+		mkdir "$UPPER" "$WORK"
+		ovp_mount "lowerdir=$LOWER" "upperdir=$UPPER" "workdir=$WORK" $opts
+		sxid_ops "$MNT" >"$T/ovp"
+		run_cmd 0 diff -u "$T/kernel" "$T/ovp"
+		ovp_umount
+	done
+}
+
 @test "ACLs set through the mount are enforced for other users" {
 	need_ovp
 	need_init_root
