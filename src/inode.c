@@ -768,10 +768,11 @@ static int do_setattr(struct ovl_fs *fs, struct ovl_inode *inode,
 /*
  * FUSE_CAP_HANDLE_KILLPRIV_V2 (main.c): the kernel leaves to the daemon
  * what the VFS does when a caller without CAP_FSETID writes or truncates a
- * file, and on every chown of one: setuid goes, and setgid where the group
- * may execute (FUSE's rule; the VFS also drops a setgid without group
- * execute, which grants nothing, when the caller is not in the group).  In
- * the mode users see, wherever it is kept (xattr_permissions).
+ * file, and on every chown of what is not a directory: setuid goes, and
+ * setgid where the group may execute (FUSE's rule; the VFS also drops a
+ * setgid without group execute, which grants nothing, when the caller is
+ * not in the group).  In the mode users see, wherever it is kept
+ * (xattr_permissions).  Directories and symlinks keep theirs.
  */
 int ovl_kill_sxid(struct ovl_fs *fs, struct ovl_inode *inode)
 {
@@ -779,7 +780,7 @@ int ovl_kill_sxid(struct ovl_fs *fs, struct ovl_inode *inode)
 	mode_t m;
 	int err;
 
-	if (!S_ISREG(inode->type))
+	if (S_ISDIR(inode->type) || S_ISLNK(inode->type))
 		return 0;
 	err = ovl_inode_stat(fs, inode, &st);
 	if (err)
@@ -801,10 +802,10 @@ int ovl_kill_sxid(struct ovl_fs *fs, struct ovl_inode *inode)
  * passthrough write, which never reaches the daemon; a fallocate, a
  * copy_file_range) and from chown(f, -1, -1), which drops them too.
  */
-static bool kills_sxid(const struct ovl_inode *inode, int to_set)
+static bool kills_sxid(int to_set)
 {
 	return (to_set & FUSE_SET_ATTR_KILL_SUID) ||
-	       (S_ISREG(inode->type) && !(to_set & OVL_SET_ATTR_CHANGES));
+	       !(to_set & OVL_SET_ATTR_CHANGES);
 }
 
 void ovl_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
@@ -817,7 +818,7 @@ void ovl_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 
 	ovl_stat_op(fs, OVL_OP_SETATTR);
 	err = do_setattr(fs, inode, attr, to_set, fi);
-	if (!err && kills_sxid(inode, to_set))
+	if (!err && kills_sxid(to_set))
 		err = ovl_kill_sxid(fs, inode);
 	if (!err) {
 		ovl_inode_changed(fs, inode);

@@ -60,6 +60,9 @@ sxid_ops() {
 for f in sys.argv[1:]:
     os.setxattr(f, "security.capability", struct.pack("<5I", 0x02000001, 1 << 13, 0, 0, 0))' w-cap r-cap
 	mkdir -m 2777 d-sgid
+	mkfifo p-suid
+	chmod 4777 p-suid
+	chown 65534 p-suid
 	nobody sh -c 'echo more >>w-suid; echo more >>w-sgid; echo more >>lower-suid; echo more >>w-cap'
 	nobody truncate -s 2 t-suid
 	nobody sh -c ': >o-suid'
@@ -84,7 +87,7 @@ for f in sys.argv[1:]:
 	sxid_ops "$KMNT" >"$T/kernel"
 	kovl_umount
 	run_cmd 0 cat "$T/kernel"
-	for opts in "" passthrough=off xattr_permissions=2; do
+	for opts in "" passthrough=off "passthrough=off writeback=1" xattr_permissions=2; do
 		rm -rf "$UPPER" "$WORK"
 		mkdir "$UPPER" "$WORK"
 		ovp_mount "lowerdir=$LOWER" "upperdir=$UPPER" "workdir=$WORK" $opts
