@@ -596,6 +596,10 @@ void ovl_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	err = once_new(fs, ovl_inode_of(fs, parent), name, &inode);
 	if (err == 1)
 		err = do_new(req, ovl_inode_of(fs, parent), name, &n, &inode);
+	/* a file made now: its O_TRUNC empties nothing, and the VFS clears
+	 * no setuid of a file the open itself made */
+	if (!err)
+		fi->kill_suidgid = 0;
 	if (err == -EEXIST && !(fi->flags & O_EXCL)) {
 		/* a racing creator won: open what is there, as open(2) does */
 		err = ovl_lookup_name(fs, ovl_inode_of(fs, parent), name, &inode);
@@ -604,9 +608,13 @@ void ovl_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		fuse_reply_err(req, -err);
 		return;
 	}
-	err = ovl_fill_entry(fs, inode, &e);
-	if (!err)
-		err = ovl_open_inode(fs, req, inode, fi);
+	/* the entry after the open, which may clear setuid */
+	err = ovl_open_inode(fs, req, inode, fi);
+	if (!err) {
+		err = ovl_fill_entry(fs, inode, &e);
+		if (err)
+			ovl_release_file(fs, req, fi);
+	}
 	if (err) {
 		ovl_inode_forget(fs, inode, 1);
 		fuse_reply_err(req, -err);
@@ -1372,6 +1380,7 @@ void ovl_tmpfile(fuse_req_t req, fuse_ino_t parent, mode_t mode,
 		fuse_reply_err(req, -err);
 		return;
 	}
+	fi->kill_suidgid = 0; /* made now, as a create's */
 	err = ovl_fill_entry(fs, inode, &e);
 	if (!err)
 		err = ovl_open_inode(fs, req, inode, fi);
