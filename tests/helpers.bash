@@ -475,7 +475,7 @@ ovp_mount() {
 #   replaced, hiding the crash) fails it, unless the test file expects
 #   restarts (OVP_EXPECT_RESTARTS=1).
 ovp_umount() {
-	local mnt=${1:-$MNT} pid rc r
+	local mnt=${1:-$MNT} pid rc r dev
 	pid=${OVP_PID_OF[$mnt]:-}
 	r=$(timeout 10 "$OVERPASS" --stats "$mnt" </dev/null 2>/dev/null 3>&- |
 		awk '$1 == "restart.restarts" {print $2}')
@@ -485,8 +485,36 @@ ovp_umount() {
 		fusermount3 -u "$mnt" 2>/dev/null || true
 		return 1
 	fi
+	dev=$(stat -c %d "$mnt" 2>/dev/null) || dev=
 	run_cmd 0 fusermount3 -u "$mnt" || return 1
-	ovp_wait_exit "$mnt" "$pid"
+	ovp_wait_exit "$mnt" "$pid" || { fuse_conn_report "$dev"; return 1; }
+}
+
+# fuse_conn_report DEV: after an unmount that left its daemon serving,
+# what still holds FUSE connection DEV (st_dev of the mount): its mounts
+# in any mount namespace, the processes with a descriptor, a directory
+# or a mapping on it, and the connection's waiting requests
+fuse_conn_report() {
+	local dev=$1 minor p f hit ns seen=" "
+	[ -n "$dev" ] || return 0
+	minor=$((dev & 0xff | (dev >> 12 & 0xfff00)))
+	[ ! -r /sys/fs/fuse/connections/$minor/waiting ] ||
+		echo "# connection $minor: $(cat /sys/fs/fuse/connections/$minor/waiting) requests waiting" >&2
+	for p in /proc/[0-9]*; do
+		ns=$(readlink "$p/ns/mnt" 2>/dev/null) || continue
+		if [[ "$seen" != *" $ns "* ]]; then
+			seen="$seen$ns "
+			grep -q " 0:$minor " "$p/mountinfo" 2>/dev/null &&
+				echo "# mounted in $ns (of ${p#/proc/}, $(cat "$p/comm" 2>/dev/null))" >&2
+		fi
+		hit=
+		for f in "$p/cwd" "$p/root" "$p"/fd/*; do
+			[ "$(stat -L -c %d "$f" 2>/dev/null)" = "$dev" ] && hit="$hit ${f##*/}"
+		done
+		grep -q " 00:$(printf %02x "$minor") " "$p/maps" 2>/dev/null && hit="$hit maps"
+		[ -z "$hit" ] || echo "# ${p#/proc/} ($(cat "$p/comm" 2>/dev/null)) holds it:$hit" >&2
+	done
+	return 0
 }
 
 # ovp_wait_exit MOUNTPOINT [PID]: the daemon ends within 10 s, exits 0
