@@ -189,18 +189,20 @@ fi
 
 # The files of the VM pass on 6.1, which has none of passthrough,
 # resend and io_uring: passthrough's fallback, restart (off there: 131
-# and 132 skip), locks, copy-up, rootless, the differential test against
-# kernel overlayfs and the kernel's features.
+# and 132 skip), locks, copy-up, modes and the clearing of setuid
+# (KILLPRIV_V2), rootless, the differential test against kernel overlayfs
+# and the kernel's features.
 VM_FILES_61=(tests/030-write.bats tests/035-file-ops.bats tests/036-writeback.bats tests/040-differential.bats
-	tests/065-rootless.bats tests/080-passthrough.bats tests/130-restart.bats
+	tests/060-owner-acl.bats tests/065-rootless.bats tests/080-passthrough.bats tests/130-restart.bats
 	tests/131-restart-kept.bats tests/132-restart-once.bats tests/140-locks.bats
 	tests/150-kernel.bats)
 # On 6.12, which has passthrough and resend but no io_uring (the paths of
 # 6.18 with fuse.enable_uring=N, the first pass), the files whose paths
-# depend on the kernel beyond that: passthrough, restart, rootless
-# (idmapped layers) and the kernel's features.  All of VM_FILES_61 passed
+# depend on the kernel beyond that: passthrough, restart, the clearing of
+# setuid before a passthrough write, rootless (idmapped layers) and the
+# kernel's features.  Before 060 was in both lists, all of VM_FILES_61 passed
 # there too (73 of 73, 859 s).
-VM_FILES_612=(tests/065-rootless.bats tests/080-passthrough.bats tests/130-restart.bats
+VM_FILES_612=(tests/060-owner-acl.bats tests/065-rootless.bats tests/080-passthrough.bats tests/130-restart.bats
 	tests/131-restart-kept.bats tests/150-kernel.bats)
 # The basic files, run with the self-contained binary on 6.1 (030 and
 # 035 run there in VM_FILES_61 with the usual build; with them too, 41

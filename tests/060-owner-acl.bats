@@ -21,7 +21,10 @@ modes() {
 	mkdir -p "$LOWER/ldir"
 	ovp_mount
 	kovl_mount
-	local m
+	local m tmpfile=1
+	# kernel overlayfs has O_TMPFILE since 6.6
+	python3 -c 'import os,sys; os.close(os.open(sys.argv[1], os.O_TMPFILE | os.O_RDWR, 0o666))' \
+		"$KMNT" 2>/dev/null || tmpfile=0
 	for m in "$MNT" "$KMNT"; do
 		(umask 000 && touch "$m/f0" && mkdir "$m/d0" && mkfifo "$m/p0")
 		(umask 077 && touch "$m/f7" && mkdir "$m/d7")
@@ -30,7 +33,8 @@ modes() {
 		setfacl -d -m u:1000:rwx "$m/ldir"
 		(umask 077 && touch "$m/d0/inherits" && mkdir "$m/d0/sub" &&
 			touch "$m/ldir/inherits" && mkdir "$m/sg/in-sg")
-		python3 -c 'import os,sys; os.close(os.open(sys.argv[1], os.O_TMPFILE | os.O_RDWR, 0o666))' "$m/d0"
+		[ "$tmpfile" = 0 ] ||
+			python3 -c 'import os,sys; os.close(os.open(sys.argv[1], os.O_TMPFILE | os.O_RDWR, 0o666))' "$m/d0"
 		(umask 077 && install -m 4755 /dev/null "$m/suid")
 	done
 	modes "$KMNT" >"$T/kernel"
