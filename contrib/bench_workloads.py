@@ -297,6 +297,26 @@ def wl_seqwrite(ctx):
     return size / MIB / dt, {}
 
 
+def wl_smallwrite(ctx):
+    """64 MiB to a new file in 4 KiB writes, then fsync: a write(2) that
+    asks the daemon anything (security.capability, before KILLPRIV_V2)
+    shows here, where 1 MiB writes hide it."""
+    size = 64 * MIB
+    chunk = bytes(data_chunk(7))[:4096]
+    path = f"{ctx['mnt']}/smallwrite.bin"
+    os.sync()
+    t0 = time.monotonic()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        for _ in range(size // len(chunk)):
+            os.write(fd, chunk)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    dt = time.monotonic() - t0
+    return size / MIB / dt, {}
+
+
 def wl_mmap(ctx):
     path = big_file(ctx)
     read_all(path)
@@ -531,6 +551,8 @@ DATA = [
              desc="the same with 4 jobs"),
     Workload("seqwrite-fsync", "data", "MiB/s", "higher", wl_seqwrite,
              desc="write a new 1 GiB file, 1 MiB writes, fsync, close"),
+    Workload("smallwrite-4k", "data", "MiB/s", "higher", wl_smallwrite,
+             desc="write a new 64 MiB file, 4 KiB writes, fsync, close"),
     Workload("mmap-read", "data", "MiB/s", "higher", wl_mmap,
              desc="mmap the 1 GiB lower file and copy it out 1 MiB at a time, warm"),
     Workload("append-copyup", "data", "s", "lower", wl_append,
