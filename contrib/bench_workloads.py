@@ -278,15 +278,16 @@ def wl_randread(ctx, jobs):
     return float(res["jobs"][0]["read"]["iops"]), {}
 
 
-def wl_seqwrite(ctx):
-    size = ctx["scale"]["write_bytes"]
-    chunk = bytes(data_chunk(7))
-    path = f"{ctx['mnt']}/seqwrite.bin"
+def timed_write(ctx, name, size, bs):
+    """Write a new file of size bytes in bs-byte writes, fsync, close:
+    MiB/s, from the open to the close."""
+    chunk = bytes(data_chunk(7))[:bs]
+    path = f"{ctx['mnt']}/{name}"
     os.sync()
     t0 = time.monotonic()
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     try:
-        for _ in range(size // MIB):
+        for _ in range(size // bs):
             view = memoryview(chunk)
             while view:
                 view = view[os.write(fd, view):]
@@ -297,24 +298,15 @@ def wl_seqwrite(ctx):
     return size / MIB / dt, {}
 
 
+def wl_seqwrite(ctx):
+    return timed_write(ctx, "seqwrite.bin", ctx["scale"]["write_bytes"], MIB)
+
+
 def wl_smallwrite(ctx):
-    """64 MiB to a new file in 4 KiB writes, then fsync: a write(2) that
-    asks the daemon anything (security.capability, before KILLPRIV_V2)
-    shows here, where 1 MiB writes hide it."""
-    size = 64 * MIB
-    chunk = bytes(data_chunk(7))[:4096]
-    path = f"{ctx['mnt']}/smallwrite.bin"
-    os.sync()
-    t0 = time.monotonic()
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    try:
-        for _ in range(size // len(chunk)):
-            os.write(fd, chunk)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    dt = time.monotonic() - t0
-    return size / MIB / dt, {}
+    """64 MiB in 4 KiB writes: a write(2) that asks the daemon anything
+    (security.capability, before KILLPRIV_V2) shows here, where 1 MiB
+    writes hide it."""
+    return timed_write(ctx, "smallwrite.bin", 64 * MIB, 4096)
 
 
 def wl_mmap(ctx):

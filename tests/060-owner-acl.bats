@@ -22,9 +22,11 @@ modes() {
 	ovp_mount
 	kovl_mount
 	local m tmpfile=1
+	tmpfile_in() {
+		python3 -c 'import os,sys; os.close(os.open(sys.argv[1], os.O_TMPFILE | os.O_RDWR, 0o666))' "$1"
+	}
 	# kernel overlayfs has O_TMPFILE since 6.6
-	python3 -c 'import os,sys; os.close(os.open(sys.argv[1], os.O_TMPFILE | os.O_RDWR, 0o666))' \
-		"$KMNT" 2>/dev/null || tmpfile=0
+	tmpfile_in "$KMNT" 2>/dev/null || tmpfile=0
 	for m in "$MNT" "$KMNT"; do
 		(umask 000 && touch "$m/f0" && mkdir "$m/d0" && mkfifo "$m/p0")
 		(umask 077 && touch "$m/f7" && mkdir "$m/d7")
@@ -33,8 +35,7 @@ modes() {
 		setfacl -d -m u:1000:rwx "$m/ldir"
 		(umask 077 && touch "$m/d0/inherits" && mkdir "$m/d0/sub" &&
 			touch "$m/ldir/inherits" && mkdir "$m/sg/in-sg")
-		[ "$tmpfile" = 0 ] ||
-			python3 -c 'import os,sys; os.close(os.open(sys.argv[1], os.O_TMPFILE | os.O_RDWR, 0o666))' "$m/d0"
+		[ "$tmpfile" = 0 ] || tmpfile_in "$m/d0"
 		(umask 077 && install -m 4755 /dev/null "$m/suid")
 	done
 	modes "$KMNT" >"$T/kernel"
@@ -60,9 +61,7 @@ sxid_ops() {
 	chmod 2777 w-sgid
 	chmod 6777 c-own
 	chmod 777 w-cap r-cap
-	python3 -c 'import os, struct, sys
-for f in sys.argv[1:]:
-    os.setxattr(f, "security.capability", struct.pack("<5I", 0x02000001, 1 << 13, 0, 0, 0))' w-cap r-cap
+	fcap_v2 w-cap r-cap
 	mkdir -m 2777 d-sgid
 	mkfifo p-suid
 	chmod 4777 p-suid

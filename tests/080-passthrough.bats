@@ -106,13 +106,6 @@ m.flush(); m.close(); os.close(fd)
 	assert_equal "$lowsha" "$(sha "$LOWER/lowfile")" "the lower file is unchanged"
 }
 
-# fcap_v2 FILE: give FILE a version 2 capability (cap_net_raw+ep)
-fcap_v2() {
-	python3 -c 'import os, struct, sys
-os.setxattr(sys.argv[1], "security.capability",
-            struct.pack("<5I", 0x02000001, 1 << 13, 0, 0, 0))' "$1"
-}
-
 @test "writes, through passthrough or not: the kernel asks for security.capability once a file (KILLPRIV_V2), answered without a system call; a capability set later is seen and dropped as on kernel overlayfs" {
 	need_init_root
 	need_kovl

@@ -490,6 +490,15 @@ ovp_umount() {
 	ovp_wait_exit "$mnt" "$pid" || { fuse_conn_report "$dev"; return 1; }
 }
 
+# fcap_v2 FILE...: give each FILE a version 2 file capability
+# (cap_net_raw+ep), as root
+fcap_v2() {
+	python3 -c 'import os, struct, sys
+for f in sys.argv[1:]:
+    os.setxattr(f, "security.capability",
+                struct.pack("<5I", 0x02000001, 1 << 13, 0, 0, 0))' "$@"
+}
+
 # fuse_conn_report DEV: after an unmount that left its daemon serving,
 # what still holds FUSE connection DEV (st_dev of the mount): its mounts
 # in any mount namespace, the processes with a descriptor, a directory
