@@ -33,6 +33,11 @@
 #ifndef FUSE_NOTIFY_RESEND
 #define FUSE_NOTIFY_RESEND 7
 #endif
+/* 7.45 (6.18): copy_file_range with a 64-bit result, the same arguments
+ * as FUSE_COPY_FILE_RANGE; sent first where the daemon's libfuse has it */
+#ifndef FUSE_COPY_FILE_RANGE_64
+#define FUSE_COPY_FILE_RANGE_64 53
+#endif
 
 /* ---- in a worker: requests naming what a dead worker handed out ---- */
 
@@ -123,6 +128,7 @@ static uint64_t *request_fh(struct fuse_in_header *in, size_t size)
 	case FUSE_GETLK: case FUSE_SETLK: case FUSE_SETLKW:
 	case FUSE_IOCTL: case FUSE_POLL: case FUSE_FALLOCATE:
 	case FUSE_LSEEK: case FUSE_COPY_FILE_RANGE:
+	case FUSE_COPY_FILE_RANGE_64:
 		/* the first member of each of their arguments */
 		return len >= sizeof(uint64_t) ? body : NULL;
 	default:
@@ -147,6 +153,7 @@ static uint64_t *body_nodeid(struct fuse_in_header *in, size_t size)
 		return len >= sizeof(struct fuse_link_in) ?
 		       &((struct fuse_link_in *)body)->oldnodeid : NULL;
 	case FUSE_COPY_FILE_RANGE:
+	case FUSE_COPY_FILE_RANGE_64:
 		return len >= sizeof(struct fuse_copy_file_range_in) ?
 		       &((struct fuse_copy_file_range_in *)body)->nodeid_out : NULL;
 	default:
@@ -300,6 +307,7 @@ static bool carry_fh(struct ovl_fs *fs, struct fuse_in_header *in, uint64_t *fh)
 		serve_once(fs, in);
 		return true;
 	case FUSE_COPY_FILE_RANGE:
+	case FUSE_COPY_FILE_RANGE_64:
 		/* the kernel copies through reads and writes instead */
 		reply_now(fs, in, -EOPNOTSUPP);
 		return true;
@@ -357,7 +365,9 @@ static bool filter_request(struct ovl_fs *fs, struct fuse_buf *buf)
 	fh = request_fh(in, buf->size);
 	id2 = body_nodeid(in, buf->size);
 	old_fh = fh && fh_stale(fs, *fh);
-	if (in->opcode == FUSE_COPY_FILE_RANGE &&
+	if ((in->opcode == FUSE_COPY_FILE_RANGE ||
+	     in->opcode == FUSE_COPY_FILE_RANGE_64) &&
+	    buf->size >= sizeof(*in) + sizeof(struct fuse_copy_file_range_in) &&
 	    fh_stale(fs, ((struct fuse_copy_file_range_in *)(in + 1))->fh_out))
 		old_fh = true;
 	if (!ovl_nodeid_stale(fs, in->nodeid) && !old_fh &&

@@ -50,6 +50,10 @@ try:
     elif op == "removexattr":
         os.removexattr(a[0], "user.once")
         print(0)
+    elif op == "copy":
+        src = os.open(a[0], os.O_RDONLY)
+        dst = os.open(a[1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        print(os.copy_file_range(src, dst, int(a[2])))
     elif op == "exchange":
         libc = ctypes.CDLL(None, use_errno=True)
         if libc.renameat2(-100, a[0].encode(), -100, a[1].encode(), 2):
@@ -252,4 +256,18 @@ line2" "$(cat "$UPPER/a")"
 	run getfattr -n user.once "$MNT/f"
 	[ "$status" -ne 0 ]
 	ovp_umount
+}
+
+@test "restart=on once: a copy_file_range between two open files, made again by the next worker, copies" {
+	setup_once
+	head -c 65536 /dev/urandom >"$LOWER/src"
+	# the kernel sends COPY_FILE_RANGE_64 (6.18) or COPY_FILE_RANGE with
+	# the dead worker's handles of both files: the next worker crashed
+	# on every try of the first (a mount that never answered again)
+	kill_after copy_file_range copy "$MNT/src" "$MNT/dst" 65536
+	assert_equal "0 65536" "$status $output"
+	cmp "$LOWER/src" "$MNT/dst"
+	assert_equal 1 "$(stat_value "$MNT" restart.restarts)"
+	ovp_umount
+	cmp "$LOWER/src" "$UPPER/dst"
 }
