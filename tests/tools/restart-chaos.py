@@ -197,6 +197,29 @@ class Workload:
             f.write(data)
         self.model[f"{WD}/{name}"] = data
 
+    def op_copy_range(self):
+        # copy_file_range between two open files: both handles are the
+        # worker's, and a resent copy brings a dead worker's
+        src = rng.choice(sorted(self.readers))
+        name = f"c{self.n}"
+        data = self.model[src]
+        fd = os.open(name, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        try:
+            f = self.readers[src]
+            done = 0
+            while done < len(data):
+                n = os.copy_file_range(f.fileno(), fd, len(data) - done,
+                                       done, done)
+                if n <= 0:
+                    raise AssertionError(f"copy_file_range of {src}: {n}")
+                done += n
+        finally:
+            os.close(fd)
+        self.model[f"{WD}/{name}"] = data
+        with open(name, "rb") as f:
+            if f.read() != data:
+                raise AssertionError(f"copy of {src} differs")
+
     def op_rename(self):
         names = [n for n in self.work_names() if self.model[f"{WD}/{n}"] is not None]
         if not names:
@@ -277,7 +300,8 @@ class Workload:
                  (self.op_create, 3), (self.op_rename, 2), (self.op_unlink, 1),
                  (self.op_mkdir, 1), (self.op_rmdir, 1), (self.op_list, 1),
                  (self.op_stat_relative, 2), (self.op_exchange, 1),
-                 (self.op_append_path, 2), (self.op_locks_held, 1)]
+                 (self.op_append_path, 2), (self.op_locks_held, 1),
+                 (self.op_copy_range, 2)]
         choices = [fn for fn, w in table for _ in range(w)]
         while not stop.is_set():
             fn = rng.choice(choices)
