@@ -332,6 +332,36 @@ static bool carry_fh(struct ovl_fs *fs, struct fuse_in_header *in, uint64_t *fh)
 }
 
 /*
+ * Whether this file knows where each node id and file handle of a request
+ * with @opcode is (request_fh(), body_nodeid()).  An opcode a newer kernel
+ * added may carry a dead worker's handle where nothing here looks: it is
+ * answered ENOSYS, which makes the kernel fall back to the older request
+ * (as COPY_FILE_RANGE_64 to COPY_FILE_RANGE), never handed to libfuse.
+ */
+static bool opcode_known(uint32_t opcode)
+{
+	switch (opcode) {
+	case FUSE_LOOKUP: case FUSE_GETATTR: case FUSE_SETATTR:
+	case FUSE_READLINK: case FUSE_SYMLINK: case FUSE_MKNOD:
+	case FUSE_MKDIR: case FUSE_UNLINK: case FUSE_RMDIR:
+	case FUSE_RENAME: case FUSE_RENAME2: case FUSE_LINK:
+	case FUSE_OPEN: case FUSE_READ: case FUSE_WRITE: case FUSE_STATFS:
+	case FUSE_RELEASE: case FUSE_FSYNC: case FUSE_SETXATTR:
+	case FUSE_GETXATTR: case FUSE_LISTXATTR: case FUSE_REMOVEXATTR:
+	case FUSE_FLUSH: case FUSE_OPENDIR: case FUSE_READDIR:
+	case FUSE_READDIRPLUS: case FUSE_RELEASEDIR: case FUSE_FSYNCDIR:
+	case FUSE_GETLK: case FUSE_SETLK: case FUSE_SETLKW:
+	case FUSE_ACCESS: case FUSE_CREATE: case FUSE_TMPFILE:
+	case FUSE_IOCTL: case FUSE_POLL: case FUSE_FALLOCATE:
+	case FUSE_LSEEK: case FUSE_COPY_FILE_RANGE:
+	case FUSE_COPY_FILE_RANGE_64: case FUSE_SYNCFS:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/*
  * Before libfuse sees a request: node ids and file handles a dead worker
  * handed out become this worker's.  True when the request was answered
  * here (a FORGET of a dead worker's id, ESTALE for an id whose name leads
@@ -359,8 +389,13 @@ static bool filter_request(struct ovl_fs *fs, struct fuse_buf *buf)
 		return true;
 	case FUSE_BATCH_FORGET:
 		return forget_batch(fs, in, buf->size);
+	case FUSE_NOTIFY_REPLY: /* no answer is sent to it */
+		return false;
 	default:
-		break;
+		if (opcode_known(in->opcode))
+			break;
+		reply_now(fs, in, -ENOSYS);
+		return true;
 	}
 	fh = request_fh(in, buf->size);
 	id2 = body_nodeid(in, buf->size);
