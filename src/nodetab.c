@@ -135,6 +135,8 @@ struct ovl_nodetab {
 	size_t oldcap;		/* power of two, or 0 */
 	struct nt_old **byname;	/* oldcap chains by (parent, name) */
 	size_t unbound;		/* old ids not bound yet; itable_lock */
+	struct nt_old *by_handle; /* the nameless old id resolve_nameless()
+				 * is binding, or NULL; itable_lock */
 };
 
 static size_t old_hash(uint64_t id, size_t cap)
@@ -523,6 +525,24 @@ static struct nt_old *old_match(struct ovl_fs *fs, struct ovl_inode *parent,
 }
 
 /*
+ * @inode, made without a name, is the file resolve_nameless() opened by
+ * its handle: that old id if the identity is the same, or NULL.
+ * itable_lock held.
+ */
+static struct nt_old *handle_match(struct ovl_fs *fs,
+				   const struct ovl_inode *inode)
+{
+	struct ovl_nodetab *t = fs->nodetab;
+	struct nt_old *o = t->by_handle;
+	struct nt_ident id;
+
+	if (!o || o->inode || o->id == NT_TOMB)
+		return NULL;
+	ident_of(inode, &id);
+	return ident_same(&t->sh->slot[o->slot].ident, &id) ? o : NULL;
+}
+
+/*
  * @inode was just found at @name in @parent (kernel lookup count already
  * raised): if a dead worker's id named that very file there, bind them,
  * so the kernel keeps that id.  The dead worker's open files of it pin
@@ -536,10 +556,12 @@ void ovl_nodetab_bind(struct ovl_fs *fs, struct ovl_inode *inode,
 	struct nt_old *o;
 	struct nt_slot *s;
 
-	if (!t || !t->unbound || !parent || !name || inode->oldslot >= 0 ||
-	    inode->slot >= 0)
+	if (!t || !t->unbound || inode->oldslot >= 0 || inode->slot >= 0)
 		return;
-	o = old_match(fs, parent, name, inode);
+	if (parent && name)
+		o = old_match(fs, parent, name, inode);
+	else
+		o = handle_match(fs, inode);
 	if (!o)
 		return;
 	s = &t->sh->slot[o->slot];
@@ -561,6 +583,61 @@ void ovl_nodetab_bind(struct ovl_fs *fs, struct ovl_inode *inode,
 	}
 }
 
+/*
+ * An old id of a file the kernel knows by no name: an O_TMPFILE file (not
+ * linked yet, or linked by a request whose entry kept the id).  Its file
+ * handle finds it in the upper layer, where the daemon may open by handle
+ * (CAP_DAC_READ_SEARCH: not in a user namespace) and while something keeps
+ * it (a passthrough open's backing file; the dead worker's descriptor of an
+ * unlinked file is gone); it must be the very file, device, inode number
+ * and handle.  NULL otherwise.  t->lock held.
+ */
+static struct ovl_inode *resolve_nameless(struct ovl_fs *fs, struct nt_old *o)
+{
+	struct ovl_nodetab *t = fs->nodetab;
+	const struct nt_ident *id = &t->sh->slot[o->slot].ident;
+	union {
+		struct file_handle fh;
+		unsigned char buf[sizeof(struct file_handle) + NT_HANDLE_MAX];
+	} h;
+	struct ovl_found f = { .layer = 0, .data_fd = -1 };
+	struct ovl_inode *inode, *bound;
+	int mnt;
+
+	if (!fs->upper || !id->dev || id->dev != fs->upper->dev ||
+	    id->htype < 0 || id->hlen > NT_HANDLE_MAX)
+		return NULL;
+	h.fh.handle_bytes = id->hlen;
+	h.fh.handle_type = id->htype;
+	memcpy(h.fh.f_handle, id->handle, id->hlen);
+	/* the mount's descriptor may not be an O_PATH one */
+	mnt = openat(fs->upper->root_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (mnt < 0)
+		return NULL;
+	f.fd = open_by_handle_at(mnt, &h.fh, O_PATH | O_CLOEXEC);
+	close(mnt);
+	if (f.fd < 0)
+		return NULL;
+	if (fstat(f.fd, &f.st) < 0 || f.st.st_dev != id->dev ||
+	    f.st.st_ino != id->ino || !S_ISREG(f.st.st_mode)) {
+		close(f.fd);
+		return NULL;
+	}
+	pthread_mutex_lock(&fs->itable_lock);
+	t->by_handle = o;
+	pthread_mutex_unlock(&fs->itable_lock);
+	/* made here, as do_tmpfile() made it: no origin, no metacopy */
+	inode = ovl_inode_get_found(fs, &f, NULL, NULL);
+	pthread_mutex_lock(&fs->itable_lock);
+	t->by_handle = NULL;
+	bound = o->inode;
+	pthread_mutex_unlock(&fs->itable_lock);
+	if (!inode)
+		return NULL;
+	ovl_inode_forget(fs, inode, 1);
+	return bound == inode ? inode : NULL;
+}
+
 /* The inode an old id stands for, looked up again if need be; lock
  * held.  NULL when its name leads nowhere or to another object. */
 static struct ovl_inode *resolve(struct ovl_fs *fs, struct nt_old *o, int depth)
@@ -575,7 +652,9 @@ static struct ovl_inode *resolve(struct ovl_fs *fs, struct nt_old *o, int depth)
 	pthread_mutex_unlock(&fs->itable_lock);
 	if (bound)
 		return bound;
-	if (depth > NT_MAX_DEPTH || !s->namelen || s->namelen > NAME_MAX)
+	if (!s->namelen)
+		return resolve_nameless(fs, o);
+	if (depth > NT_MAX_DEPTH || s->namelen > NAME_MAX)
 		return NULL;
 	if (s->parent == FUSE_ROOT_ID) {
 		parent = fs->root;

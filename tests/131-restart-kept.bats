@@ -182,6 +182,63 @@ PY
 more" "$(cat "$UPPER/f")"
 }
 
+@test "restart: an O_TMPFILE file open when its worker died is written, stat'ed and linked after it" {
+	need_ovp
+	need_resend
+	need_init_root # the next worker finds it by its handle (open_by_handle_at)
+	ovp_mount "lowerdir=$LOWER" "upperdir=$UPPER" "workdir=$WORK" restart=on
+	# what keeps a file without a name once its worker is gone is the
+	# kernel's backing file of a passthrough open
+	[ "$(stat_value "$MNT" passthrough.active)" = 1 ] ||
+		skip "passthrough is not active: nothing keeps the unnamed file"
+	mkdir "$MNT/d"
+	run_cmd 0 python3 - "$MNT" "$OVP_PID" <<'PY'
+import ctypes, os, signal, subprocess, sys, time
+m, sup = sys.argv[1], int(sys.argv[2])
+libc = ctypes.CDLL(None, use_errno=True)
+def link(fd, name):
+    if libc.linkat(-100, f"/proc/self/fd/{fd}".encode(), -100,
+                   name.encode(), 0x400) < 0:
+        e = ctypes.get_errno()
+        raise OSError(e, os.strerror(e), name)
+def kill_worker():
+    w = int(subprocess.check_output(["pgrep", "-P", str(sup)]).split()[0])
+    os.kill(w, signal.SIGKILL)
+    for _ in range(200):
+        out = subprocess.run(["pgrep", "-P", str(sup)], capture_output=True,
+                             text=True).stdout.split()
+        if out and int(out[0]) != w:
+            return
+        time.sleep(0.05)
+    sys.exit("no new worker")
+# unnamed when the worker dies: written, stat'ed, linked by the next
+a = os.open(f"{m}/d", os.O_TMPFILE | os.O_RDWR, 0o640)
+os.write(a, b"one\n")
+kill_worker()
+os.write(a, b"two\n")
+assert os.fstat(a).st_size == 8, os.fstat(a)
+os.fchmod(a, 0o600)
+link(a, f"{m}/d/a")
+# linked before the worker died: the id its entry gave keeps it
+b = os.open(f"{m}/d", os.O_TMPFILE | os.O_RDWR, 0o644)
+os.write(b, b"bee\n")
+link(b, f"{m}/d/b")
+kill_worker()
+os.write(b, b"more\n")
+assert os.fstat(b).st_nlink == 1
+assert open(f"{m}/d/a").read() == "one\ntwo\n"
+assert open(f"{m}/d/b").read() == "bee\nmore\n"
+assert oct(os.stat(f"{m}/d/a").st_mode & 0o777) == "0o600"
+os.close(a)
+os.close(b)
+PY
+	ovp_umount
+	assert_equal "one
+two" "$(cat "$UPPER/d/a")"
+	assert_equal "bee
+more" "$(cat "$UPPER/d/b")"
+}
+
 @test "restart: record locks, OFD locks and flocks held when the worker dies are held after it" {
 	need_ovp
 	need_resend
