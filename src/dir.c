@@ -1300,6 +1300,7 @@ static int do_link(fuse_req_t req, struct ovl_inode *inode,
 	err = impure_if_origin(fs, inode, newdir);
 	if (err)
 		return err;
+	ovl_inode_named(fs, inode, newdir, newname);
 	return ovl_lookup_name(fs, newdir, newname, out);
 }
 

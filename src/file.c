@@ -246,7 +246,8 @@ int ovl_file_adopt(struct ovl_fs *fs, struct ovl_inode *inode, int flags,
 	int fd, err, layer, dflags;
 	bool direct;
 
-	flags &= ~(O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC);
+	/* an O_TMPFILE open's flags name a directory (O_DIRECTORY in it) */
+	flags &= ~(O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC | O_TMPFILE);
 	dflags = data_flags(fs, inode, flags, &direct);
 	if (open_writes(flags)) {
 		/* copied up when it was opened, unless the worker died in

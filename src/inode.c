@@ -395,6 +395,20 @@ void ovl_inode_moved(struct ovl_fs *fs, struct ovl_inode *inode,
 	pthread_mutex_unlock(&fs->itable_lock);
 }
 
+/* @inode, made without a name (O_TMPFILE), got one by a link: it is
+ * known by it from now on, to a copy-up and to a restart's lookup. */
+void ovl_inode_named(struct ovl_fs *fs, struct ovl_inode *inode,
+		     struct ovl_inode *dir, const char *name)
+{
+	bool nameless;
+
+	pthread_mutex_lock(&fs->itable_lock);
+	nameless = !inode->name;
+	pthread_mutex_unlock(&fs->itable_lock);
+	if (nameless)
+		ovl_inode_moved(fs, inode, dir, name);
+}
+
 /* Move @inode to a new table key (after copy-up); itable_lock not held. */
 void ovl_inode_rekey(struct ovl_fs *fs, struct ovl_inode *inode, dev_t dev,
 		     ino_t ino)

@@ -163,6 +163,8 @@ struct ovl_inode *ovl_inode_get_found(struct ovl_fs *fs, struct ovl_found *f,
 				      struct ovl_inode *parent, const char *name);
 void ovl_inode_moved(struct ovl_fs *fs, struct ovl_inode *inode,
 		     struct ovl_inode *newdir, const char *newname);
+void ovl_inode_named(struct ovl_fs *fs, struct ovl_inode *inode,
+		     struct ovl_inode *dir, const char *name);
 void ovl_inode_lru_touch(struct ovl_fs *fs, struct ovl_inode *inode);
 void ovl_inode_unhash(struct ovl_fs *fs, struct ovl_inode *inode);
 void ovl_inode_rekey(struct ovl_fs *fs, struct ovl_inode *inode, dev_t dev,

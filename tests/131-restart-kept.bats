@@ -182,19 +182,13 @@ PY
 more" "$(cat "$UPPER/f")"
 }
 
-@test "restart: an O_TMPFILE file open when its worker died is written, stat'ed and linked after it" {
-	need_ovp
-	need_resend
-	need_init_root # the next worker finds it by its handle (open_by_handle_at)
-	ovp_mount "lowerdir=$LOWER" "upperdir=$UPPER" "workdir=$WORK" restart=on
-	# what keeps a file without a name once its worker is gone is the
-	# kernel's backing file of a passthrough open
-	[ "$(stat_value "$MNT" passthrough.active)" = 1 ] ||
-		skip "passthrough is not active: nothing keeps the unnamed file"
-	mkdir "$MNT/d"
-	run_cmd 0 python3 - "$MNT" "$OVP_PID" <<'PY'
+# tmpfile_restart MNT SUPERVISOR [linked]: O_TMPFILE files across worker
+# deaths; with "linked" only one linked before the death (found by its
+# name), else also one still unnamed (found by its file handle)
+TMPFILE_PY='
 import ctypes, os, signal, subprocess, sys, time
 m, sup = sys.argv[1], int(sys.argv[2])
+linked_only = sys.argv[3:] == ["linked"]
 libc = ctypes.CDLL(None, use_errno=True)
 def link(fd, name):
     if libc.linkat(-100, f"/proc/self/fd/{fd}".encode(), -100,
@@ -211,14 +205,18 @@ def kill_worker():
             return
         time.sleep(0.05)
     sys.exit("no new worker")
-# unnamed when the worker dies: written, stat'ed, linked by the next
-a = os.open(f"{m}/d", os.O_TMPFILE | os.O_RDWR, 0o640)
-os.write(a, b"one\n")
-kill_worker()
-os.write(a, b"two\n")
-assert os.fstat(a).st_size == 8, os.fstat(a)
-os.fchmod(a, 0o600)
-link(a, f"{m}/d/a")
+if not linked_only:
+    # unnamed when the worker dies: written, stat-ed, linked by the next
+    a = os.open(f"{m}/d", os.O_TMPFILE | os.O_RDWR, 0o640)
+    os.write(a, b"one\n")
+    kill_worker()
+    os.write(a, b"two\n")
+    assert os.fstat(a).st_size == 8, os.fstat(a)
+    os.fchmod(a, 0o600)
+    link(a, f"{m}/d/a")
+    assert open(f"{m}/d/a").read() == "one\ntwo\n"
+    assert oct(os.stat(f"{m}/d/a").st_mode & 0o777) == "0o600"
+    os.close(a)
 # linked before the worker died: the id its entry gave keeps it
 b = os.open(f"{m}/d", os.O_TMPFILE | os.O_RDWR, 0o644)
 os.write(b, b"bee\n")
@@ -226,15 +224,35 @@ link(b, f"{m}/d/b")
 kill_worker()
 os.write(b, b"more\n")
 assert os.fstat(b).st_nlink == 1
-assert open(f"{m}/d/a").read() == "one\ntwo\n"
 assert open(f"{m}/d/b").read() == "bee\nmore\n"
-assert oct(os.stat(f"{m}/d/a").st_mode & 0o777) == "0o600"
-os.close(a)
 os.close(b)
-PY
+'
+
+@test "restart: an O_TMPFILE file open when its worker died is written, stat'ed and linked after it" {
+	need_ovp
+	need_resend
+	need_init_root # the next worker finds it by its handle (open_by_handle_at)
+	ovp_mount "lowerdir=$LOWER" "upperdir=$UPPER" "workdir=$WORK" restart=on
+	# what keeps a file without a name once its worker is gone is the
+	# kernel's backing file of a passthrough open
+	[ "$(stat_value "$MNT" passthrough.active)" = 1 ] ||
+		skip "passthrough is not active: nothing keeps the unnamed file"
+	mkdir "$MNT/d"
+	run_cmd 0 python3 -c "$TMPFILE_PY" "$MNT" "$OVP_PID"
 	ovp_umount
 	assert_equal "one
 two" "$(cat "$UPPER/d/a")"
+	assert_equal "bee
+more" "$(cat "$UPPER/d/b")"
+}
+
+@test "restart, passthrough=off: an O_TMPFILE file linked before its worker died is found by its name" {
+	need_ovp
+	need_resend
+	ovp_mount "lowerdir=$LOWER" "upperdir=$UPPER" "workdir=$WORK" restart=on passthrough=off
+	mkdir "$MNT/d"
+	run_cmd 0 python3 -c "$TMPFILE_PY" "$MNT" "$OVP_PID" linked
+	ovp_umount
 	assert_equal "bee
 more" "$(cat "$UPPER/d/b")"
 }
