@@ -584,8 +584,9 @@ void ovl_nodetab_bind(struct ovl_fs *fs, struct ovl_inode *inode,
 }
 
 /*
- * An old id of a file the kernel knows by no name: an O_TMPFILE file (not
- * linked yet, or linked by a request whose entry kept the id).  Its file
+ * An old id of a file the kernel knows by no name: an O_TMPFILE file not
+ * linked yet (a link records its name, ovl_inode_named(), unless the
+ * worker died between the two).  Its file
  * handle finds it in the upper layer, where the daemon may open by handle
  * (CAP_DAC_READ_SEARCH: not in a user namespace) and while something keeps
  * it (a passthrough open's backing file; the dead worker's descriptor of an
