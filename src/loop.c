@@ -31,6 +31,9 @@
 #define LOOP_MAX_THREADS 16	/* request threads at most */
 #define LOOP_DRAIN_S 1		/* seconds requests in progress get to end
 				 * when the loop stops */
+#define LOOP_MAX_REQ_PAGES 256	/* the largest request's payload, in pages:
+				 * libfuse asks for max_write <= 256 pages */
+#define LOOP_HEADER_ROOM 4096	/* room for a request's headers */
 
 /* The threads of the loop. */
 struct ovl_pool {
@@ -76,14 +79,55 @@ static void pool_grow(struct ovl_pool *pool)
 	atomic_fetch_add(&pool->idle, 1);
 }
 
+/*
+ * A thread's receive buffer, with restart=on: every page present and
+ * writable from the start.  The kernel copies a request into the reader's
+ * memory after taking it off its queue; when a page is missing it faults
+ * it in, which fails for a thread of a worker being killed (a fatal signal
+ * pending), and the kernel then ends the request with EIO instead of
+ * leaving it to be resent: a write-back of dirty pages lost, a caller's
+ * EIO.  Present pages are copied to without a fault.  Otherwise libfuse's
+ * malloc'd buffer, whose pages come as requests first reach them.  The
+ * size is more than libfuse reads at most, so it never overruns.
+ */
+static int recv_buf_map(struct ovl_pool *pool, struct fuse_buf *buf)
+{
+	size_t size = LOOP_MAX_REQ_PAGES * (size_t)sysconf(_SC_PAGESIZE) +
+		      LOOP_HEADER_ROOM;
+	void *mem;
+
+	if (!pool->fs->nodetab)
+		return 0;
+	mem = mmap(NULL, size, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+	if (mem == MAP_FAILED)
+		return -errno;
+	buf->mem = mem;
+	buf->mem_size = size;
+	return 0;
+}
+
+/* @mapped: recv_buf_map() gave it (else libfuse's malloc did) */
+static void recv_buf_free(struct fuse_buf *buf, bool mapped)
+{
+	if (mapped)
+		munmap(buf->mem, buf->mem_size);
+	else
+		free(buf->mem);
+	buf->mem = NULL;
+}
+
 static void *loop_thread(void *arg)
 {
 	struct ovl_pool *pool = arg;
 	struct fuse_session *se = pool->fs->se;
 	struct fuse_buf buf = { 0 };
 	struct ovl_resent resent;
-	int r;
+	int r = recv_buf_map(pool, &buf);
+	bool mapped = buf.mem != NULL;
 
+	if (r < 0)
+		ovl_log("request thread: no prefaulted buffer: %s", strerror(-r));
 	while (!fuse_session_exited(se)) {
 		r = fuse_session_receive_buf(se, &buf);
 		if (r == -EINTR || r == -EAGAIN)
@@ -121,7 +165,7 @@ static void *loop_thread(void *arg)
 			ovl_takeover_done(pool->fs, &resent);
 		atomic_fetch_add(&pool->idle, 1);
 	}
-	free(buf.mem);
+	recv_buf_free(&buf, mapped);
 	pthread_mutex_lock(&pool->lock);
 	pool->running--;
 	atomic_fetch_sub(&pool->idle, 1);
