@@ -329,8 +329,6 @@ fuse_ino_t ovl_nodeid_own(struct ovl_fs *fs, struct ovl_inode *inode)
 	return (fuse_ino_t)(uintptr_t)inode | fs->gen_tag;
 }
 
-/* Free @inode once neither count keeps it, then its parent likewise;
- * called with itable_lock held. */
 /* The LRU list of reclaim.c; itable_lock held. */
 static void lru_del(struct ovl_fs *fs, struct ovl_inode *inode)
 {
@@ -358,17 +356,38 @@ void ovl_inode_lru_touch(struct ovl_fs *fs, struct ovl_inode *inode)
 	fs->lru_tail = inode;
 }
 
-static void maybe_free_locked(struct ovl_fs *fs, struct ovl_inode *inode)
+/*
+ * Take @inode out of the table once neither count keeps it, then its
+ * parent likewise; itable_lock held.  What is taken out is chained on
+ * *@dead (through hnext, free once out of the table) for free_dead() to
+ * close and free after the lock is dropped: closing fds under it held up
+ * every lookup during a FORGET batch (perf of a tree walk that the reclaim
+ * thread trims).
+ */
+static void maybe_free_locked(struct ovl_fs *fs, struct ovl_inode *inode,
+			      struct ovl_inode **dead)
 {
 	while (inode && !inode->nlookup && !inode->nref) {
 		struct ovl_inode *parent = inode->parent;
 
 		lru_del(fs, inode);
 		itable_remove(fs, inode);
-		inode_free(fs, inode);
+		inode->hnext = *dead;
+		*dead = inode;
 		if (parent)
 			parent->nref--;
 		inode = parent;
+	}
+}
+
+/* Free what maybe_free_locked() took out; itable_lock not held. */
+static void free_dead(struct ovl_fs *fs, struct ovl_inode *dead)
+{
+	while (dead) {
+		struct ovl_inode *next = dead->hnext;
+
+		inode_free(fs, dead);
+		dead = next;
 	}
 }
 
@@ -377,7 +396,7 @@ void ovl_inode_moved(struct ovl_fs *fs, struct ovl_inode *inode,
 		     struct ovl_inode *newdir, const char *newname)
 {
 	char *n = strdup(newname);
-	struct ovl_inode *old;
+	struct ovl_inode *old, *dead = NULL;
 
 	if (!n)
 		return; /* keeps the old name: only a later copy-up uses it */
@@ -391,8 +410,9 @@ void ovl_inode_moved(struct ovl_fs *fs, struct ovl_inode *inode,
 		ovl_nodetab_track(fs, inode);
 	if (old)
 		old->nref--;
-	maybe_free_locked(fs, old);
+	maybe_free_locked(fs, old, &dead);
 	pthread_mutex_unlock(&fs->itable_lock);
+	free_dead(fs, dead);
 }
 
 /* @inode, made without a name (O_TMPFILE), got one by a link: it is
@@ -438,13 +458,23 @@ void ovl_inode_unhash(struct ovl_fs *fs, struct ovl_inode *inode)
 	ovl_inode_rekey(fs, inode, 0, (ino_t)(uintptr_t)inode);
 }
 
-void ovl_inode_forget(struct ovl_fs *fs, struct ovl_inode *inode, uint64_t n)
+/* The kernel dropped @n lookups of @inode; itable_lock held. */
+static void forget_locked(struct ovl_fs *fs, struct ovl_inode *inode,
+			  uint64_t n, struct ovl_inode **dead)
 {
-	pthread_mutex_lock(&fs->itable_lock);
 	inode->nlookup = n > inode->nlookup ? 0 : inode->nlookup - n;
 	ovl_nodetab_track(fs, inode);
-	maybe_free_locked(fs, inode);
+	maybe_free_locked(fs, inode, dead);
+}
+
+void ovl_inode_forget(struct ovl_fs *fs, struct ovl_inode *inode, uint64_t n)
+{
+	struct ovl_inode *dead = NULL;
+
+	pthread_mutex_lock(&fs->itable_lock);
+	forget_locked(fs, inode, n, &dead);
 	pthread_mutex_unlock(&fs->itable_lock);
+	free_dead(fs, dead);
 }
 
 void ovl_inode_ref(struct ovl_fs *fs, struct ovl_inode *inode)
@@ -456,10 +486,13 @@ void ovl_inode_ref(struct ovl_fs *fs, struct ovl_inode *inode)
 
 void ovl_inode_unref(struct ovl_fs *fs, struct ovl_inode *inode)
 {
+	struct ovl_inode *dead = NULL;
+
 	pthread_mutex_lock(&fs->itable_lock);
 	inode->nref--;
-	maybe_free_locked(fs, inode);
+	maybe_free_locked(fs, inode, &dead);
 	pthread_mutex_unlock(&fs->itable_lock);
+	free_dead(fs, dead);
 }
 
 bool ovl_is_upper(const struct ovl_fs *fs, const struct ovl_inode *inode)
@@ -537,10 +570,17 @@ void ovl_forget_multi(fuse_req_t req, size_t count,
 {
 	struct ovl_fs *fs = ovl_fs_of(req);
 
+	struct ovl_inode *dead = NULL;
+
 	ovl_stat_op(fs, OVL_OP_FORGET);
+	/* the whole batch under one hold of the lock, and nothing closed
+	 * under it */
+	pthread_mutex_lock(&fs->itable_lock);
 	for (size_t i = 0; i < count; i++)
-		ovl_inode_forget(fs, ovl_inode_of(fs, forgets[i].ino),
-				 forgets[i].nlookup);
+		forget_locked(fs, ovl_inode_of(fs, forgets[i].ino),
+			      forgets[i].nlookup, &dead);
+	pthread_mutex_unlock(&fs->itable_lock);
+	free_dead(fs, dead);
 	fuse_reply_none(req);
 }
 
