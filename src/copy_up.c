@@ -415,21 +415,22 @@ static int build_other(struct ovl_cu_ctx *c)
 	if (err)
 		return err;
 	if (type == S_IFDIR) {
+		/* xattrs, mode and times through an fd that takes fchmod
+		 * (the O_PATH one refuses it: EBADF, then a chmod by path) */
 		int dfd = ovl_reopen(c->tmpfd, O_RDONLY | O_DIRECTORY);
 
 		if (dfd < 0)
 			return dfd;
 		err = copy_xattrs(c, dfd);
+		if (!err)
+			err = copy_meta(c, dfd);
 		close(dfd);
-		if (err)
-			return err;
 	} else {
 		/* symlinks and special files record their origin too */
 		err = set_origin_ino(c, c->tmpfd);
-		if (err)
-			return err;
+		if (!err)
+			err = copy_meta(c, c->tmpfd);
 	}
-	err = copy_meta(c, c->tmpfd);
 	if (err)
 		return err;
 	if (renameat2(fs_work, c->tmp, c->updir, c->name, RENAME_NOREPLACE) < 0)
