@@ -95,6 +95,18 @@ def rss_kb(pid):
     return None
 
 
+def threads(pid):
+    """The daemon's thread count, or None."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("Threads:"):
+                    return int(line.split()[1])
+    except (OSError, TypeError):
+        pass
+    return None
+
+
 def cpu_ns(pid):
     """CPU time the daemon's threads used so far, in ns (schedstat)."""
     if not pid:
@@ -128,6 +140,7 @@ def held(name, d, counts, n, pid):
     holder = os.open(p, os.O_RDWR)
     for h in counts:
         before = rss_kb(pid)
+        tb = threads(pid)
         t = time.perf_counter()
         for i in range(h):
             ofd(holder, fcntl.F_WRLCK, 2 * i)
@@ -147,6 +160,7 @@ def held(name, d, counts, n, pid):
         give = (time.perf_counter() - t) / h * 1e6
         time.sleep(0.2)
         after = rss_kb(pid)
+        ta = threads(pid)
         line = (f"{name} held {h}: posix pair {posix:.2f} us, flock pair "
                 f"{fl:.2f} us, take {take:.2f} us/lock, give back "
                 f"{give:.2f} us/lock")
@@ -155,6 +169,8 @@ def held(name, d, counts, n, pid):
                      f"flock {fcpu:.2f} us")
         if before is not None:
             line += f"; daemon RSS {before} kB, {during} kB held, {after} kB after"
+        if tb is not None and ta is not None:
+            line += f"; daemon threads {tb} before, {ta} after"
         print(line, flush=True)
     os.close(holder)
     os.close(fd)
