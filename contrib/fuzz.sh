@@ -39,6 +39,9 @@ export "${pc:-PKG_CONFIG_PATH=}"
 cflags="-g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined"
 cflags+=" -DFUSE_USE_VERSION=317 -I$dir/cfg -I$top/src $(pkg-config --cflags fuse3)"
 libs="$(pkg-config --libs fuse3) -lattr -lacl -lpthread"
+if grep -q '^#define HAVE_LIBURING 1' "$dir/cfg/config.h"; then
+	libs+=" -luring"	# src/uring.c
+fi
 srcs=()
 for f in "$top"/src/*.c; do
 	[ "$(basename "$f")" = main.c ] || srcs+=("$f")

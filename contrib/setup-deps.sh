@@ -4,9 +4,9 @@
 # Install everything overpass needs to build, run and test on Debian 12, and
 # build libfuse from the Debian source package of a newer release into a
 # private prefix when the installed libfuse is older than 3.18.3: 3.17 has
-# the FUSE passthrough API overpass needs, 3.18 adds FUSE over io_uring
-# (built with Debian 12's liburing and libnuma), which overpass uses when
-# the kernel offers it.  Idempotent: a second run with everything present
+# the FUSE passthrough API overpass needs; overpass serves FUSE over
+# io_uring itself (liburing) and needs libfuse's custom io for it, which
+# this build turns on.  Idempotent: a second run with everything present
 # takes seconds.
 #
 # Usage: contrib/setup-deps.sh [--static]
@@ -34,7 +34,7 @@ case ${1:-} in
 *) echo "usage: $0 [--static]" >&2; exit 2 ;;
 esac
 prefix=${OVERPASS_DEPS_PREFIX:-/opt/overpass-deps}
-stamp=$prefix/.overpass-deps-v2
+stamp=$prefix/.overpass-deps-v3
 # libfuse runs fusermount3 for a plain user's mount and unmount: first
 # FUSERMOUNT_DIR/fusermount3, FUSERMOUNT_DIR being the bindir it was built
 # with, then fusermount3 from PATH.  The shared build installs no
@@ -45,7 +45,7 @@ stamp=$prefix/.overpass-deps-v2
 meson_args=()
 if [ "$static" = 1 ]; then
 	prefix=${OVERPASS_STATIC_PREFIX:-/opt/overpass-deps-static}
-	stamp=$prefix/.overpass-deps-static-v1
+	stamp=$prefix/.overpass-deps-static-v2
 	meson_args=(-Ddefault_library=static -Dbindir=/usr/bin)
 fi
 suites=${OVERPASS_FUSE_SUITE:-forky sid trixie}
@@ -157,6 +157,12 @@ build_libfuse() {
 	(cd "$src" && apt-get source -qq --download-only "fuse3=$version" >&2 &&
 		dpkg-source -x --no-check ./fuse3_*.dsc fuse3 >&2) ||
 		die "apt-get source fuse3=$version failed"
+	# overpass serves FUSE over io_uring with its own rings, which take
+	# libfuse's answers through fuse_session_custom_io() (src/uring.c):
+	# 3.18 builds that only when asked
+	if grep -q "'enable-custom-io'" "$src/fuse3/meson_options.txt"; then
+		meson_args+=(-Denable-custom-io=true)
+	fi
 	log "building libfuse${meson_args[*]:+ (${meson_args[*]})} into $prefix"
 	(cd "$src/fuse3" &&
 		meson setup build --prefix="$prefix" --buildtype=release \

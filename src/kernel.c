@@ -63,15 +63,17 @@ static const char *say_resend(const struct ovl_fs *fs)
 /* Why FUSE over io_uring, offered, is not used; NULL when it is. */
 static const char *uring_unused(const struct ovl_fs *fs)
 {
-#ifdef FUSE_CAP_OVER_IO_URING
+#ifdef HAVE_LIBURING
 	if (fs->p->restart == OVL_RESTART_ON) /* it turns io_uring off */
 		return "restart=on";
 	if (!fs->p->io_uring)
 		return "io_uring=off";
+	if (!fs->p->threaded)
+		return "threaded=0";
 	return NULL;
 #else
 	(void)fs;
-	return "libfuse without it";
+	return "built without liburing";
 #endif
 }
 

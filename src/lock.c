@@ -15,9 +15,10 @@
  * OFD lock's and a flock's the open file.  POSIX locks go at any close by
  * their owner (FLUSH carries it), flocks and OFD locks when their open file
  * is released (RELEASE).  A blocking request never blocks a thread (with
- * FUSE over io_uring one thread serves a CPU's requests): it waits in the
- * table and is answered by whichever request frees its range, or with
- * EINTR by the thread that receives the kernel's FUSE_INTERRUPT.  A POSIX
+ * FUSE over io_uring one thread serves a CPU's requests, and uring.c gives
+ * the CPU's queue another entry for each request left waiting): it waits
+ * in the table and is answered by whichever request frees its range, or
+ * with EINTR by the thread that receives the kernel's FUSE_INTERRUPT.  A POSIX
  * wait that would close a cycle of owners waiting for each other fails
  * with EDEADLK, as the kernel's posix_locks_deadlock() does.
  */
@@ -38,24 +39,6 @@
 #include <unistd.h>
 
 #define OVL_DEADLK_STEPS 10	/* as the kernel's MAX_DEADLK_ITERATIONS */
-/*
- * FUSE over io_uring: a request holds one of its CPU queue's ring entries
- * until it is answered (libfuse's default depth is 8, fixed when the rings
- * start), and the kernel queues a CPU's requests on that CPU's ring only.
- * Were all of them lock waits, no other request made on that CPU, the
- * unlock that would end them included, could reach us.  A wait cannot
- * give its entry back: its answer is the grant (FUSE has no later grant a
- * caller could wait for in the kernel), and an EINTR answer reaches the
- * caller unless it has a signal pending.  So at most OVL_RING_WAITERS
- * waits are kept per queue, and at most OVL_RING_WAITERS_USER of them for
- * one user: one user's waits always leave room for another's, and two
- * entries for requests that do not wait.  A wait beyond gets ENOLCK ("no
- * lock records left"), which fcntl(2) and flock(2) both document.  Over
- * /dev/fuse a wait holds nothing but memory, and none is refused.
- */
-#define OVL_RING_WAITERS 6
-#define OVL_RING_WAITERS_USER 4
-
 static void *watch_signals(void *arg);
 
 int ovl_locks_init(struct ovl_fs *fs)
@@ -103,7 +86,7 @@ static void watcher_need(struct ovl_locks *t)
 		return;
 	t->watching = pthread_create(&t->watcher, NULL, watch_signals, t->fs) == 0;
 	if (!t->watching)
-		ovl_log("cannot start the lock watcher: over io_uring a signal cannot end a lock wait");
+		ovl_log("cannot start the lock watcher: a lock wait ends on a signal only through FUSE_INTERRUPT");
 }
 
 /* At exit: the connection is gone, and waiting requests with it. */
@@ -151,54 +134,6 @@ static bool would_deadlock(struct ovl_locks *t, uint64_t owner,
 		blocker = waits_for(t, blocker);
 	}
 	return false;
-}
-
-/*
- * The io_uring queue a request from @tid came through: the kernel picks the
- * queue of the CPU the caller runs on, and a caller asleep in the request
- * stays on it.  -1 if it cannot be read.
- */
-static int ring_of(pid_t tid)
-{
-	char path[64], buf[1024], *p;
-	int cpu = -1, n;
-	ssize_t len;
-	int fd;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)tid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	len = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (len <= 0)
-		return -1;
-	buf[len] = '\0';
-	p = strrchr(buf, ')');
-	/* "processor" is field 39, the 37th after the command name */
-	for (n = 0; p && n < 37; n++)
-		p = strchr(p + 1, ' ');
-	if (p)
-		cpu = atoi(p + 1);
-	return cpu;
-}
-
-/*
- * Whether a wait on io_uring queue @ring by @uid would take too many of
- * its entries (see OVL_RING_WAITERS).  Waits over io_uring are few (a
- * handful per CPU): counting them is cheap.  Table lock held.
- */
-static bool ring_full(struct ovl_locks *t, int ring, uid_t uid)
-{
-	int all = 0, mine = 0;
-
-	for (struct ovl_waiter *w = t->all; w; w = w->anext) {
-		if (w->ring != ring)
-			continue;
-		all++;
-		mine += w->want.uid == uid;
-	}
-	return all >= OVL_RING_WAITERS || mine >= OVL_RING_WAITERS_USER;
 }
 
 /* Take @w, queued, out of its file's list and the table's. */
@@ -326,12 +261,12 @@ static bool signal_pending(pid_t tid)
 
 /*
  * The watcher: while requests wait, look every 50 ms whether their callers
- * got a signal, and end those waits with EINTR.  FUSE over io_uring never
- * hands libfuse the kernel's FUSE_INTERRUPT for a request that came through
- * a ring (libfuse 3.18 matches interrupts only against /dev/fuse requests),
- * so without this a blocked F_SETLKW or flock could not be interrupted,
- * nor its process killed (the kernel waits for the answer of a request the
- * server has read).  Over /dev/fuse, FUSE_INTERRUPT usually comes first.
+ * got a signal, and end those waits with EINTR.  The kernel's
+ * FUSE_INTERRUPT, which libfuse matches with every request it was handed
+ * (through /dev/fuse or uring.c's rings), usually comes first; this one
+ * ends a wait whose interrupt was lost or never sent, so that a blocked
+ * F_SETLKW or flock can always be interrupted and its process killed (the
+ * kernel waits for the answer of a request the server has read).
  */
 static void *watch_signals(void *arg)
 {
@@ -410,12 +345,6 @@ static struct ovl_waiter *waiter_new(fuse_req_t req,
 		return NULL;
 	w->req = req;
 	w->want = *r;
-	w->ring = -1;
-	if (fuse_req_is_uring(req)) {
-		w->ring = ring_of(fuse_req_ctx(req)->pid);
-		if (w->ring < 0)
-			w->ring = 0; /* unknown: counted together */
-	}
 	/* may call back at once (already interrupted): sets the flag */
 	fuse_req_interrupt_func(req, waiter_interrupted, w);
 	return w;
@@ -430,8 +359,6 @@ static int waiter_park(struct ovl_locks *t, struct ovl_lockfile *lf,
 		return -EDEADLK;
 	if (w->interrupted)
 		return -EINTR;
-	if (w->ring >= 0 && ring_full(t, w->ring, w->want.uid))
-		return -ENOLCK;
 	w->u = ovl_lockuser_get(t, w->want.uid);
 	if (!w->u || !ovl_lockuser_more(w->u)) {
 		ovl_lockuser_idle(t, w->u);

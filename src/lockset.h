@@ -130,7 +130,6 @@ struct ovl_waiter {
 	struct ovl_lockuser *u;	/* counted against, while queued */
 	uint64_t blocked_on;	/* owner of the first lock in its way */
 	enum ovl_waiter_state state;
-	int ring;		/* io_uring queue (the caller's CPU), or -1 */
 	bool interrupted;	/* FUSE_INTERRUPT came while NEW */
 	int err;		/* the answer, once DONE */
 };

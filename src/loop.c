@@ -1,12 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * The request loop over /dev/fuse, in every mode (over FUSE io_uring,
- * libfuse's: ring_loop()): a pool of threads that each read a request
- * into memory and dispatch it.  Threads are started when none is
- * free, up to LOOP_MAX_THREADS, and never ended per request; no descriptor
- * is cloned (a clone only a dead worker held would end its requests with
- * ECONNABORTED, doc/restart.md) and no splice pipe is made.  With
- * restart=on each request is shown to takeover.c first.
+ * The request loop over /dev/fuse, in every mode (beside uring.c's rings
+ * when FUSE over io_uring is used, for what still comes this way): a pool
+ * of threads that each read a request into memory and dispatch it.
+ * Threads are started when none is free, up to LOOP_MAX_THREADS, and never
+ * ended per request; no descriptor is cloned (a clone only a dead worker
+ * held would end its requests with ECONNABORTED, doc/restart.md) and no
+ * splice pipe is made.  With restart=on each request is shown to
+ * takeover.c first.
  */
 #include "config.h"
 
@@ -179,28 +180,6 @@ static void *loop_thread(void *arg)
  * fuse_set_signal_handlers()): 0, or a negative errno.  The worker exits
  * right after: threads may still be waiting for a request.
  */
-/*
- * Over FUSE io_uring libfuse's ring threads serve the requests, and
- * /dev/fuse carries little more than FORGETs: libfuse's own loop then,
- * which also ends the rings (clone_fd: a thread's reads never wait behind
- * another's; restart is off with io_uring, so no clone dies with a
- * worker).
- */
-static int ring_loop(struct ovl_fs *fs)
-{
-	struct fuse_loop_config *cfg = fuse_loop_cfg_create();
-	int ret;
-
-	if (!cfg)
-		return -ENOMEM;
-	fuse_loop_cfg_set_clone_fd(cfg, 1);
-	fuse_loop_cfg_set_max_threads(cfg, LOOP_MAX_THREADS);
-	fuse_loop_cfg_set_idle_threads(cfg, 2);
-	ret = fuse_session_loop_mt(fs->se, cfg);
-	fuse_loop_cfg_destroy(cfg);
-	return ret;
-}
-
 int ovl_loop(struct ovl_fs *fs)
 {
 	/* on the heap, and never freed: threads waiting for a request when
@@ -209,10 +188,6 @@ int ovl_loop(struct ovl_fs *fs)
 	struct fuse_session *se = fs->se;
 	int err;
 
-	if (fs->uring_offered && fs->p->io_uring && fs->p->threaded) {
-		free(pool);
-		return ring_loop(fs); /* INIT answered: the rings run */
-	}
 	if (!pool || pthread_mutex_init(&pool->lock, NULL) ||
 	    pthread_cond_init(&pool->changed, NULL)) {
 		free(pool);
@@ -241,13 +216,7 @@ int ovl_loop(struct ovl_fs *fs)
 		pool_wait(pool);
 	err = pool->started ? pool->error : -EAGAIN;
 	pthread_mutex_unlock(&pool->lock);
-	/*
-	 * The rings of FUSE over io_uring, which libfuse started at INIT,
-	 * are stopped and freed by libfuse's own loops as they return, and by
-	 * nothing public else: its plain loop on the exited session serves
-	 * nothing and does just that.
-	 */
-	fuse_session_loop(se);
+	ovl_uring_stop(fs); /* its threads, once the connection is gone */
 	return err;
 }
 

@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/fuse.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,43 +30,17 @@
 #include <unistd.h>
 
 /*
- * FUSE over io_uring (libfuse >= 3.18, the kernel's fuse.enable_uring=Y):
- * a ring per CPU, whose thread serves the requests made on that CPU, so a
+ * FUSE over io_uring (Linux 6.14, the kernel's fuse.enable_uring=Y): a
+ * ring per CPU, whose thread serves the requests made on that CPU, so a
  * request and its reply mostly stay on one CPU instead of waking a thread
- * elsewhere; about half the round trip on the 2-CPU development VM (see
- * doc/performance.md).  libfuse starts the rings after INIT when the kernel
- * offers it and we asked for it in the session options; otherwise, or if
- * starting them fails, requests keep coming through /dev/fuse.
+ * elsewhere (doc/performance.md).  overpass's own rings (uring.c) ask for
+ * it in the INIT answer; libfuse's are never started, which could not
+ * take a lock wait without holding one of a CPU's few entries.
  */
 static void ovl_uring_init(struct ovl_fs *fs, struct fuse_conn_info *conn)
 {
-#ifdef FUSE_CAP_OVER_IO_URING
-	fs->uring_offered = (conn->capable_ext & FUSE_CAP_OVER_IO_URING) != 0;
-	if (!fs->p->io_uring)
-		fuse_unset_feature_flag(conn, FUSE_CAP_OVER_IO_URING);
-	/*
-	 * libfuse never matches the kernel's FUSE_INTERRUPT with a request
-	 * that came through a ring: it would keep it, unanswered, until the
-	 * next /dev/fuse request or for ever.  Its ENOSYS tells the kernel to
-	 * send none; lock waits, the only requests we keep waiting, end on a
-	 * signal through the watcher of lock.c instead.
-	 */
-	if (fs->p->io_uring && fs->uring_offered)
-		conn->no_interrupt = 1;
-#else
-	(void)fs;
 	(void)conn;
-#endif
-}
-
-static const char *uring_session_opt(const struct ovl_fs *fs)
-{
-#ifdef FUSE_CAP_OVER_IO_URING
-	return fs->p->io_uring ? ",io_uring" : "";
-#else
-	(void)fs;
-	return "";
-#endif
+	fs->uring_offered = ovl_kernel_has(fs, OVL_INIT_OVER_IO_URING);
 }
 
 static void ovl_init(void *userdata, struct fuse_conn_info *conn)
@@ -302,8 +277,8 @@ static char *fuse_mount_opts(struct ovl_fs *fs)
 	char *s = NULL;
 	bool root = geteuid() == 0;
 
-	if (asprintf(&s, "fsname=overpass,subtype=overpass%s%s%s%s%s%s%s%s%s%s",
-		     uring_session_opt(fs), p->read_only ? ",ro" : "",
+	if (asprintf(&s, "fsname=overpass,subtype=overpass%s%s%s%s%s%s%s%s%s",
+		     p->read_only ? ",ro" : "",
 		     p->atime == OVL_ATIME_NOATIME ? ",noatime" : "",
 		     p->diratime < 0 ? ",nodiratime" : "",
 		     root && !p->allow_other_given ? ",allow_other" : "",
@@ -537,6 +512,9 @@ static int serve_init(struct ovl_fs *fs, const void *init, size_t len,
 	}
 	if (fs->sv)
 		fs->p->io_uring = false; /* no resend covers a ring */
+	else if (ovl_uring_wanted(fs) && len >= sizeof(struct fuse_in_header) &&
+		 ovl_uring_prepare(fs, ((const struct fuse_in_header *)init)->unique) < 0)
+		ovl_log("io_uring: cannot serve it: requests through /dev/fuse");
 	fuse_session_process_buf(fs->se, &b);
 	if (takeover)
 		ovl_sv_takeover(fs);
@@ -836,8 +814,13 @@ int main(int argc, char **argv)
 		status = 0;
 		break;
 	case OVL_ACTION_VERSION:
+#ifdef HAVE_LIBURING
+		printf("overpass %s (libfuse %s, io_uring)\n", PACKAGE_VERSION,
+		       fuse_pkgversion());
+#else
 		printf("overpass %s (libfuse %s)\n", PACKAGE_VERSION,
 		       fuse_pkgversion());
+#endif
 		status = 0;
 		break;
 	case OVL_ACTION_STATS:

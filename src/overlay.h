@@ -415,6 +415,13 @@ void ovl_takeover_done(struct ovl_fs *fs, const struct ovl_resent *r);
 int ovl_loop(struct ovl_fs *fs);
 bool ovl_loop_quiet(struct ovl_fs *fs);
 
+/* uring.c */
+bool ovl_uring_wanted(const struct ovl_fs *fs);
+int ovl_uring_prepare(struct ovl_fs *fs, uint64_t unique);
+bool ovl_uring_up(const struct ovl_fs *fs);
+bool ovl_uring_current(void);
+void ovl_uring_stop(struct ovl_fs *fs);
+
 /* xattr.c */
 void ovl_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		  size_t size);

@@ -286,6 +286,7 @@ struct ovl_fs;
 struct ovl_nodetab;
 struct ovl_journal;
 struct ovl_pool;
+struct ovl_uring;
 
 /*
  * An open file or directory, linked into ovl_fs.handles while the kernel
@@ -415,6 +416,7 @@ struct ovl_fs {
 
 	struct ovl_stats stats;	/* counters */
 	struct ovl_pool *pool;	/* loop.c: the request threads, or NULL */
+	struct ovl_uring *uring; /* uring.c: FUSE over io_uring, or NULL */
 	int ready_fd;		/* pipe to the waiting parent, -1 once told */
 
 	uint64_t gen_tag;	/* restart=on: this worker's generation in the

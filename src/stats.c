@@ -71,14 +71,10 @@ void ovl_stats_fallback(struct ovl_fs *fs, enum ovl_pt_reason why)
  * statistics request itself call this. */
 void ovl_stats_transport(struct ovl_fs *fs, fuse_req_t req)
 {
-#ifdef FUSE_CAP_OVER_IO_URING
-	if (!atomic_load_explicit(&fs->uring_seen, memory_order_relaxed) &&
-	    fuse_req_is_uring(req))
-		atomic_store(&fs->uring_seen, true);
-#else
-	(void)fs;
 	(void)req;
-#endif
+	if (!atomic_load_explicit(&fs->uring_seen, memory_order_relaxed) &&
+	    ovl_uring_current())
+		atomic_store(&fs->uring_seen, true);
 }
 
 static void put_count(FILE *f, const char *key, atomic_uint_fast64_t *n)

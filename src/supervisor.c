@@ -81,8 +81,9 @@ static void restart_choose(struct ovl_fs *fs)
 	bool resend = ovl_kernel_has(fs, OVL_INIT_HAS_RESEND);
 	bool uring = false;
 
-#ifdef FUSE_CAP_OVER_IO_URING
-	uring = fs->p->io_uring && ovl_kernel_has(fs, OVL_INIT_OVER_IO_URING);
+#ifdef HAVE_LIBURING
+	uring = fs->p->io_uring && fs->p->threaded &&
+		ovl_kernel_has(fs, OVL_INIT_OVER_IO_URING);
 #endif
 	fs->restart_on = mode == OVL_RESTART_ON;
 	fs->restart_reason = OVL_RR_OPTION;

@@ -12,11 +12,12 @@
       then what one more open file of hers gets; while she holds them, a
       root process takes a lock far past them.  Descriptors are opened
       before dropping to UID (the test's directory is not hers).
-  locktool.py ringfair MNT UID
+  locktool.py ringfair MNT UID [N]
       Over FUSE io_uring: a holder on CPU 1 holds flocks on MNT/a and
-      MNT/b; 6 processes of UID on CPU 0 wait for MNT/a; then root, on
-      CPU 0, waits for MNT/b.  The holder lets b go, then a.  Prints what
-      root's wait got, and how the others ended.
+      MNT/b; N processes (6 by default) on CPU 0, of the four users UID to
+      UID+3 in turn, wait for MNT/a; then root, on CPU 0, waits for MNT/b.
+      The holder lets b go, then a.  Prints what root's wait got, and how
+      the others ended.
 """
 import errno
 import fcntl
@@ -95,7 +96,7 @@ def bound(path, most, uid):
     os.waitpid(pid, 0)
 
 
-def ringfair(mnt, uid):
+def ringfair(mnt, uid, n):
     a, b = os.path.join(mnt, "a"), os.path.join(mnt, "b")
     os.sched_setaffinity(0, {1})
     ha, hb = os.open(a, os.O_RDWR), os.open(b, os.O_RDWR)
@@ -103,14 +104,14 @@ def ringfair(mnt, uid):
     fcntl.flock(hb, fcntl.LOCK_EX)
     r, w = os.pipe()
     kids = []
-    for _ in range(6):
+    for i in range(n):
         pid = os.fork()
         if pid == 0:
             os.sched_setaffinity(0, {0})
             f = os.open(a, os.O_RDWR)
             os.setgroups([])
-            os.setgid(uid)
-            os.setuid(uid)
+            os.setgid(uid + i % 4)
+            os.setuid(uid + i % 4)
             res = result(lambda: fcntl.flock(f, fcntl.LOCK_EX))
             os.write(w, ("user: " + res + "\n").encode())
             os._exit(0)
@@ -150,7 +151,8 @@ def main():
     elif cmd == "bound":
         bound(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
     elif cmd == "ringfair":
-        ringfair(sys.argv[2], int(sys.argv[3]))
+        ringfair(sys.argv[2], int(sys.argv[3]),
+                 int(sys.argv[4]) if len(sys.argv) > 4 else 6)
     else:
         sys.exit("unknown command " + cmd)
 

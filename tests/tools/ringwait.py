@@ -2,9 +2,9 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """ringwait.py FILE N: N processes, all on CPU 0, wait in flock(LOCK_EX)
 for a holder on CPU 0, which then unlocks.  Over FUSE io_uring every wait
-holds one of CPU 0's ring entries: overpass keeps a few for other requests
-(ENOLCK beyond, src/lock.c), so the unlock gets through.  Prints how many
-waits failed and with what; a stall is the caller's timeout."""
+holds one of CPU 0's ring entries: overpass gives the queue another for
+each (src/uring.c), so the unlock gets through.  Prints how many waits
+failed and with what; a stall is the caller's timeout."""
 import fcntl, os, sys, time
 p = sys.argv[1]; n = int(sys.argv[2])
 os.sched_setaffinity(0, {0})
