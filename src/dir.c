@@ -1108,6 +1108,27 @@ static int impure_if_origin(struct ovl_fs *fs, struct ovl_inode *moved,
 	return ovl_set_impure(fs, dir->dirs->d[0].fd);
 }
 
+/*
+ * A rename that failed on disk may still have changed the directories: the
+ * upper filesystem's own rename (ext4's with RENAME_WHITEOUT, refused with
+ * ENOTEMPTY, sets the source directory's times), whiteouts cleared in the
+ * target.  The kernel keeps their attributes after a failed RENAME, and
+ * kernel overlayfs shows the new times: drop them (attributes only, no
+ * lock of the kernel's taken).
+ */
+static void rename_failed(struct ovl_fs *fs, struct ovl_inode *olddir,
+			  struct ovl_inode *newdir, struct ovl_inode *dst)
+{
+	if (!fs->se)
+		return;
+	fuse_lowlevel_notify_inval_inode(fs->se, ovl_nodeid(fs, olddir), -1, 0);
+	if (newdir != olddir)
+		fuse_lowlevel_notify_inval_inode(fs->se, ovl_nodeid(fs, newdir),
+						 -1, 0);
+	if (dst && S_ISDIR(dst->type))
+		fuse_lowlevel_notify_inval_inode(fs->se, ovl_nodeid(fs, dst), -1, 0);
+}
+
 static int do_rename(fuse_req_t req, struct ovl_inode *olddir, const char *oldname,
 		     struct ovl_inode *newdir, const char *newname, unsigned flags)
 {
@@ -1228,6 +1249,8 @@ out:
 		err = 0;
 	if (journaled)
 		ovl_journal_result(fs, err);
+	if (err && journaled)
+		rename_failed(fs, olddir, newdir, dst);
 	ovl_inode_forget(fs, src, 1);
 	if (dst)
 		ovl_inode_forget(fs, dst, 1);
