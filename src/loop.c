@@ -150,12 +150,6 @@ static void *loop_thread(void *arg)
 			pool_grow(pool);
 			pthread_mutex_unlock(&pool->lock);
 		}
-		/* restart=off: INIT comes here (else the supervisor read it) */
-		if (buf.size >= sizeof(struct fuse_in_header) &&
-		    ((struct fuse_in_header *)buf.mem)->opcode == FUSE_INIT) {
-			ovl_kernel_init(pool->fs, buf.mem, buf.size);
-			ovl_kernel_say(pool->fs);
-		}
 		if (pool->fs->journal && buf.size >= sizeof(struct fuse_in_header))
 			ovl_journal_begin(pool->fs,
 				((struct fuse_in_header *)buf.mem)->unique);
@@ -196,6 +190,7 @@ int ovl_loop(struct ovl_fs *fs)
 	pool->fs = fs;
 	fs->pool = pool;
 	pool->max = fs->p->threaded ? LOOP_MAX_THREADS : 1;
+	ovl_uring_run(fs); /* the rings register their entries now */
 	pthread_mutex_lock(&pool->lock);
 	pool_grow(pool);
 	if (pool->max > 1)

@@ -535,7 +535,7 @@ static int serve_init(struct ovl_fs *fs, const void *init, size_t len,
 static int do_mount(struct ovl_fs *fs)
 {
 	int status = 0;
-	bool served = false, quiet;
+	bool quiet;
 
 	raise_nofile();
 	if (fs_check(fs))
@@ -572,18 +572,12 @@ static int do_mount(struct ovl_fs *fs)
 	/* INIT arrives first; its reply means the mount is usable */
 	if (!fs->p->foreground)
 		stdio_to_null();
-	if (fs->p->restart != OVL_RESTART_OFF) {
-		/* serves itself, or supervises workers */
-		status = ovl_supervise(fs, serve_init);
-		goto out_unmount;
-	}
-	served = true;
-	status = serve(fs, ovl_loop);
+	/* reads INIT, then serves itself (restart off), or supervises
+	 * workers */
+	status = ovl_supervise(fs, serve_init);
 out_unmount:
 	fuse_session_unmount(fs->se);
 	quiet = ovl_loop_quiet(fs);
-	if (served)
-		stats_at_exit(fs);
 	if (!quiet)
 		_exit(status); /* threads still serve a lazily unmounted mount:
 				* nothing is freed under them */

@@ -418,7 +418,7 @@ bool ovl_loop_quiet(struct ovl_fs *fs);
 /* uring.c */
 bool ovl_uring_wanted(const struct ovl_fs *fs);
 int ovl_uring_prepare(struct ovl_fs *fs, uint64_t unique);
-bool ovl_uring_up(const struct ovl_fs *fs);
+void ovl_uring_run(struct ovl_fs *fs);
 bool ovl_uring_current(void);
 void ovl_uring_stop(struct ovl_fs *fs);
 

@@ -21,12 +21,21 @@
  * kernel put in an entry, lays it out as /dev/fuse would have given it
  * and hands it to fuse_session_process_buf().  Answers come back through
  * the session's custom io: libfuse writes every answer with writev(), and
- * ring_writev() puts an answer to a ring request into its entry and
- * commits it, from whichever thread answers; everything else (answers to
- * /dev/fuse requests: FORGET-free INTERRUPTs, notifications) goes to
- * /dev/fuse.  The INIT answer is where the ring is asked for
- * (FUSE_OVER_IO_URING); once the kernel has taken it, the entries are
- * registered.  Requests reach the rings once every CPU's queue has one.
+ * ring_writev() puts an answer to a ring request into its entry; the
+ * queue's thread commits it, at once when it answered itself, else when
+ * the answering thread (a lock granted by another request, a wait ended by
+ * a signal) wakes it through its eventfd.  Only the queue's thread submits
+ * to its ring: the kernel delivers the next request of an entry as work of
+ * the task that committed it, which must outlive it.  Everything else
+ * (answers to /dev/fuse requests, notifications) goes to /dev/fuse.
+ *
+ * Start: once INIT is read, ovl_uring_prepare() installs the custom io.
+ * Its answer is where the ring is asked for (FUSE_OVER_IO_URING), and only
+ * when every queue's ring, entries and thread are ready: from that answer
+ * on, the kernel holds every new request until each CPU's queue has a
+ * registered entry, so nothing may fail after it.  The threads register
+ * their entries when the loop starts (ovl_uring_run()), with the rest of
+ * the daemon ready.
  */
 #include "config.h"
 
@@ -54,6 +63,7 @@
 #define RING_HDR_OP 128
 #define RING_CMD_REGISTER 1
 #define RING_CMD_COMMIT_AND_FETCH 2
+#define RING_MIN_PAYLOAD 8192	/* the kernel's FUSE_MIN_READ_BUFFER */
 
 struct ring_ent_in_out {
 	uint64_t flags;
@@ -78,7 +88,8 @@ struct ring_cmd_req {			/* in the SQE's command area */
 
 #define OVL_RING_DEPTH 8	/* entries a queue starts with */
 #define OVL_RING_SPARE 2	/* free entries a queue keeps */
-#define OVL_RING_SQ 64		/* SQ slots: submitted before they run out */
+#define OVL_RING_SQ 128		/* SQ slots: submitted before they run out */
+#define OVL_RING_CQ 4096	/* CQ slots (the kernel keeps overflow) */
 #define OVL_RING_ROOM 4096	/* room before the payload for the headers,
 				 * so that a request is one buffer */
 #define OVL_RING_MAP 256	/* buckets of the answer map */
@@ -95,6 +106,7 @@ struct ovl_ring_ent {
 	uint32_t last_cmd;	/* the command last submitted for it */
 	uint64_t unique;	/* the request it holds, 0 if none; map lock */
 	struct ovl_ring_ent *hnext; /* answer map chain; map lock */
+	struct ovl_ring_ent *pnext; /* q->pending chain; q->lock */
 	struct ovl_ring_ent *next; /* the queue's entries */
 };
 
@@ -103,13 +115,17 @@ struct ovl_ring_queue {
 	int qid;
 	struct io_uring ring;
 	bool ring_up;
-	pthread_mutex_t lock;	/* the SQ, free and ents */
+	pthread_mutex_t lock;	/* the SQ, and the fields below */
 	pthread_t tid;
-	bool started;
+	bool started;		/* the thread was created */
+	bool stopping;		/* ovl_uring_stop() asks the thread to end */
+	bool dead;		/* the thread ended: answers are dropped */
 	int free;		/* registered entries holding no request */
 	int total;
 	struct ovl_ring_ent *ents;
-	int efd;		/* eventfd that ends the thread */
+	struct ovl_ring_ent *pending; /* answers other threads put in their
+				 * entries, for the thread to commit */
+	int efd;		/* eventfd: pending answers, or stop */
 	uint64_t efd_val;
 };
 
@@ -120,18 +136,22 @@ struct ovl_uring {
 	size_t payload;		/* payload buffer size of every entry */
 	_Atomic uint64_t init_unique; /* the INIT request, answered through
 				 * us; 0 once answered */
-	atomic_bool up;		/* the queues run */
+	pthread_mutex_t run_lock;
+	pthread_cond_t run_cond;
+	int run;		/* 0 until ovl_uring_run(), 1 then, -1 when
+				 * the rings are given up; run_lock */
+	atomic_bool up;		/* the INIT answer asked for the ring */
 	pthread_mutex_t map_lock;
 	struct ovl_ring_ent *map[OVL_RING_MAP]; /* entries holding a request,
 				 * by unique */
 	struct ovl_ring_queue q[];
 };
 
-/* The rings of the mount, once stopped (ovl_uring_stop()). */
+/* The rings of the mount: kept reachable for the process's life, since
+ * another thread may answer through them until it exits. */
 static struct ovl_uring *volatile uring_kept;
 
-/* The queue whose thread this is (so its commits wait for its own
- * submit), or NULL. */
+/* The queue whose thread this is, or NULL. */
 static __thread struct ovl_ring_queue *cur_queue;
 static __thread bool cur_is_ring;
 
@@ -176,16 +196,31 @@ static struct ovl_ring_ent *map_take(struct ovl_uring *u, uint64_t unique)
 	return e;
 }
 
+/* Submit what is queued on @q's SQ, trying again while the kernel is
+ * busy; q->lock held, the queue's thread. */
+static int queue_submit(struct ovl_ring_queue *q)
+{
+	int r;
+
+	for (int tries = 0; tries < 1000; tries++) {
+		r = io_uring_submit(&q->ring);
+		if (r >= 0 || (r != -EINTR && r != -EAGAIN && r != -EBUSY))
+			return r < 0 ? r : 0;
+		sched_yield();
+	}
+	return r;
+}
+
 /* An SQE of @q, submitting what is queued when the SQ is full; q->lock
- * held. */
+ * held, the queue's thread. */
 static struct io_uring_sqe *queue_sqe(struct ovl_ring_queue *q)
 {
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&q->ring);
 
-	if (!sqe) {
-		io_uring_submit(&q->ring);
+	if (!sqe && queue_submit(q) == 0)
 		sqe = io_uring_get_sqe(&q->ring);
-	}
+	if (!sqe)
+		ovl_log("io_uring: queue %d: no SQE", q->qid);
 	return sqe;
 }
 
@@ -209,61 +244,96 @@ static void sqe_cmd(struct io_uring_sqe *sqe, struct ovl_ring_ent *e,
 	}
 }
 
-/* Register one more entry on @q; q->lock held. */
-static int queue_grow(struct ovl_ring_queue *q)
+/* Queue @e's command again (after EINTR or EAGAIN, or registering);
+ * q->lock held, the queue's thread. */
+static void ent_submit(struct ovl_ring_ent *e, uint32_t op)
+{
+	struct io_uring_sqe *sqe = queue_sqe(e->q);
+
+	if (sqe)
+		sqe_cmd(sqe, e, op, op == RING_CMD_REGISTER ? 0 : e->commit_id);
+}
+
+/* One more entry for @q, not registered yet; q->lock held. */
+static struct ovl_ring_ent *ent_new(struct ovl_ring_queue *q)
 {
 	struct ovl_uring *u = q->u;
 	struct ovl_ring_ent *e = calloc(1, sizeof(*e));
-	struct io_uring_sqe *sqe;
 
 	if (!e)
-		return -ENOMEM;
+		return NULL;
 	e->q = q;
 	e->hdr = calloc(1, sizeof(*e->hdr));
 	e->mem = mmap(NULL, OVL_RING_ROOM + u->payload, PROT_READ | PROT_WRITE,
 		      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	sqe = e->hdr && e->mem != MAP_FAILED ? queue_sqe(q) : NULL;
-	if (!sqe) {
-		if (e->mem != MAP_FAILED && e->mem)
+	if (!e->hdr || e->mem == MAP_FAILED) {
+		if (e->mem != MAP_FAILED)
 			munmap(e->mem, OVL_RING_ROOM + u->payload);
 		free(e->hdr);
 		free(e);
-		return -ENOMEM;
+		return NULL;
 	}
 	e->iov[0] = (struct iovec){ e->hdr, sizeof(*e->hdr) };
 	e->iov[1] = (struct iovec){ e->mem + OVL_RING_ROOM, u->payload };
-	sqe_cmd(sqe, e, RING_CMD_REGISTER, 0);
 	e->next = q->ents;
 	q->ents = e;
-	q->free++;
 	q->total++;
+	return e;
+}
+
+/* Register one more entry on @q; q->lock held, the queue's thread. */
+static int queue_grow(struct ovl_ring_queue *q)
+{
+	struct ovl_ring_ent *e = ent_new(q);
+
+	if (!e)
+		return -ENOMEM;
+	ent_submit(e, RING_CMD_REGISTER);
+	q->free++;
 	return 0;
 }
 
+/* The eventfd read that wakes the thread; q->lock held. */
+static void queue_arm_efd(struct ovl_ring_queue *q)
+{
+	struct io_uring_sqe *sqe = queue_sqe(q);
+
+	if (!sqe)
+		return;
+	io_uring_prep_read(sqe, q->efd, &q->efd_val, sizeof(q->efd_val), 0);
+	io_uring_sqe_set_data(sqe, &q->efd);
+}
+
 /*
- * Commit the answer in @e's buffers.  The queue's own thread leaves the
- * submit to its next wait (one system call for both); any other thread
- * submits at once.
+ * Commit the answer in @e's buffers: the queue's own thread queues the
+ * command (submitted after the request it serves); another thread hands
+ * the entry to it.
  */
 static void ent_commit(struct ovl_ring_ent *e)
 {
 	struct ovl_ring_queue *q = e->q;
-	struct io_uring_sqe *sqe;
+	uint64_t one = 1;
+	bool wake = false;
 
 	pthread_mutex_lock(&q->lock);
-	sqe = queue_sqe(q);
-	if (sqe) {
-		sqe_cmd(sqe, e, RING_CMD_COMMIT_AND_FETCH, e->commit_id);
+	if (q->dead) {
+		/* the mount is ending, or the queue failed: nobody takes it */
+	} else if (cur_queue == q) {
+		ent_submit(e, RING_CMD_COMMIT_AND_FETCH);
 		q->free++;
-		if (cur_queue != q)
-			io_uring_submit(&q->ring);
 	} else {
-		ovl_log("io_uring: no SQE to commit an answer on queue %d", q->qid);
+		e->pnext = q->pending;
+		q->pending = e;
+		q->free++;
+		wake = true;
 	}
 	pthread_mutex_unlock(&q->lock);
+	if (wake && write(q->efd, &one, sizeof(one)) < 0)
+		ovl_log("io_uring: cannot wake queue %d: %s", q->qid, strerror(errno));
 }
 
-/* Put the answer @iov (fuse_out_header first) into @e and commit it. */
+/* Put the answer @iov (fuse_out_header first, as libfuse writes it) into
+ * @e and commit it. */
 static ssize_t ent_answer(struct ovl_ring_ent *e, const struct iovec *iov,
 			  int count)
 {
@@ -272,18 +342,16 @@ static ssize_t ent_answer(struct ovl_ring_ent *e, const struct iovec *iov,
 	size_t total = 0, pay = 0;
 	char *dst = e->mem + OVL_RING_ROOM;
 
+	memcpy(&out, iov[0].iov_base, sizeof(out));
 	for (int i = 0; i < count; i++)
 		total += iov[i].iov_len;
-	if (iov[0].iov_len < sizeof(out) || total - sizeof(out) > u->payload) {
-		/* never: libfuse's header comes first, answers fit */
-		memset(&out, 0, sizeof(out));
+	if (total - sizeof(out) > u->payload) {
+		/* never: the kernel sized requests, and so answers, to it */
+		ovl_log("io_uring: an answer of %zu bytes does not fit", total);
 		out.error = -EIO;
 		out.len = sizeof(out);
-		memcpy(&out.unique, &((struct fuse_out_header *)iov[0].iov_base)->unique,
-		       sizeof(out.unique));
 		total = sizeof(out);
 	} else {
-		memcpy(&out, iov[0].iov_base, sizeof(out));
 		for (int i = 0; i < count; i++) {
 			const char *p = iov[i].iov_base;
 			size_t n = iov[i].iov_len;
@@ -302,31 +370,45 @@ static ssize_t ent_answer(struct ovl_ring_ent *e, const struct iovec *iov,
 	return (ssize_t)total;
 }
 
-static void uring_start(struct ovl_uring *u);
+static int uring_setup(struct ovl_uring *u);
+static void uring_give_up(struct ovl_uring *u);
 
-/* The INIT answer asks for the rings; once the kernel took it, start
- * them. */
+/*
+ * The INIT answer: the payload size comes from it, then the rings are set
+ * up, and only if all of that worked does the answer ask for the ring.
+ */
 static ssize_t init_answer(struct ovl_uring *u, int fd, struct iovec *iov,
 			   int count)
 {
 	struct fuse_out_header *out = iov[0].iov_base;
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
 	struct fuse_init_out init;
 	struct iovec v[2];
-	ssize_t r;
+	int err;
 
-	if (count != 2 || out->error || iov[1].iov_len < sizeof(init) ||
-	    iov[1].iov_len > sizeof(init))
+	if (count != 2 || out->error || iov[1].iov_len != sizeof(init))
 		return writev(fd, iov, count);
 	memcpy(&init, iov[1].iov_base, sizeof(init));
 	if (!(init.flags & FUSE_INIT_EXT))
 		return writev(fd, iov, count);
+	/* what the kernel sizes its ring's payload by */
+	u->payload = RING_MIN_PAYLOAD;
+	if (init.max_write > u->payload)
+		u->payload = init.max_write;
+	if ((size_t)init.max_pages * page > u->payload)
+		u->payload = (size_t)init.max_pages * page;
+	err = uring_setup(u);
+	if (err) {
+		ovl_log("io_uring: cannot set the rings up (%s): requests through /dev/fuse",
+			strerror(-err));
+		uring_give_up(u);
+		return writev(fd, iov, count);
+	}
 	init.flags2 |= (uint32_t)(OVL_INIT_OVER_IO_URING >> 32);
 	v[0] = iov[0];
-	v[1] = (struct iovec){ &init, iov[1].iov_len };
-	r = writev(fd, v, 2);
-	if (r >= 0)
-		uring_start(u);
-	return r;
+	v[1] = (struct iovec){ &init, sizeof(init) };
+	atomic_store(&u->up, true);
+	return writev(fd, v, 2);
 }
 
 static ssize_t ring_writev(int fd, struct iovec *iov, int count, void *userdata)
@@ -336,7 +418,7 @@ static ssize_t ring_writev(int fd, struct iovec *iov, int count, void *userdata)
 	struct fuse_out_header *out = iov[0].iov_base;
 	struct ovl_ring_ent *e;
 
-	if (u && iov[0].iov_len >= sizeof(*out)) {
+	if (u && count > 0 && iov[0].iov_len >= sizeof(*out)) {
 		uint64_t init = atomic_load(&u->init_unique);
 
 		if (init && out->unique == init) {
@@ -394,110 +476,159 @@ static void ent_serve(struct ovl_ring_ent *e)
 	cur_is_ring = false;
 }
 
-static int queue_wait_efd(struct ovl_ring_queue *q)
+/* The answers other threads left for @q: queue their commits; q->lock
+ * held. */
+static void queue_take_pending(struct ovl_ring_queue *q)
 {
-	struct io_uring_sqe *sqe = queue_sqe(q);
+	while (q->pending) {
+		struct ovl_ring_ent *e = q->pending;
 
-	if (!sqe)
-		return -EBUSY;
-	io_uring_prep_read(sqe, q->efd, &q->efd_val, sizeof(q->efd_val), 0);
-	io_uring_sqe_set_data(sqe, NULL);
-	return 0;
+		q->pending = e->pnext;
+		ent_submit(e, RING_CMD_COMMIT_AND_FETCH);
+	}
+}
+
+/* Wait for ovl_uring_run(): true to serve, false when given up. */
+static bool queue_wait_run(struct ovl_uring *u)
+{
+	int run;
+
+	pthread_mutex_lock(&u->run_lock);
+	while (!u->run)
+		pthread_cond_wait(&u->run_cond, &u->run_lock);
+	run = u->run;
+	pthread_mutex_unlock(&u->run_lock);
+	return run > 0;
+}
+
+/* One batch of completions; false once the thread must end. */
+static bool queue_reap(struct ovl_ring_queue *q, bool *failed)
+{
+	struct io_uring_cqe *cqe;
+	unsigned head, n = 0;
+	bool go_on = true;
+
+	io_uring_for_each_cqe(&q->ring, head, cqe) {
+		void *data = io_uring_cqe_get_data(cqe);
+		struct ovl_ring_ent *e = data;
+		int res = cqe->res;
+
+		n++;
+		if (data == &q->efd) {
+			pthread_mutex_lock(&q->lock);
+			if (q->stopping)
+				go_on = false;
+			else
+				queue_arm_efd(q);
+			queue_take_pending(q);
+			pthread_mutex_unlock(&q->lock);
+			continue;
+		}
+		if (res == -EINTR || res == -EAGAIN) {
+			pthread_mutex_lock(&q->lock);
+			ent_submit(e, e->last_cmd);	/* not taken: again */
+			pthread_mutex_unlock(&q->lock);
+			continue;
+		}
+		if (res < 0) {
+			/* ENOTCONN: unmounted, the entry is gone */
+			pthread_mutex_lock(&q->lock);
+			q->free--;
+			q->total--;
+			if (q->total <= 0 && !q->stopping) {
+				go_on = false;
+				*failed = res != -ENOTCONN && res != -ECONNABORTED;
+			}
+			pthread_mutex_unlock(&q->lock);
+			if (res != -ENOTCONN && res != -ECONNABORTED)
+				ovl_log("io_uring: queue %d: an entry ended: %s",
+					q->qid, strerror(-res));
+			continue;
+		}
+		pthread_mutex_lock(&q->lock);
+		q->free--;
+		pthread_mutex_unlock(&q->lock);
+		ent_serve(e);
+		/* answered at once: out now, not after the batch; answered
+		 * later (a lock wait): another entry takes its place */
+		pthread_mutex_lock(&q->lock);
+		while (q->free < OVL_RING_SPARE && queue_grow(q) == 0)
+			;
+		queue_submit(q);
+		pthread_mutex_unlock(&q->lock);
+	}
+	io_uring_cq_advance(&q->ring, n);
+	return go_on;
 }
 
 static void *queue_main(void *arg)
 {
 	struct ovl_ring_queue *q = arg;
-	bool stop = false;
+	bool failed = false;
 	cpu_set_t cpus;
+	int r = 0;
 
 	CPU_ZERO(&cpus);
 	CPU_SET(q->qid, &cpus);
 	/* best effort: a cpuset may leave this CPU out */
 	(void)pthread_setaffinity_np(pthread_self(), sizeof(cpus), &cpus);
 	cur_queue = q;
-	while (!stop) {
+	if (!queue_wait_run(q->u))
+		goto out;
+	pthread_mutex_lock(&q->lock);
+	for (struct ovl_ring_ent *e = q->ents; e; e = e->next)
+		ent_submit(e, RING_CMD_REGISTER);
+	q->free = q->total;
+	queue_arm_efd(q);
+	pthread_mutex_unlock(&q->lock);
+	for (;;) {
 		struct io_uring_cqe *cqe;
-		unsigned head, n = 0;
-		int r;
 
 		pthread_mutex_lock(&q->lock);
-		r = io_uring_submit(&q->ring);
+		r = queue_submit(q);
 		pthread_mutex_unlock(&q->lock);
-		if (r < 0 && r != -EINTR && r != -EAGAIN && r != -EBUSY) {
-			ovl_log("io_uring: queue %d: submit: %s", q->qid, strerror(-r));
+		if (r < 0) {
+			failed = true;
 			break;
 		}
 		r = io_uring_wait_cqe(&q->ring, &cqe);
 		if (r == -EINTR || r == -EAGAIN)
 			continue;
 		if (r < 0) {
-			ovl_log("io_uring: queue %d: %s", q->qid, strerror(-r));
+			failed = true;
 			break;
 		}
-		io_uring_for_each_cqe(&q->ring, head, cqe) {
-			struct ovl_ring_ent *e = io_uring_cqe_get_data(cqe);
-
-			n++;
-			if (!e) {		/* the eventfd: stop */
-				stop = true;
-				continue;
-			}
-			if (cqe->res == -EINTR || cqe->res == -EAGAIN) {
-				struct io_uring_sqe *sqe;
-
-				/* not taken: the same command again */
-				pthread_mutex_lock(&q->lock);
-				sqe = queue_sqe(q);
-				if (sqe)
-					sqe_cmd(sqe, e, e->last_cmd, e->commit_id);
-				pthread_mutex_unlock(&q->lock);
-				continue;
-			}
-			if (cqe->res < 0) {
-				/* ENOTCONN: unmounted; the entry is gone */
-				pthread_mutex_lock(&q->lock);
-				q->free--;
-				q->total--;
-				pthread_mutex_unlock(&q->lock);
-				if (cqe->res != -ENOTCONN && cqe->res != -ECANCELED)
-					ovl_log("io_uring: queue %d: entry ended: %s",
-						q->qid, strerror(-cqe->res));
-				continue;
-			}
-			pthread_mutex_lock(&q->lock);
-			q->free--;
-			pthread_mutex_unlock(&q->lock);
-			ent_serve(e);
-			/* answered later (a lock wait): another entry takes
-			 * its place */
-			pthread_mutex_lock(&q->lock);
-			while (q->free < OVL_RING_SPARE && queue_grow(q) == 0)
-				;
-			pthread_mutex_unlock(&q->lock);
-		}
-		io_uring_cq_advance(&q->ring, n);
-		if (!stop && q->total <= 0 && atomic_load(&q->u->up)) {
-			/* every entry ended: the connection is gone */
+		if (!queue_reap(q, &failed))
 			break;
-		}
+	}
+out:
+	pthread_mutex_lock(&q->lock);
+	if (q->ring_up)
+		queue_submit(q);	/* what the last batch answered */
+	q->dead = true;
+	pthread_mutex_unlock(&q->lock);
+	if (failed) {
+		/* the kernel keeps this CPU's requests for a ring nobody
+		 * serves: end the mount rather than hang its callers */
+		ovl_log("io_uring: queue %d failed (%s): ending the mount",
+			q->qid, r < 0 ? strerror(-r) : "no entry left");
+		fuse_session_exit(q->u->fs->se);
 	}
 	cur_queue = NULL;
 	return NULL;
 }
 
+/* Everything @q needs but the registration, which its thread does. */
 static int queue_setup(struct ovl_uring *u, struct ovl_ring_queue *q)
 {
 	struct io_uring_params p = { 0 };
 	int r;
 
-	q->u = u;
 	q->efd = eventfd(0, EFD_CLOEXEC);
 	if (q->efd < 0)
 		return -errno;
-	p.flags = IORING_SETUP_SQE128 | IORING_SETUP_SUBMIT_ALL |
-		  IORING_SETUP_CQSIZE;
-	p.cq_entries = 4096;	/* more than entries a queue will have */
+	p.flags = IORING_SETUP_SQE128 | IORING_SETUP_CQSIZE;
+	p.cq_entries = OVL_RING_CQ;
 	r = io_uring_queue_init_params(OVL_RING_SQ, &q->ring, &p);
 	if (r < 0)
 		return r;
@@ -505,44 +636,47 @@ static int queue_setup(struct ovl_uring *u, struct ovl_ring_queue *q)
 	r = io_uring_register_files(&q->ring, &u->devfd, 1);
 	if (r < 0)
 		return r;
-	pthread_mutex_lock(&q->lock);
-	for (int i = 0; i < OVL_RING_DEPTH && r == 0; i++)
-		r = queue_grow(q);
-	if (r == 0)
-		r = queue_wait_efd(q);
-	/* registered before INIT's caller goes on, as libfuse's rings are */
-	if (r == 0 && (r = io_uring_submit(&q->ring)) > 0)
-		r = 0;
-	pthread_mutex_unlock(&q->lock);
+	for (int i = 0; i < OVL_RING_DEPTH; i++)
+		if (!ent_new(q))
+			return -ENOMEM;
+	r = -pthread_create(&q->tid, NULL, queue_main, q);
+	q->started = r == 0;
 	return r;
 }
 
-/* After the kernel took the INIT answer: every queue with its entries and
- * its thread.  A failure leaves requests on /dev/fuse. */
-static void uring_start(struct ovl_uring *u)
+/* Every queue ready to register; a negative errno when one is not (then
+ * the threads started are told to end, uring_give_up()). */
+static int uring_setup(struct ovl_uring *u)
 {
-	int r = 0, qid;
+	int r = 0;
 
-	for (qid = 0; qid < u->nq && r == 0; qid++)
-		r = queue_setup(u, &u->q[qid]);
-	for (int i = 0; i < u->nq && r == 0; i++) {
+	for (int i = 0; i < u->nq && r == 0; i++)
+		r = queue_setup(u, &u->q[i]);
+	return r;
+}
+
+/* No ring: the threads waiting to register end without doing it. */
+static void uring_give_up(struct ovl_uring *u)
+{
+	pthread_mutex_lock(&u->run_lock);
+	u->run = -1;
+	pthread_cond_broadcast(&u->run_cond);
+	pthread_mutex_unlock(&u->run_lock);
+	for (int i = 0; i < u->nq; i++) {
 		struct ovl_ring_queue *q = &u->q[i];
 
-		r = -pthread_create(&q->tid, NULL, queue_main, q);
-		q->started = r == 0;
+		if (q->started)
+			pthread_join(q->tid, NULL);
+		q->started = false;
+		if (q->ring_up)
+			io_uring_queue_exit(&q->ring);
+		q->ring_up = false;
 	}
-	if (r < 0) {
-		ovl_log("io_uring: cannot start the rings (%s): requests through /dev/fuse",
-			strerror(-r));
-		return;
-	}
-	atomic_store(&u->up, true);
 }
 
 bool ovl_uring_wanted(const struct ovl_fs *fs)
 {
-	return fs->p->io_uring && fs->p->threaded &&
-	       !fs->restart_on &&
+	return fs->p->io_uring && fs->p->threaded && !fs->restart_on &&
 	       ovl_kernel_has(fs, OVL_INIT_OVER_IO_URING);
 }
 
@@ -568,77 +702,70 @@ int ovl_uring_prepare(struct ovl_fs *fs, uint64_t unique)
 	u->fs = fs;
 	u->nq = nq;
 	u->devfd = fuse_session_fd(fs->se);
-	/* the largest request or answer: max_write, or max_pages pages */
-	u->payload = 256 * (size_t)sysconf(_SC_PAGESIZE);
 	u->init_unique = unique;
 	pthread_mutex_init(&u->map_lock, NULL);
+	pthread_mutex_init(&u->run_lock, NULL);
+	pthread_cond_init(&u->run_cond, NULL);
 	for (int i = 0; i < nq; i++) {
+		u->q[i].u = u;
 		u->q[i].qid = i;
 		u->q[i].efd = -1;
 		pthread_mutex_init(&u->q[i].lock, NULL);
 	}
-	fs->uring = u;
 	if (fuse_session_custom_io(fs->se, &io, sizeof(io), u->devfd) < 0) {
-		fs->uring = NULL;
 		free(u);
-		return -EIO;
+		return -ENOTSUP;
 	}
+	fs->uring = u;
+	uring_kept = u;
 	return 0;
 }
 
-bool ovl_uring_up(const struct ovl_fs *fs)
+/* The loop starts: the queue threads register their entries. */
+void ovl_uring_run(struct ovl_fs *fs)
 {
-	return fs->uring && atomic_load(&fs->uring->up);
+	struct ovl_uring *u = fs->uring;
+
+	if (!u || !atomic_load(&u->up))
+		return;
+	pthread_mutex_lock(&u->run_lock);
+	if (!u->run)
+		u->run = 1;
+	pthread_cond_broadcast(&u->run_cond);
+	pthread_mutex_unlock(&u->run_lock);
 }
 
-/* Once unmounted: end the queue threads and the rings. */
+/*
+ * Once unmounted (or the loop ends): end the queue threads.  Nothing is
+ * freed: another thread may still be answering through an entry, which
+ * then finds its queue dead, until the process exits.
+ */
 void ovl_uring_stop(struct ovl_fs *fs)
 {
 	struct ovl_uring *u = fs->uring;
 
 	if (!u)
 		return;
+	pthread_mutex_lock(&u->run_lock);
+	if (!u->run)
+		u->run = -1;
+	pthread_cond_broadcast(&u->run_cond);
+	pthread_mutex_unlock(&u->run_lock);
 	for (int i = 0; i < u->nq; i++) {
 		struct ovl_ring_queue *q = &u->q[i];
 		uint64_t one = 1;
 
-		if (q->started) {
-			if (write(q->efd, &one, sizeof(one)) < 0)
-				ovl_log("io_uring: cannot stop queue %d: %s",
-					q->qid, strerror(errno));
-			pthread_join(q->tid, NULL);
-		}
-	}
-	/* answers still to come (lock waits ended at exit) go to /dev/fuse,
-	 * which refuses them: the map forgets every entry */
-	pthread_mutex_lock(&u->map_lock);
-	memset(u->map, 0, sizeof(u->map));
-	pthread_mutex_unlock(&u->map_lock);
-	for (int i = 0; i < u->nq; i++) {
-		struct ovl_ring_queue *q = &u->q[i];
-
-		if (q->ring_up)
-			io_uring_queue_exit(&q->ring);
-		if (q->efd >= 0)
-			close(q->efd);
-		for (struct ovl_ring_ent *e = q->ents, *next; e; e = next) {
-			next = e->next;
-			munmap(e->mem, OVL_RING_ROOM + u->payload);
-			free(e->hdr);
-			free(e);
-		}
-		q->ents = NULL;
-		q->ring_up = false;
+		if (!q->started)
+			continue;
+		pthread_mutex_lock(&q->lock);
+		q->stopping = true;
+		pthread_mutex_unlock(&q->lock);
+		if (write(q->efd, &one, sizeof(one)) < 0)
+			ovl_log("io_uring: cannot stop queue %d: %s", q->qid,
+				strerror(errno));
+		pthread_join(q->tid, NULL);
 		q->started = false;
-		q->efd = -1;
 	}
-	/*
-	 * u itself stays until the process ends: another thread (the reclaim
-	 * thread's notifications, an answer to a lock wait ended at exit) may
-	 * still be in ring_writev(), which finds no entry and writes to
-	 * /dev/fuse.  Kept reachable, it is not a leak.
-	 */
-	uring_kept = u;
 }
 
 #else /* !HAVE_LIBURING */
@@ -661,10 +788,9 @@ int ovl_uring_prepare(struct ovl_fs *fs, uint64_t unique)
 	return -ENOSYS;
 }
 
-bool ovl_uring_up(const struct ovl_fs *fs)
+void ovl_uring_run(struct ovl_fs *fs)
 {
 	(void)fs;
-	return false;
 }
 
 void ovl_uring_stop(struct ovl_fs *fs)
