@@ -29,27 +29,12 @@
 #include <time.h>
 #include <unistd.h>
 
-/*
- * FUSE over io_uring (Linux 6.14, the kernel's fuse.enable_uring=Y): a
- * ring per CPU, whose thread serves the requests made on that CPU, so a
- * request and its reply mostly stay on one CPU instead of waking a thread
- * elsewhere (doc/performance.md).  overpass's own rings (uring.c) ask for
- * it in the INIT answer; libfuse's are never started, which could not
- * take a lock wait without holding one of a CPU's few entries.
- */
-static void ovl_uring_init(struct ovl_fs *fs, struct fuse_conn_info *conn)
-{
-	(void)conn;
-	fs->uring_offered = ovl_kernel_has(fs, OVL_INIT_OVER_IO_URING);
-}
-
 static void ovl_init(void *userdata, struct fuse_conn_info *conn)
 {
 	struct ovl_fs *fs = userdata;
 
 	ovl_stat_op(fs, OVL_OP_INIT);
 	ovl_passthrough_init(fs, conn);
-	ovl_uring_init(fs, conn);
 	fuse_set_feature_flag(conn, FUSE_CAP_SPLICE_WRITE);
 	fuse_set_feature_flag(conn, FUSE_CAP_SPLICE_MOVE);
 	/* requests are read into memory (loop.c): no splice pipe per

@@ -382,7 +382,6 @@ struct ovl_fs {
 	bool writeback_cache;	/* negotiated at INIT: the kernel caches
 				 * writes, size and times of regular files
 				 * (file.c: data_flags()) */
-	bool uring_offered;	/* the kernel offered FUSE over io_uring */
 	atomic_bool uring_seen;	/* a request came through io_uring */
 	uint32_t kernel_minor;	/* FUSE protocol minor of the kernel's INIT,
 				 * 0 before it (kernel.c) */

@@ -79,12 +79,7 @@ static void restart_choose(struct ovl_fs *fs)
 {
 	enum ovl_restart_mode mode = fs->p->restart;
 	bool resend = ovl_kernel_has(fs, OVL_INIT_HAS_RESEND);
-	bool uring = false;
-
-#ifdef HAVE_LIBURING
-	uring = fs->p->io_uring && fs->p->threaded &&
-		ovl_kernel_has(fs, OVL_INIT_OVER_IO_URING);
-#endif
+	bool uring = ovl_uring_wanted(fs);
 	fs->restart_on = mode == OVL_RESTART_ON;
 	fs->restart_reason = OVL_RR_OPTION;
 	if (mode == OVL_RESTART_ON && !resend) {

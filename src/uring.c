@@ -674,9 +674,11 @@ static void uring_give_up(struct ovl_uring *u)
 	}
 }
 
+/* Offered, and the options let overpass serve it (restart off, which
+ * restart=auto chooses when this is true: supervisor.c). */
 bool ovl_uring_wanted(const struct ovl_fs *fs)
 {
-	return fs->p->io_uring && fs->p->threaded && !fs->restart_on &&
+	return fs->p->io_uring && fs->p->threaded &&
 	       ovl_kernel_has(fs, OVL_INIT_OVER_IO_URING);
 }
 
