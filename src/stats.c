@@ -131,7 +131,8 @@ char *ovl_stats_format(struct ovl_fs *fs)
 	}
 	fprintf(f, "transport %s\n",
 		atomic_load(&fs->uring_seen) ? "io_uring" : "dev_fuse");
-	fprintf(f, "io_uring.offered %d\n", ovl_kernel_has(fs, OVL_INIT_OVER_IO_URING) ? 1 : 0);
+	fprintf(f, "io_uring.offered %d\n",
+		ovl_kernel_has(fs, OVL_INIT_OVER_IO_URING) ? 1 : 0);
 	put_count(f, "copy_ups", &s->copy_ups);
 	put_count(f, "reclaimed", &s->reclaimed);
 	put_count(f, "inodes", &s->inodes);

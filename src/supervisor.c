@@ -80,6 +80,7 @@ static void restart_choose(struct ovl_fs *fs)
 	enum ovl_restart_mode mode = fs->p->restart;
 	bool resend = ovl_kernel_has(fs, OVL_INIT_HAS_RESEND);
 	bool uring = ovl_uring_wanted(fs);
+
 	fs->restart_on = mode == OVL_RESTART_ON;
 	fs->restart_reason = OVL_RR_OPTION;
 	if (mode == OVL_RESTART_ON && !resend) {
