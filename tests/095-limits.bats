@@ -83,3 +83,37 @@ PY
 	[ "$reads" -le 2700 ] || { echo "# the last walk read $reads of 3000 files" >&2; false; }
 	ovp_umount
 }
+
+# The kernel grows a process's fd table by doubling it, and while threads
+# share it each growth waits for an RCU grace period (milliseconds under a
+# hypervisor, the request threads stopped meanwhile): the serving process
+# sizes it once at start, before its threads, for up to 16,384 fds.
+fdtable_sized() {
+	local pid=$1 size limit want
+	size=$(awk '/^FDSize:/ { print $2 }' "/proc/$pid/status")
+	limit=$(awk '/^Max open files/ { print $4 }' "/proc/$pid/limits")
+	want=$(( limit < 16384 ? limit : 16384 ))
+	echo "# pid $pid: FDSize $size, soft RLIMIT_NOFILE $limit"
+	assert_ge "$want" "$size" "fd table slots"
+}
+
+@test "the serving process's fd table is sized at start, restart on and off, under a small fd limit" {
+	need_ovp
+	need_cmd prlimit
+	echo a >"$LOWER/a"
+	ovp_mount
+	fdtable_sized "$(server_pid)"
+	ovp_umount
+	ovp_mount "lowerdir=$LOWER" "upperdir=$UPPER" "workdir=$WORK" restart=off
+	fdtable_sized "$(server_pid)"
+	ovp_umount
+	echo "\$ prlimit --nofile=1024:1024 $OVERPASS -o lowerdir=$LOWER,upperdir=$UPPER,workdir=$WORK $MNT"
+	prlimit --nofile=1024:1024 "$OVERPASS" -o "lowerdir=$LOWER,upperdir=$UPPER,workdir=$WORK" \
+		"$MNT" </dev/null 3>&-
+	OVP_PID=$(daemon_pid "$MNT")
+	OVP_PIDS+=("$OVP_PID")
+	OVP_PID_OF[$MNT]=$OVP_PID
+	fdtable_sized "$(server_pid)"
+	assert_equal a "$(cat "$MNT/a")"
+	ovp_umount
+}
