@@ -31,7 +31,9 @@ Groups of workloads (--only takes group or workload names):
 
 Each row is judged against its targets only when the spread of the
 repetitions decides it (see decision() and doc/performance.md); an
-undecided row runs --reps more times, up to --rerun times.
+undecided row runs --reps more times, up to --rerun times.  Before a data,
+namespace or rootless row's repetitions each system runs it --warmup times
+untimed: the first run after other work meets colder caches.
 
 Needs root (mounts, drop_caches), fio, util-linux; fuse-overlayfs is
 skipped with a note when it is not installed, the real workloads need
@@ -671,24 +673,41 @@ class Bench:
         rootless = w.group.startswith("rootless")
         base = w.name[len("rootless-"):] if rootless else w.name
         lowers = w.lowers(self) if w.lowers else [f"{self.layers}/top", f"{self.layers}/bottom"]
+        if reps[0] == 0:
+            # untimed: the first run after other work meets caches that
+            # work (or the host's reclaim of idle pages) left cold, and it
+            # would be whichever system the order puts first
+            for k in range(self.args.warmup):
+                for system in self.order(k):
+                    v = self.workload_once(w, system, base, lowers, rootless, f"warm-up {k + 1}")
+                    if v is not None:
+                        log(f"  {w.name:27} warm-up {k + 1}     {system:15} {fmt(v)} {w.unit}")
         for rep in reps:
             for system in self.order(rep):
-                m = Mount(self, system, lowers, rootless)
-                try:
-                    m.start()
-                    if w.drop:
-                        drop_caches(w.drop)
-                    value, extra = m.run(base, self.ctx())
-                    if rep == 0:
-                        self.stats_note(w, m.overpass_stats())
-                except (Exception, subprocess.SubprocessError) as e:
-                    self.note(f"{w.name} on {system}{' (rootless)' if rootless else ''} "
-                              f"rep {rep + 1} failed: {e}")
+                res = self.workload_once(w, system, base, lowers, rootless,
+                                         f"rep {rep + 1}", rep == 0)
+                if res is None:
                     continue
-                finally:
-                    m.stop()
-                self.record(w.name, system, rep, value, w.unit)
-                log(f"  {w.name:27} {self.reps_label(rep)} {system:15} {fmt(value)} {w.unit}")
+                self.record(w.name, system, rep, res, w.unit)
+                log(f"  {w.name:27} {self.reps_label(rep)} {system:15} {fmt(res)} {w.unit}")
+
+    def workload_once(self, w, system, base, lowers, rootless, label, note_stats=False):
+        """One run of w on a fresh mount of system: its value, or None."""
+        m = Mount(self, system, lowers, rootless)
+        try:
+            m.start()
+            if w.drop:
+                drop_caches(w.drop)
+            value, _ = m.run(base, self.ctx())
+            if note_stats:
+                self.stats_note(w, m.overpass_stats())
+            return value
+        except (Exception, subprocess.SubprocessError) as e:
+            self.note(f"{w.name} on {system}{' (rootless)' if rootless else ''} "
+                      f"{label} failed: {e}")
+            return None
+        finally:
+            m.stop()
 
     def stats_note(self, w, st):
         if not st:
@@ -949,6 +968,8 @@ class Bench:
             f"  lies, {CONFIDENCE:.0%} distribution-free (order statistics; min..max below 5 values), in an",
             "  interval; the ratio's interval from those must lie wholly above or below the limit.",
             f"  Undecided rows ran --reps more times, up to --rerun {self.args.rerun} times.",
+            f"  Each data, namespace and rootless row ran {self.args.warmup} untimed time(s) on each"
+            " system first.",
             "[rootless*]: every system inside unshare -Urm (no FUSE passthrough); k there is kernel",
             "  overlayfs mounted inside that user namespace.",
             "[real]: each input alone in a lower layer (made once, cached), a fresh mount per run.",
@@ -1018,6 +1039,9 @@ def parse_args(argv):
     p.add_argument("--reps", type=int, default=3, help="repetitions per workload (default 3)")
     p.add_argument("--rerun", type=int, default=2, metavar="N",
                    help="run an undecided row --reps more times, up to N times (default 2)")
+    p.add_argument("--warmup", type=int, default=1, metavar="N",
+                   help="untimed runs of each system before a data, namespace or rootless "
+                        "workload's repetitions (default 1)")
     p.add_argument("--baseline", metavar="CSV",
                    help="a previous run's CSV: judge overpass's data, rootless data and memory"
                    " rows against its overpass values too")
@@ -1033,8 +1057,8 @@ def parse_args(argv):
                    " (default: keep it as it is)")
     p.add_argument("--worker", nargs=2, metavar=("NAME", "CTX"), help=argparse.SUPPRESS)
     a = p.parse_args(argv)
-    if a.reps < 1 or a.mem_reps < 1 or a.rerun < 0:
-        p.error("--reps and --mem-reps must be >= 1, --rerun >= 0")
+    if a.reps < 1 or a.mem_reps < 1 or a.rerun < 0 or a.warmup < 0:
+        p.error("--reps and --mem-reps must be >= 1, --rerun and --warmup >= 0")
     return a
 
 
