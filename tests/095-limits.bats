@@ -5,6 +5,18 @@
 
 load helpers.bash
 
+# Mount the test's layers on $MNT with RLIMIT_NOFILE (soft and hard) set to
+# $1 for the daemon, and record it as ovp_mount does.
+ovp_mount_nofile() {
+	local n=$1
+	echo "\$ prlimit --nofile=$n:$n $OVERPASS -o lowerdir=$LOWER,upperdir=$UPPER,workdir=$WORK $MNT"
+	prlimit --nofile="$n:$n" "$OVERPASS" -o "lowerdir=$LOWER,upperdir=$UPPER,workdir=$WORK" \
+		"$MNT" </dev/null 3>&-
+	OVP_PID=$(daemon_pid "$MNT")
+	OVP_PIDS+=("$OVP_PID")
+	OVP_PID_OF[$MNT]=$OVP_PID
+}
+
 @test "walking 8,000 files with RLIMIT_NOFILE 1024: no error, fds bounded" {
 	need_ovp
 	need_cmd prlimit
@@ -16,12 +28,7 @@ for d in range(40):
         with open(f"{sys.argv[1]}/d{d}/f{f}", "w") as fh:
             fh.write(f"{d}/{f}\n")
 PY
-	echo "\$ prlimit --nofile=1024:1024 $OVERPASS -o lowerdir=$LOWER,upperdir=$UPPER,workdir=$WORK $MNT"
-	prlimit --nofile=1024:1024 "$OVERPASS" -o "lowerdir=$LOWER,upperdir=$UPPER,workdir=$WORK" \
-		"$MNT" </dev/null 3>&-
-	OVP_PID=$(daemon_pid "$MNT")
-	OVP_PIDS+=("$OVP_PID")
-	OVP_PID_OF[$MNT]=$OVP_PID
+	ovp_mount_nofile 1024
 	# stat every file, then read every file, then stat them again
 	run_cmd 0 python3 - "$MNT" <<'PY'
 import os, sys
@@ -62,12 +69,7 @@ for d in range(15):
         with open(f"{sys.argv[1]}/d{d}/f{f}", "w") as fh:
             fh.write(f"{d}/{f}\n")
 PY
-	echo "\$ prlimit --nofile=2048:2048 $OVERPASS -o lowerdir=$LOWER,upperdir=$UPPER,workdir=$WORK $MNT"
-	prlimit --nofile=2048:2048 "$OVERPASS" -o "lowerdir=$LOWER,upperdir=$UPPER,workdir=$WORK" \
-		"$MNT" </dev/null 3>&-
-	OVP_PID=$(daemon_pid "$MNT")
-	OVP_PIDS+=("$OVP_PID")
-	OVP_PID_OF[$MNT]=$OVP_PID
+	ovp_mount_nofile 2048
 	local i before reads
 	for i in 1 2 3 4; do
 		# a file the daemon gives the kernel again: a READ, or the
@@ -107,12 +109,7 @@ fdtable_sized() {
 	ovp_mount "lowerdir=$LOWER" "upperdir=$UPPER" "workdir=$WORK" restart=off
 	fdtable_sized "$(server_pid)"
 	ovp_umount
-	echo "\$ prlimit --nofile=1024:1024 $OVERPASS -o lowerdir=$LOWER,upperdir=$UPPER,workdir=$WORK $MNT"
-	prlimit --nofile=1024:1024 "$OVERPASS" -o "lowerdir=$LOWER,upperdir=$UPPER,workdir=$WORK" \
-		"$MNT" </dev/null 3>&-
-	OVP_PID=$(daemon_pid "$MNT")
-	OVP_PIDS+=("$OVP_PID")
-	OVP_PID_OF[$MNT]=$OVP_PID
+	ovp_mount_nofile 1024
 	fdtable_sized "$(server_pid)"
 	assert_equal a "$(cat "$MNT/a")"
 	ovp_umount
