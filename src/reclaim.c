@@ -196,9 +196,9 @@ static void *reclaim_main(void *arg)
  * The kernel grows a process's table by doubling it, and when the table is
  * shared by several threads each growth waits for an RCU grace period
  * (expand_fdtable()): a fresh mount walking its first 16,000 inodes grew
- * it eight times from 64 and its request threads slept 4 to 25 ms each
- * time (perf sched, 6.18 under a hypervisor), a third of a walk that
- * otherwise takes 0.2 s.  One dup to the last fd wanted grows it once, at
+ * it six times and its request threads slept 4 to 25 ms each time (perf
+ * sched, 6.18 under a hypervisor): the walk took 0.25 s where 0.15 s
+ * sufficed with the table sized.  One dup to the last fd wanted grows it once, at
  * no wait; the table (about 8 bytes an fd) is never shrunk.
  */
 static void reserve_fdtable(long want)
