@@ -253,6 +253,12 @@ static int make_at(int dirfd, const char *name, const struct ovl_new *n)
 	return err < 0 ? -errno : 0;
 }
 
+static void work_remove(struct ovl_fs *fs, const char *tmp)
+{
+	if (tmp[0] && unlinkat(fs->work_fd, tmp, 0) < 0 && errno == EISDIR)
+		unlinkat(fs->work_fd, tmp, AT_REMOVEDIR);
+}
+
 /* Make @n in workdir under @tmp; returns an O_PATH fd of it. */
 static int make_in_work(struct ovl_fs *fs, const struct ovl_new *n, char *tmp,
 			size_t tmplen)
@@ -266,7 +272,13 @@ static int make_in_work(struct ovl_fs *fs, const struct ovl_new *n, char *tmp,
 		return err;
 	}
 	fd = openat(fs->work_fd, tmp, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-	return fd < 0 ? -errno : fd;
+	if (fd < 0) {
+		err = -errno;
+		work_remove(fs, tmp);
+		tmp[0] = '\0';
+		return err;
+	}
+	return fd;
 }
 
 /*
@@ -285,11 +297,6 @@ static bool owner_is_ours(fuse_req_t req, const struct stat *pst)
 	return uid == geteuid() && gid == getegid();
 }
 
-static void work_remove(struct ovl_fs *fs, const char *tmp)
-{
-	if (tmp[0] && unlinkat(fs->work_fd, tmp, 0) < 0 && errno == EISDIR)
-		unlinkat(fs->work_fd, tmp, AT_REMOVEDIR);
-}
 
 /* Mark a directory opaque: overlay.opaque=y, or on an upper without
  * xattrs a ".wh..wh..opq" entry in it (AUFS, as fuse-overlayfs). */
@@ -590,7 +597,7 @@ void ovl_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	struct ovl_new n = { .mode = S_IFREG | (mode & 07777) };
 	struct fuse_entry_param e;
 	struct ovl_inode *inode;
-	int err;
+	int err, tries = 0;
 
 	ovl_stat_op(fs, OVL_OP_CREATE);
 	err = once_new(fs, ovl_inode_of(fs, parent), name, &inode);
@@ -609,7 +616,9 @@ void ovl_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		return;
 	}
 	/* the entry after the open, which may clear setuid */
-	err = ovl_open_inode(fs, req, inode, fi);
+	do
+		err = ovl_open_inode(fs, req, inode, fi);
+	while (ovl_fd_retry(fs, err, &tries));
 	if (!err) {
 		err = ovl_fill_entry(fs, inode, &e);
 		if (err)
@@ -1396,7 +1405,7 @@ void ovl_tmpfile(fuse_req_t req, fuse_ino_t parent, mode_t mode,
 	struct ovl_fs *fs = ovl_fs_of(req);
 	struct fuse_entry_param e;
 	struct ovl_inode *inode = NULL;
-	int err;
+	int err, tries = 0;
 
 	ovl_stat_op(fs, OVL_OP_TMPFILE);
 	err = do_tmpfile(req, ovl_inode_of(fs, parent), mode, fi, &inode);
@@ -1406,8 +1415,9 @@ void ovl_tmpfile(fuse_req_t req, fuse_ino_t parent, mode_t mode,
 	}
 	fi->kill_suidgid = 0; /* made now, as a create's */
 	err = ovl_fill_entry(fs, inode, &e);
-	if (!err)
-		err = ovl_open_inode(fs, req, inode, fi);
+	while (!err && (err = ovl_open_inode(fs, req, inode, fi)) &&
+	       ovl_fd_retry(fs, err, &tries))
+		err = 0;
 	if (err) {
 		ovl_inode_forget(fs, inode, 1);
 		fuse_reply_err(req, -err);

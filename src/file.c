@@ -180,6 +180,7 @@ int ovl_open_inode(struct ovl_fs *fs, fuse_req_t req, struct ovl_inode *inode,
 				 inode->fd, flags, fi->flags);
 		layer = ovl_data_layer(inode);
 		pthread_mutex_unlock(&inode->lock);
+		fd = ovl_fd_keep(fs, fd);
 		if (fd < 0)
 			return fd;
 		/* a copy-up between the reopen and the registration would
@@ -284,14 +285,12 @@ int ovl_file_adopt(struct ovl_fs *fs, struct ovl_inode *inode, int flags,
 void ovl_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct ovl_fs *fs = ovl_fs_of(req);
-	int err;
+	int err, tries = 0;
 
 	ovl_stat_op(fs, OVL_OP_OPEN);
-	err = ovl_open_inode(fs, req, ovl_inode_of(fs, ino), fi);
-	for (int i = 0; i < OVL_RECLAIM_TRIES && (err == -EMFILE || err == -ENFILE); i++) {
-		ovl_reclaim_wait(fs);
+	do
 		err = ovl_open_inode(fs, req, ovl_inode_of(fs, ino), fi);
-	}
+	while (ovl_fd_retry(fs, err, &tries));
 	if (err) {
 		fuse_reply_err(req, -err);
 		return;

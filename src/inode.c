@@ -372,6 +372,7 @@ static void maybe_free_locked(struct ovl_fs *fs, struct ovl_inode *inode,
 
 		lru_del(fs, inode);
 		itable_remove(fs, inode);
+		fs->inodes_freed++;
 		inode->hnext = *dead;
 		*dead = inode;
 		if (parent)

@@ -248,6 +248,17 @@ static int lookup_walk(struct lookup_ctx *c, struct ovl_dirstack *pds)
 	return r < 0 ? r : 0;
 }
 
+/* The highest fd @f holds. */
+static int found_top_fd(const struct ovl_found *f)
+{
+	int top = f->fd > f->data_fd ? f->fd : f->data_fd;
+
+	for (int i = 0; f->dirs && i < f->dirs->n; i++)
+		if (f->dirs->d[i].fd > top)
+			top = f->dirs->d[i].fd;
+	return top;
+}
+
 static int lookup_found(struct ovl_fs *fs, struct ovl_inode *dir,
 			const char *name, int from, bool made,
 			struct ovl_found *f)
@@ -287,6 +298,10 @@ static int lookup_found(struct ovl_fs *fs, struct ovl_inode *dir,
 		if (f->fd >= 0 && !f->dirs)
 			close(f->fd);
 		f->fd = -1;
+	} else if (ovl_fd_high(fs, found_top_fd(f))) {
+		ovl_found_release(f); /* wait for reclaim (ovl_fd_keep()) */
+		ovl_reclaim_now(fs);
+		err = -EMFILE;
 	}
 	return err;
 }
@@ -296,9 +311,11 @@ static int lookup_inode(struct ovl_fs *fs, struct ovl_inode *dir,
 			bool *upper_none)
 {
 	struct ovl_found f;
-	int err;
+	int err, tries = 0;
 
-	err = lookup_found(fs, dir, name, -1, made, &f);
+	do
+		err = lookup_found(fs, dir, name, -1, made, &f);
+	while (ovl_fd_retry(fs, err, &tries));
 	if (upper_none)
 		*upper_none = err == -ENOENT && f.upper_none;
 	if (err)
@@ -444,15 +461,13 @@ void ovl_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	struct ovl_fs *fs = ovl_fs_of(req);
 	struct fuse_entry_param e;
 	struct ovl_inode *inode = NULL;
-	int err;
+	int err, tries = 0;
 
 	ovl_stat_op(fs, OVL_OP_LOOKUP);
-	err = ovl_lookup_entry(fs, ovl_inode_of(fs, parent), name, -1, &inode, &e);
-	for (int i = 0; i < OVL_RECLAIM_TRIES && (err == -EMFILE || err == -ENFILE); i++) {
-		ovl_reclaim_wait(fs);
+	do
 		err = ovl_lookup_entry(fs, ovl_inode_of(fs, parent), name, -1,
 				       &inode, &e);
-	}
+	while (ovl_fd_retry(fs, err, &tries));
 	if (err == -ENOENT) {
 		/* cache the negative entry: only the daemon changes the upper */
 		memset(&e, 0, sizeof(e));

@@ -133,6 +133,9 @@ bool ovl_reclaim_pressure(struct ovl_fs *fs);
 #define OVL_RECLAIM_TRIES 200
 bool ovl_reclaim_now(struct ovl_fs *fs);
 void ovl_reclaim_wait(struct ovl_fs *fs);
+bool ovl_fd_retry(struct ovl_fs *fs, int err, int *tries);
+bool ovl_fd_high(struct ovl_fs *fs, int fd);
+int ovl_fd_keep(struct ovl_fs *fs, int fd);
 
 /* inode.c: open handles */
 void ovl_handle_add(struct ovl_fs *fs, struct ovl_handle *h,

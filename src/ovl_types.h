@@ -405,7 +405,11 @@ struct ovl_fs {
 	bool reclaim_running;	/* the thread was started; itable_lock */
 	bool reclaim_stop;	/* tells it to end; itable_lock */
 	size_t reclaim_soft;	/* itable_count above which it checks fds */
+	size_t inodes_freed;	/* inodes taken out of the table; itable_lock */
+	atomic_int fd_waiters;	/* requests waiting for fds (reclaim.c) */
 	long fd_limit;		/* RLIMIT_NOFILE soft limit at start */
+	int fd_ceiling;		/* fds an inode or open file keeps are below
+				 * this number (reclaim.c); 0: no bound */
 
 	pthread_mutex_t handles_lock; /* guards the handles list */
 	struct ovl_handle handles; /* head of the open files and dirs list */

@@ -370,7 +370,7 @@ static int listing_get(struct ovl_fs *fs, struct ovl_inode *dir, off_t off,
 		       struct ovl_listing **out)
 {
 	struct ovl_listing *l = NULL, *old;
-	int err;
+	int err, tries = 0;
 
 	if (off != 0) {
 		pthread_mutex_lock(&dir->lock);
@@ -383,11 +383,9 @@ static int listing_get(struct ovl_fs *fs, struct ovl_inode *dir, off_t off,
 			return 0;
 		}
 	}
-	err = listing_build(fs, dir, &l);
-	for (int i = 0; i < OVL_RECLAIM_TRIES && (err == -EMFILE || err == -ENFILE); i++) {
-		ovl_reclaim_wait(fs);
+	do
 		err = listing_build(fs, dir, &l);
-	}
+	while (ovl_fd_retry(fs, err, &tries));
 	if (err)
 		return err;
 	listing_order(l);

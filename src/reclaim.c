@@ -19,15 +19,22 @@
 
 #include <fcntl.h>
 #include <errno.h>
+#include <limits.h>
+#include <linux/fuse.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
 #define RECLAIM_BATCH 1024	/* entries invalidated per pass at most */
+#define OVL_NOTIFY_PRUNE 9	/* FUSE_NOTIFY_PRUNE (Linux 6.18, protocol
+				 * 7.45), not in older headers */
 #define RESERVED_FDS 16384	/* fd table sized at start (128 KiB) */
+#define HEADROOM_MIN 64		/* fds kept for requests' own use, at least */
+#define HEADROOM_MAX 1024	/* and at most */
 
 /*
  * Open fds of this process, read through @dirfd, /proc/self/fd opened at
@@ -63,6 +70,8 @@ static long count_fds(struct ovl_fs *fs, int dirfd)
 struct victim {
 	struct ovl_inode *parent;
 	char *name;
+	uint64_t nodeid;	/* the entry's own, for a prune */
+	bool dir;
 };
 
 /* Whether @i may be picked: the kernel has it under a name we know. */
@@ -108,6 +117,8 @@ static size_t pick(struct ovl_fs *fs, struct victim *v, size_t want)
 				v[n].name = strdup(i->name);
 				if (v[n].name) {
 					v[n].parent = i->parent;
+					v[n].nodeid = ovl_nodeid(fs, i);
+					v[n].dir = S_ISDIR(i->type);
 					i->parent->nref++;
 					n++;
 				}
@@ -120,37 +131,256 @@ static size_t pick(struct ovl_fs *fs, struct victim *v, size_t want)
 	return n;
 }
 
-static void invalidate(struct ovl_fs *fs, struct victim *v, size_t n)
+/*
+ * Ask the kernel to drop the unused dentries of @v's inodes, by node id
+ * (FUSE_NOTIFY_PRUNE, Linux 6.18): it then forgets those no one uses.
+ * Unlike an entry's invalidation it takes no directory's lock, so it never
+ * waits for a request in the entry's parent, which may itself be waiting
+ * for the fds this frees.  A directory with cached children (negative
+ * ones too) is kept: files go first, so that their directories may follow
+ * in the same batch.  -EINVAL where the kernel has no such notification.
+ */
+static int prune(struct ovl_fs *fs, const struct victim *v, size_t n)
 {
-	for (size_t k = 0; k < n; k++) {
-		int r = fuse_lowlevel_notify_inval_entry(fs->se,
-					ovl_nodeid(fs, v[k].parent),
-					v[k].name, strlen(v[k].name));
+	struct {
+		struct fuse_out_header h;
+		struct { uint32_t count, padding; uint64_t spare; } p;
+	} __attribute__((packed)) head = {
+		.h = { .len = sizeof(head) + n * sizeof(uint64_t),
+		       .error = OVL_NOTIFY_PRUNE },
+		.p = { .count = (uint32_t)n },
+	};
+	uint64_t ids[RECLAIM_BATCH];
+	struct iovec iov[2] = { { &head, sizeof(head) },
+				{ ids, n * sizeof(uint64_t) } };
+	size_t k = 0;
 
-		if (r < 0)
-			ovl_debug("reclaim: %s in %llu: %s", v[k].name, (unsigned long long)ovl_nodeid(fs, v[k].parent), strerror(-r));
-		ovl_inode_unref(fs, v[k].parent);
-		free(v[k].name);
+	for (int dirs = 0; dirs <= 1; dirs++)
+		for (size_t j = 0; j < n; j++)
+			if (v[j].dir == dirs)
+				ids[k++] = v[j].nodeid;
+	head.h.len = sizeof(head) + k * sizeof(uint64_t);
+	head.p.count = (uint32_t)k;
+	iov[1].iov_len = k * sizeof(uint64_t);
+	return writev(fuse_session_fd(fs->se), iov, 2) < 0 ? -errno : 0;
+}
+
+static void victim_drop(struct ovl_fs *fs, struct victim *v)
+{
+	ovl_inode_unref(fs, v->parent);
+	free(v->name);
+}
+
+/*
+ * The entries to invalidate one by one, and the thread that does it.  An
+ * invalidation takes the lock of the entry's parent, which the kernel
+ * holds while a request in that directory is out (a lookup, a create):
+ * when that request waits for fds, the invalidation waits for it.  Done
+ * here, apart, it holds up only the entries after it, never the prunes.
+ */
+struct inval_queue {
+	struct ovl_fs *fs;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;	/* entries came, or stop */
+	pthread_cond_t idle;	/* all were invalidated */
+	bool stop, busy;
+	size_t n;
+	struct victim v[RECLAIM_BATCH];
+};
+
+static void *inval_main(void *arg)
+{
+	struct inval_queue *q = arg;
+	struct victim *batch = malloc(sizeof(q->v));
+	size_t n;
+
+	pthread_mutex_lock(&q->lock);
+	while (batch && !q->stop) {
+		if (!q->n) {
+			pthread_cond_wait(&q->cond, &q->lock);
+			continue;
+		}
+		n = q->n;
+		memcpy(batch, q->v, n * sizeof(*batch));
+		q->n = 0;
+		q->busy = true;
+		pthread_mutex_unlock(&q->lock);
+		for (size_t k = 0; k < n; k++) {
+			struct victim *v = &batch[k];
+			int r = fuse_lowlevel_notify_inval_entry(q->fs->se,
+					ovl_nodeid(q->fs, v->parent),
+					v->name, strlen(v->name));
+
+			if (r < 0 && r != -ENOENT)
+				ovl_debug("reclaim: %s in %llu: %s", v->name,
+					  (unsigned long long)ovl_nodeid(q->fs, v->parent),
+					  strerror(-r));
+			victim_drop(q->fs, v);
+		}
+		pthread_mutex_lock(&q->lock);
+		q->busy = false;
+		if (!q->n)
+			pthread_cond_broadcast(&q->idle);
+	}
+	pthread_mutex_unlock(&q->lock);
+	free(batch);
+	return NULL;
+}
+
+/* Hand @v to the invalidating thread, or drop it when its queue is full
+ * (it is stuck behind a busy directory; a later pass picks again). */
+static void inval_queue_add(struct inval_queue *q, struct victim *v)
+{
+	bool added = false;
+
+	pthread_mutex_lock(&q->lock);
+	if (q->n < RECLAIM_BATCH) {
+		q->v[q->n++] = *v;
+		added = true;
+		pthread_cond_signal(&q->cond);
+	}
+	pthread_mutex_unlock(&q->lock);
+	if (!added)
+		victim_drop(q->fs, v);
+}
+
+/*
+ * Wait until the invalidating thread has done what it was given, 200 ms
+ * at most: what the pass freed is then counted before the next pass, which
+ * would otherwise drop more than it needs.  Longer, it is stuck behind a
+ * busy directory, and prunes go on meanwhile.
+ */
+static void inval_queue_wait(struct inval_queue *q)
+{
+	struct timespec until;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_nsec += 200 * 1000 * 1000;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&q->lock);
+	while ((q->n || q->busy) &&
+	       pthread_cond_timedwait(&q->idle, &q->lock, &until) == 0)
+		;
+	pthread_mutex_unlock(&q->lock);
+}
+
+/*
+ * Stop the invalidating thread.  One stuck behind a directory whose
+ * request will not be answered now (the loop ended) is left to end with
+ * the process, its queue with it.
+ */
+static void inval_queue_end(struct inval_queue *q, pthread_t thread)
+{
+	struct timespec until;
+
+	pthread_mutex_lock(&q->lock);
+	q->stop = true;
+	pthread_cond_signal(&q->cond);
+	pthread_mutex_unlock(&q->lock);
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 1;
+	if (pthread_timedjoin_np(thread, NULL, &until)) {
+		pthread_detach(thread);
+		return;
+	}
+	for (size_t k = 0; k < q->n; k++)
+		victim_drop(q->fs, &q->v[k]);
+	pthread_mutex_destroy(&q->lock);
+	pthread_cond_destroy(&q->cond);
+	pthread_cond_destroy(&q->idle);
+	free(q);
+}
+
+/*
+ * Drop @v's entries from the kernel's cache.  While a request waits for
+ * fds, and where the kernel prunes (*@can_prune, cleared where it cannot),
+ * all are pruned, and only directories go on to be invalidated too: a
+ * directory the prune kept, for its cached children, goes with them.
+ * Otherwise all are invalidated, which leaves more of a tree walked again
+ * and again cached (tests/095).
+ */
+static void invalidate(struct ovl_fs *fs, struct inval_queue *q,
+		       struct victim *v, size_t n, bool *can_prune)
+{
+	bool urgent = atomic_load(&fs->fd_waiters) > 0;
+	int r = *can_prune && urgent ? prune(fs, v, n) : -EINVAL;
+
+	if (r == -EINVAL && *can_prune && urgent) {
+		ovl_debug("reclaim: the kernel prunes no inodes: invalidating entries");
+		*can_prune = false;
+	}
+	for (size_t k = 0; k < n; k++) {
+		if (r == 0 && !v[k].dir)
+			victim_drop(fs, &v[k]);
+		else
+			inval_queue_add(q, &v[k]);
 	}
 	atomic_fetch_add(&fs->stats.reclaimed, n);
+}
+
+/*
+ * Let the kernel's FORGETs for a pass of @n entries arrive: until half as
+ * many inodes as it picked were freed since @freed, 200 ms at most (the
+ * rest are in use).  The next pass counts fds only then: counted earlier,
+ * while the request threads are still taking the FORGETs in, it would drop
+ * more than needed, the part of the tree that stays too.
+ */
+static void forgets_wait(struct ovl_fs *fs, size_t freed, size_t n)
+{
+	struct timespec pause = { 0, 5 * 1000 * 1000 };
+	size_t got = 0;
+
+	for (int t = 0; t < 40 && got < n / 2; t++) {
+		nanosleep(&pause, NULL);
+		pthread_mutex_lock(&fs->itable_lock);
+		got = fs->inodes_freed - freed;
+		pthread_mutex_unlock(&fs->itable_lock);
+	}
+}
+
+/* The fd count above which reclaim_main() acts: four fifths of the
+ * limit, but below the ceiling the requests wait at. */
+static long watermark(const struct ovl_fs *fs)
+{
+	long high = fs->fd_limit * 4 / 5;
+
+	if (fs->fd_ceiling && high > fs->fd_ceiling * 7L / 8)
+		high = fs->fd_ceiling * 7L / 8;
+	return high;
 }
 
 static void *reclaim_main(void *arg)
 {
 	struct ovl_fs *fs = arg;
-	long high = fs->fd_limit * 4 / 5, low = fs->fd_limit * 13 / 20;
+	long high = watermark(fs), low = high * 13 / 16;
 	struct victim *v = calloc(RECLAIM_BATCH, sizeof(*v));
+	struct inval_queue *q = calloc(1, sizeof(*q));
 	int fdir = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	pthread_t inval_thread;
+	bool can_prune = true;
 
-	if (!v) {
+	if (q) {
+		q->fs = fs;
+		pthread_mutex_init(&q->lock, NULL);
+		pthread_cond_init(&q->cond, NULL);
+		pthread_cond_init(&q->idle, NULL);
+	}
+	if (!v || !q || pthread_create(&inval_thread, NULL, inval_main, q)) {
+		ovl_log("cannot start reclaiming: open files are not bounded");
 		if (fdir >= 0)
 			close(fdir);
+		free(v);
+		free(q);
 		return NULL;
 	}
+
 	pthread_mutex_lock(&fs->itable_lock);
 	while (!fs->reclaim_stop) {
 		long fds;
-		size_t n = 0;
+		size_t n = 0, freed = fs->inodes_freed;
 
 		if (fs->itable_count <= fs->reclaim_soft) {
 			pthread_cond_wait(&fs->reclaim_cond, &fs->itable_lock);
@@ -177,10 +407,9 @@ static void *reclaim_main(void *arg)
 		}
 		pthread_mutex_unlock(&fs->itable_lock);
 		if (n) {
-			struct timespec pause = { 0, 20 * 1000 * 1000 };
-
-			invalidate(fs, v, n);
-			nanosleep(&pause, NULL); /* let the FORGETs arrive */
+			invalidate(fs, q, v, n, &can_prune);
+			inval_queue_wait(q);
+			forgets_wait(fs, freed, n);
 		}
 		pthread_mutex_lock(&fs->itable_lock);
 	}
@@ -188,6 +417,7 @@ static void *reclaim_main(void *arg)
 	if (fdir >= 0)
 		close(fdir);
 	free(v);
+	inval_queue_end(q, inval_thread);
 	return NULL;
 }
 
@@ -215,6 +445,28 @@ static void reserve_fdtable(long want)
 }
 
 /*
+ * The fd number below which an inode's or an open file's fds are kept: a
+ * sixteenth of the limit (64 to 1,024 fds) is left to the fds a request
+ * holds only while it runs (a copy-up's source and copy, a whiteout's
+ * directory, a reopen to read xattrs).  Those are taken midway through an
+ * operation, where EMFILE would leave it half done or fail a create whose
+ * entry exists; the fds an inode keeps are taken where the request can
+ * still wait for the reclaim thread (ovl_fd_retry()) and try again.
+ */
+static int fd_ceiling(long limit)
+{
+	long room = limit / 16;
+
+	if (limit > INT_MAX)
+		limit = INT_MAX;
+	if (room < HEADROOM_MIN)
+		room = HEADROOM_MIN;
+	if (room > HEADROOM_MAX)
+		room = HEADROOM_MAX;
+	return limit > 2 * room ? (int)(limit - room) : 0;
+}
+
+/*
  * Arm reclaiming: the fd limit and the first threshold.  The thread starts
  * later, from ovl_reclaim_kick().  Called before the request threads start.
  */
@@ -226,6 +478,7 @@ int ovl_reclaim_start(struct ovl_fs *fs)
 		return -errno;
 	fs->fd_limit = rl.rlim_cur == RLIM_INFINITY ? 1L << 20 : (long)rl.rlim_cur;
 	reserve_fdtable(fs->fd_limit < RESERVED_FDS ? fs->fd_limit : RESERVED_FDS);
+	fs->fd_ceiling = fd_ceiling(fs->fd_limit);
 	/* inodes hold one fd or more: start counting at a quarter of it */
 	pthread_mutex_lock(&fs->itable_lock);
 	fs->reclaim_soft = (size_t)fs->fd_limit / 4;
@@ -309,6 +562,47 @@ void ovl_reclaim_wait(struct ovl_fs *fs)
 {
 	struct timespec pause = { 0, 50 * 1000 * 1000 };
 
-	if (ovl_reclaim_now(fs))
+	if (ovl_reclaim_now(fs)) {
+		atomic_fetch_add(&fs->fd_waiters, 1);
 		nanosleep(&pause, NULL);
+		atomic_fetch_sub(&fs->fd_waiters, 1);
+	}
+}
+
+/*
+ * Whether a request that failed with @err for want of fds tries again:
+ * then the reclaim thread was told to act and the kernel's FORGETs given
+ * a moment.  @tries counts the tries, OVL_RECLAIM_TRIES at most.
+ */
+bool ovl_fd_retry(struct ovl_fs *fs, int err, int *tries)
+{
+	if ((err != -EMFILE && err != -ENFILE) || *tries >= OVL_RECLAIM_TRIES)
+		return false;
+	(*tries)++;
+	ovl_reclaim_wait(fs);
+	return true;
+}
+
+/*
+ * Whether @fd lies in the headroom above fd_ceiling().  The kernel gives
+ * the lowest free number, so when it gives one there, every fd below was
+ * taken.
+ */
+bool ovl_fd_high(struct ovl_fs *fs, int fd)
+{
+	return fs->fd_ceiling && fd >= fs->fd_ceiling;
+}
+
+/*
+ * @fd, just opened for an open file to keep: itself, or -EMFILE (closed)
+ * when it lies in the headroom.  The reclaim thread is then woken; the
+ * request waits for it with ovl_fd_retry().
+ */
+int ovl_fd_keep(struct ovl_fs *fs, int fd)
+{
+	if (!ovl_fd_high(fs, fd))
+		return fd;
+	close(fd);
+	ovl_reclaim_now(fs);
+	return -EMFILE;
 }

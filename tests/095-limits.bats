@@ -86,6 +86,34 @@ PY
 	ovp_umount
 }
 
+# Eight processes making and removing names as fast as they can hold the
+# daemon at its fd limit: the fds an inode keeps wait for the reclaim
+# thread, the ones a request needs midway (a copy-up's, a new entry's in
+# workdir) find room, and no caller sees EMFILE or a half-done change.
+# Before, mkdir, create, symlink, link, rename, unlink and rmdir failed
+# with EMFILE and copy-ups with EEXIST.
+@test "names made and removed by 8 processes with RLIMIT_NOFILE 256: no EMFILE, nothing left half done" {
+	need_ovp
+	need_cmd prlimit
+	local w i
+	for w in 0 1 2 3 4 5 6 7; do
+		mkdir -p "$LOWER/lower/g$w"
+		for i in $(seq 0 39); do echo "$w.$i" >"$LOWER/lower/g$w/f$i"; done
+	done
+	ovp_mount_nofile 256
+	run_cmd 0 timeout 120 python3 "$BATS_TEST_DIRNAME/tools/fdchurn.py" "$MNT" 8 5
+	echo "# $output" >&3
+	assert_equal "no errors" "${lines[0]}"
+	kill -0 "$(server_pid)"
+	assert_ge 1 "$(stat_value "$MNT" reclaimed)" "entries reclaimed"
+	assert_equal "lower" "$(ls "$MNT")"
+	assert_equal "0.5" "$(cat "$MNT/lower/g0/f5")"
+	assert_equal "600" "$(stat -c %a "$MNT/lower/g7/f39")"
+	ovp_umount
+	assert_equal "" "$(ls -A "$WORK/work")" "workdir/work"
+	assert_equal "600 v" "$(stat -c %a "$UPPER/lower/g3/f0") $(getfattr --only-values -n user.k "$UPPER/lower/g3/f0")"
+}
+
 # The kernel grows a process's fd table by doubling it, and while threads
 # share it each growth waits for an RCU grace period (milliseconds under a
 # hypervisor, the request threads stopped meanwhile): the serving process
