@@ -1415,9 +1415,11 @@ void ovl_tmpfile(fuse_req_t req, fuse_ino_t parent, mode_t mode,
 	}
 	fi->kill_suidgid = 0; /* made now, as a create's */
 	err = ovl_fill_entry(fs, inode, &e);
-	while (!err && (err = ovl_open_inode(fs, req, inode, fi)) &&
-	       ovl_fd_retry(fs, err, &tries))
-		err = 0;
+	if (!err) {
+		do
+			err = ovl_open_inode(fs, req, inode, fi);
+		while (ovl_fd_retry(fs, err, &tries));
+	}
 	if (err) {
 		ovl_inode_forget(fs, inode, 1);
 		fuse_reply_err(req, -err);

@@ -10,6 +10,10 @@
  *
  * It runs apart from the request threads: an invalidation waits for the
  * parent directory's lock, which a request in that directory may hold.
+ * While a request waits for fds (the fds inodes keep stay below a ceiling,
+ * ovl_fd_keep()), it prunes by node id instead, which takes no lock, and
+ * leaves the invalidations to a thread of their own (inval_main()): the
+ * request waiting may be the one holding the lock.
  * It is started the first time the threshold is passed, not at mount: most
  * mounts never get there, and an idle daemon keeps no thread for it.
  */
