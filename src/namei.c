@@ -315,7 +315,7 @@ static int lookup_inode(struct ovl_fs *fs, struct ovl_inode *dir,
 
 	do
 		err = lookup_found(fs, dir, name, -1, made, &f);
-	while (ovl_fd_retry(fs, err, &tries));
+	while (ovl_fd_bounded(fs) && ovl_fd_retry(fs, err, &tries));
 	if (upper_none)
 		*upper_none = err == -ENOENT && f.upper_none;
 	if (err)

@@ -345,6 +345,28 @@ static void forgets_wait(struct ovl_fs *fs, size_t freed, size_t n)
 	}
 }
 
+/*
+ * The fd number below which an inode's or an open file's fds are kept: a
+ * sixteenth of the limit (64 to 1,024 fds) is left to the fds a request
+ * holds only while it runs (a copy-up's source and copy, a whiteout's
+ * directory, a reopen to read xattrs).  Those are taken midway through an
+ * operation, where EMFILE would leave it half done or fail a create whose
+ * entry exists; the fds an inode keeps are taken where the request can
+ * still wait for the reclaim thread (ovl_fd_retry()) and try again.
+ */
+static int fd_ceiling(long limit)
+{
+	long room = limit / 16;
+
+	if (limit > INT_MAX)
+		limit = INT_MAX;
+	if (room < HEADROOM_MIN)
+		room = HEADROOM_MIN;
+	if (room > HEADROOM_MAX)
+		room = HEADROOM_MAX;
+	return limit > 2 * room ? (int)(limit - room) : 0;
+}
+
 /* The fd count above which reclaim_main() acts: four fifths of the
  * limit, but below the ceiling the requests wait at. */
 static long watermark(const struct ovl_fs *fs)
@@ -359,7 +381,7 @@ static long watermark(const struct ovl_fs *fs)
 static void *reclaim_main(void *arg)
 {
 	struct ovl_fs *fs = arg;
-	long high = watermark(fs), low = high * 13 / 16;
+	long high, low;
 	struct victim *v = calloc(RECLAIM_BATCH, sizeof(*v));
 	struct inval_queue *q = calloc(1, sizeof(*q));
 	int fdir = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -372,6 +394,15 @@ static void *reclaim_main(void *arg)
 		pthread_cond_init(&q->cond, NULL);
 		pthread_cond_init(&q->idle, NULL);
 	}
+	/* the bound holds only where waiting requests cannot block the
+	 * reclaim: where the kernel prunes (an empty prune tells) */
+	if (v && prune(fs, v, 0) == 0)
+		__atomic_store_n(&fs->fd_ceiling, fd_ceiling(fs->fd_limit),
+				 __ATOMIC_RELAXED);
+	else
+		can_prune = false;
+	high = watermark(fs);
+	low = high * 13 / 16;
 	if (!v || !q || pthread_create(&inval_thread, NULL, inval_main, q)) {
 		ovl_log("cannot start reclaiming: open files are not bounded");
 		if (fdir >= 0)
@@ -449,28 +480,6 @@ static void reserve_fdtable(long want)
 }
 
 /*
- * The fd number below which an inode's or an open file's fds are kept: a
- * sixteenth of the limit (64 to 1,024 fds) is left to the fds a request
- * holds only while it runs (a copy-up's source and copy, a whiteout's
- * directory, a reopen to read xattrs).  Those are taken midway through an
- * operation, where EMFILE would leave it half done or fail a create whose
- * entry exists; the fds an inode keeps are taken where the request can
- * still wait for the reclaim thread (ovl_fd_retry()) and try again.
- */
-static int fd_ceiling(long limit)
-{
-	long room = limit / 16;
-
-	if (limit > INT_MAX)
-		limit = INT_MAX;
-	if (room < HEADROOM_MIN)
-		room = HEADROOM_MIN;
-	if (room > HEADROOM_MAX)
-		room = HEADROOM_MAX;
-	return limit > 2 * room ? (int)(limit - room) : 0;
-}
-
-/*
  * Arm reclaiming: the fd limit and the first threshold.  The thread starts
  * later, from ovl_reclaim_kick().  Called before the request threads start.
  */
@@ -482,7 +491,6 @@ int ovl_reclaim_start(struct ovl_fs *fs)
 		return -errno;
 	fs->fd_limit = rl.rlim_cur == RLIM_INFINITY ? 1L << 20 : (long)rl.rlim_cur;
 	reserve_fdtable(fs->fd_limit < RESERVED_FDS ? fs->fd_limit : RESERVED_FDS);
-	fs->fd_ceiling = fd_ceiling(fs->fd_limit);
 	/* inodes hold one fd or more: start counting at a quarter of it */
 	pthread_mutex_lock(&fs->itable_lock);
 	fs->reclaim_soft = (size_t)fs->fd_limit / 4;
@@ -594,7 +602,17 @@ bool ovl_fd_retry(struct ovl_fs *fs, int err, int *tries)
  */
 bool ovl_fd_high(struct ovl_fs *fs, int fd)
 {
-	return fs->fd_ceiling && fd >= fs->fd_ceiling;
+	int ceiling = __atomic_load_n(&fs->fd_ceiling, __ATOMIC_RELAXED);
+
+	return ceiling && fd >= ceiling;
+}
+
+/* Whether the fds inodes keep are bounded (ovl_fd_high()), so that a
+ * request short of fds may wait for the reclaim thread: where the kernel
+ * prunes (Linux 6.18). */
+bool ovl_fd_bounded(struct ovl_fs *fs)
+{
+	return __atomic_load_n(&fs->fd_ceiling, __ATOMIC_RELAXED) != 0;
 }
 
 /*
