@@ -608,7 +608,7 @@ static int copy_up_inode(struct ovl_cu_ctx *c)
 	if (c->inode->superseded)
 		return -ESTALE;
 	if (!ovl_is_upper(c->fs, c->inode))
-		return copy_up_locked(c);
+		return c->inode->removed ? -ESTALE : copy_up_locked(c);
 	if (c->inode->data_fd >= 0 && !c->meta_only)
 		return fill_metacopy(c);
 	return 0;

@@ -748,6 +748,30 @@ static int index_before_remove(struct ovl_fs *fs, struct ovl_inode *dir,
 	return ovl_lookup_name(fs, dir, name, victim);
 }
 
+/*
+ * remove_entry() of @victim's name, under its lock, which a copy-up of it
+ * holds throughout: an open for writing racing with the unlink either
+ * copied it up first (the whiteout then replaces the copy, which the open
+ * keeps, as an unlinked file) or finds it removed (ESTALE, and the kernel
+ * looks the path up again), never a copy put back over the whiteout or
+ * the whiteout taken for the copy.
+ */
+static int remove_locked(struct ovl_fs *fs, struct ovl_inode *dir,
+			 const char *name, struct ovl_inode *victim, bool is_dir)
+{
+	int err;
+
+	pthread_mutex_lock(&victim->lock);
+	err = remove_entry(fs, dir, name, is_dir);
+	if (!err && !ovl_is_upper(fs, victim)) {
+		victim->removed = true;
+		/* another name of it (a lower hard link) is a new inode */
+		ovl_inode_unhash(fs, victim);
+	}
+	pthread_mutex_unlock(&victim->lock);
+	return err;
+}
+
 static int do_remove(fuse_req_t req, struct ovl_inode *dir, const char *name,
 		     bool is_dir)
 {
@@ -785,14 +809,14 @@ static int do_remove(fuse_req_t req, struct ovl_inode *dir, const char *name,
 	if (!err && victim->indexed)
 		indexed = dup(victim->fd);
 	ino = victim->ino;
-	ovl_inode_forget(fs, victim, 1);
 	if (!err)
 		err = ovl_copy_up(fs, dir, false);
 	if (!err) {
 		ovl_journal_intent(fs, is_dir ? FUSE_RMDIR : FUSE_UNLINK, ino, 0);
-		err = remove_entry(fs, dir, name, is_dir);
+		err = remove_locked(fs, dir, name, victim, is_dir);
 		ovl_journal_result(fs, err);
 	}
+	ovl_inode_forget(fs, victim, 1);
 	if (indexed >= 0) {
 		if (!err)
 			index_unlinked(fs, indexed, upper_had);
@@ -1138,13 +1162,59 @@ static void rename_failed(struct ovl_fs *fs, struct ovl_inode *olddir,
 		fuse_lowlevel_notify_inval_inode(fs->se, ovl_nodeid(fs, dst), -1, 0);
 }
 
+/*
+ * The move of a rename that is no exchange: @src's name in @oldfd goes to
+ * @newname in @newfd over @dst (NULL if none; @us: what the upper parent
+ * holds there), leaving a whiteout where a lower layer has the old name.
+ */
+static int rename_over(struct ovl_fs *fs, struct ovl_inode *src,
+		       struct ovl_inode *dst, enum upper_state us, int oldfd,
+		       const char *oldname, int newfd, const char *newname,
+		       struct ovl_inode *olddir, struct ovl_inode *newdir)
+{
+	bool old_needs_wh, new_is_wh;
+	int err = 0;
+
+	if (dst && S_ISDIR(dst->type) && !pure_upper_dir(fs, dst) &&
+	    us == UPPER_ENTRY) {
+		/* the empty merged target may still hold whiteouts */
+		int dfd = ovl_openat_name(newfd, newname, O_RDONLY | O_DIRECTORY);
+
+		if (dfd >= 0) {
+			err = clear_whiteouts(dfd);
+			close(dfd);
+		}
+		if (err)
+			return err;
+	}
+	new_is_wh = us == UPPER_WHITEOUT;
+	old_needs_wh = lower_has_name(olddir, oldname);
+	if (new_is_wh && S_ISDIR(src->type)) {
+		/* a directory cannot replace a whiteout: swap them */
+		if (renameat2(oldfd, oldname, newfd, newname, RENAME_EXCHANGE) < 0)
+			err = -errno;
+		else if (!old_needs_wh && unlinkat(oldfd, oldname, 0) < 0)
+			err = -errno;
+	} else if (old_needs_wh) {
+		err = rename_whiteout(fs, oldfd, oldname, newfd, newname);
+	} else if (renameat(oldfd, oldname, newfd, newname) < 0) {
+		err = -errno;
+	}
+	if (!err) {
+		aufs_whiteout_drop(newfd, newname);
+		ovl_inode_moved(fs, src, newdir, newname);
+		if (dst && dst->indexed)
+			index_unlinked(fs, dst->fd, us == UPPER_ENTRY);
+	}
+	return err;
+}
+
 static int do_rename(fuse_req_t req, struct ovl_inode *olddir, const char *oldname,
 		     struct ovl_inode *newdir, const char *newname, unsigned flags)
 {
 	struct ovl_fs *fs = ovl_fs_of(req);
 	struct ovl_inode *src = NULL, *dst = NULL;
-	bool samedir = olddir == newdir, old_needs_wh, new_is_wh = false;
-	bool journaled = false;
+	bool samedir = olddir == newdir, journaled = false;
 	enum upper_state us = UPPER_NONE;
 	struct stat st;
 	int oldfd, newfd, err;
@@ -1222,36 +1292,17 @@ static int do_rename(fuse_req_t req, struct ovl_inode *olddir, const char *oldna
 		}
 		goto out;
 	}
-	if (dst && S_ISDIR(dst->type) && !pure_upper_dir(fs, dst) &&
-	    us == UPPER_ENTRY) {
-		/* the empty merged target may still hold whiteouts */
-		int dfd = ovl_openat_name(newfd, newname, O_RDONLY | O_DIRECTORY);
-
-		if (dfd >= 0) {
-			err = clear_whiteouts(dfd);
-			close(dfd);
+	/* the target's name goes under its lock, as in remove_locked() */
+	if (dst)
+		pthread_mutex_lock(&dst->lock);
+	err = rename_over(fs, src, dst, us, oldfd, oldname, newfd, newname,
+			  olddir, newdir);
+	if (dst) {
+		if (!err && !ovl_is_upper(fs, dst)) {
+			dst->removed = true;
+			ovl_inode_unhash(fs, dst);
 		}
-		if (err)
-			goto out;
-	}
-	new_is_wh = us == UPPER_WHITEOUT;
-	old_needs_wh = lower_has_name(olddir, oldname);
-	if (new_is_wh && S_ISDIR(src->type)) {
-		/* a directory cannot replace a whiteout: swap them */
-		if (renameat2(oldfd, oldname, newfd, newname, RENAME_EXCHANGE) < 0)
-			err = -errno;
-		else if (!old_needs_wh && unlinkat(oldfd, oldname, 0) < 0)
-			err = -errno;
-	} else if (old_needs_wh) {
-		err = rename_whiteout(fs, oldfd, oldname, newfd, newname);
-	} else if (renameat(oldfd, oldname, newfd, newname) < 0) {
-		err = -errno;
-	}
-	if (!err) {
-		aufs_whiteout_drop(newfd, newname);
-		ovl_inode_moved(fs, src, newdir, newname);
-		if (dst && dst->indexed)
-			index_unlinked(fs, dst->fd, us == UPPER_ENTRY);
+		pthread_mutex_unlock(&dst->lock);
 	}
 out:
 	if (err == 1)

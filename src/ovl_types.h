@@ -242,6 +242,9 @@ struct ovl_inode {
 				 * false for a new inode (no page to be
 				 * stale, so the first open may fill the
 				 * page cache, ovl_pt_prefill) */
+	bool removed;		/* its name went while it was lower only: a
+				 * copy-up has no name to go to (ESTALE: the
+				 * kernel looks the path up again); lock */
 	bool superseded;	/* copied up into a new inode while its lower
 				 * file was open through passthrough: out of
 				 * the table, fd is the upper file (metadata

@@ -71,3 +71,27 @@ daemon_rss_kb() {
 	ovp_umount
 	assert_equal "" "$(ls -A "$WORK/work")" "workdir/work"
 }
+
+# An open for writing copies a lower file up while another caller unlinks
+# it or renames a file over it.  Before, the copy-up could find the
+# whiteout or the other file at the name (EEXIST from open(O_CREAT)
+# without O_EXCL, hundreds of 2,000; ENXIO once the whiteout became the
+# open file) or the unlink's whiteout could land on the fresh copy.  The
+# removal now waits for the copy-up; a copy-up of a removed file sends the
+# kernel back to look the path up (ESTALE), where O_CREAT makes it anew.
+@test "opens for writing race unlinks and renames over the same lower files: each call as in some order" {
+	need_ovp
+	local i
+	mkdir "$LOWER/d"
+	for i in $(seq 0 1999); do
+		echo "u$i" >"$LOWER/d/u$i"
+		echo "r$i" >"$LOWER/d/r$i"
+		echo "s$i" >"$LOWER/d/s$i"
+	done
+	ovp_mount
+	ls "$MNT/d" >/dev/null
+	run_cmd 0 timeout 300 python3 "$BATS_TEST_DIRNAME/tools/openrace.py" "$MNT/d" 2000
+	assert_equal "no errors" "$output"
+	ovp_umount
+	assert_equal "" "$(ls -A "$WORK/work")" "workdir/work"
+}
