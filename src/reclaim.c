@@ -299,6 +299,27 @@ static void inval_queue_end(struct inval_queue *q, pthread_t thread)
 }
 
 /*
+ * Where the kernel cannot prune: invalidate @v's entries here, one by one,
+ * as before the bound; requests never wait for fds there, but for a
+ * lookup's or an open's own retries (ovl_fd_bounded()).
+ */
+static void invalidate_now(struct ovl_fs *fs, struct victim *v, size_t n)
+{
+	for (size_t k = 0; k < n; k++) {
+		int r = fuse_lowlevel_notify_inval_entry(fs->se,
+					ovl_nodeid(fs, v[k].parent),
+					v[k].name, strlen(v[k].name));
+
+		if (r < 0 && r != -ENOENT)
+			ovl_debug("reclaim: %s in %llu: %s", v[k].name,
+				  (unsigned long long)ovl_nodeid(fs, v[k].parent),
+				  strerror(-r));
+		victim_drop(fs, &v[k]);
+	}
+	atomic_fetch_add(&fs->stats.reclaimed, n);
+}
+
+/*
  * Drop @v's entries from the kernel's cache.  While a request waits for
  * fds, and where the kernel prunes (*@can_prune, cleared where it cannot),
  * all are pruned, and only directories go on to be invalidated too: a
@@ -441,10 +462,15 @@ static void *reclaim_main(void *arg)
 			fs->reclaim_soft = fs->itable_count + (size_t)step + 1;
 		}
 		pthread_mutex_unlock(&fs->itable_lock);
-		if (n) {
+		if (n && can_prune) {
 			invalidate(fs, q, v, n, &can_prune);
 			inval_queue_wait(q);
 			forgets_wait(fs, freed, n);
+		} else if (n) {
+			struct timespec pause = { 0, 20 * 1000 * 1000 };
+
+			invalidate_now(fs, v, n);
+			nanosleep(&pause, NULL); /* let the FORGETs arrive */
 		}
 		pthread_mutex_lock(&fs->itable_lock);
 	}
