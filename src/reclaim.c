@@ -163,9 +163,6 @@ static int prune(struct ovl_fs *fs, const struct victim *v, size_t n)
 		for (size_t j = 0; j < n; j++)
 			if (v[j].dir == dirs)
 				ids[k++] = v[j].nodeid;
-	head.h.len = sizeof(head) + k * sizeof(uint64_t);
-	head.p.count = (uint32_t)k;
-	iov[1].iov_len = k * sizeof(uint64_t);
 	return writev(fuse_session_fd(fs->se), iov, 2) < 0 ? -errno : 0;
 }
 
@@ -173,6 +170,19 @@ static void victim_drop(struct ovl_fs *fs, struct victim *v)
 {
 	ovl_inode_unref(fs, v->parent);
 	free(v->name);
+}
+
+/* Invalidate @v's entry (the lock of its parent taken), then drop it. */
+static void victim_inval(struct ovl_fs *fs, struct victim *v)
+{
+	int r = fuse_lowlevel_notify_inval_entry(fs->se, ovl_nodeid(fs, v->parent),
+						 v->name, strlen(v->name));
+
+	if (r < 0 && r != -ENOENT)
+		ovl_debug("reclaim: %s in %llu: %s", v->name,
+			  (unsigned long long)ovl_nodeid(fs, v->parent),
+			  strerror(-r));
+	victim_drop(fs, v);
 }
 
 /*
@@ -209,18 +219,8 @@ static void *inval_main(void *arg)
 		q->n = 0;
 		q->busy = true;
 		pthread_mutex_unlock(&q->lock);
-		for (size_t k = 0; k < n; k++) {
-			struct victim *v = &batch[k];
-			int r = fuse_lowlevel_notify_inval_entry(q->fs->se,
-					ovl_nodeid(q->fs, v->parent),
-					v->name, strlen(v->name));
-
-			if (r < 0 && r != -ENOENT)
-				ovl_debug("reclaim: %s in %llu: %s", v->name,
-					  (unsigned long long)ovl_nodeid(q->fs, v->parent),
-					  strerror(-r));
-			victim_drop(q->fs, v);
-		}
+		for (size_t k = 0; k < n; k++)
+			victim_inval(q->fs, &batch[k]);
 		pthread_mutex_lock(&q->lock);
 		q->busy = false;
 		if (!q->n)
@@ -305,17 +305,8 @@ static void inval_queue_end(struct inval_queue *q, pthread_t thread)
  */
 static void invalidate_now(struct ovl_fs *fs, struct victim *v, size_t n)
 {
-	for (size_t k = 0; k < n; k++) {
-		int r = fuse_lowlevel_notify_inval_entry(fs->se,
-					ovl_nodeid(fs, v[k].parent),
-					v[k].name, strlen(v[k].name));
-
-		if (r < 0 && r != -ENOENT)
-			ovl_debug("reclaim: %s in %llu: %s", v[k].name,
-				  (unsigned long long)ovl_nodeid(fs, v[k].parent),
-				  strerror(-r));
-		victim_drop(fs, &v[k]);
-	}
+	for (size_t k = 0; k < n; k++)
+		victim_inval(fs, &v[k]);
 	atomic_fetch_add(&fs->stats.reclaimed, n);
 }
 
