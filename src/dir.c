@@ -618,7 +618,7 @@ void ovl_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	/* the entry after the open, which may clear setuid */
 	do
 		err = ovl_open_inode(fs, req, inode, fi);
-	while (ovl_fd_bounded(fs) && ovl_fd_retry(fs, err, &tries));
+	while (ovl_fd_retry_bounded(fs, err, &tries));
 	if (!err) {
 		err = ovl_fill_entry(fs, inode, &e);
 		if (err)
@@ -1469,7 +1469,7 @@ void ovl_tmpfile(fuse_req_t req, fuse_ino_t parent, mode_t mode,
 	if (!err) {
 		do
 			err = ovl_open_inode(fs, req, inode, fi);
-		while (ovl_fd_bounded(fs) && ovl_fd_retry(fs, err, &tries));
+		while (ovl_fd_retry_bounded(fs, err, &tries));
 	}
 	if (err) {
 		ovl_inode_forget(fs, inode, 1);

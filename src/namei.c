@@ -299,9 +299,8 @@ static int lookup_found(struct ovl_fs *fs, struct ovl_inode *dir,
 			close(f->fd);
 		f->fd = -1;
 	} else if (ovl_fd_high(fs, found_top_fd(f))) {
-		ovl_found_release(f); /* wait for reclaim (ovl_fd_keep()) */
-		ovl_reclaim_now(fs);
-		err = -EMFILE;
+		ovl_found_release(f);
+		err = ovl_fd_refuse(fs);
 	}
 	return err;
 }
@@ -315,7 +314,7 @@ static int lookup_inode(struct ovl_fs *fs, struct ovl_inode *dir,
 
 	do
 		err = lookup_found(fs, dir, name, -1, made, &f);
-	while (ovl_fd_bounded(fs) && ovl_fd_retry(fs, err, &tries));
+	while (ovl_fd_retry_bounded(fs, err, &tries));
 	if (upper_none)
 		*upper_none = err == -ENOENT && f.upper_none;
 	if (err)

@@ -134,8 +134,9 @@ bool ovl_reclaim_pressure(struct ovl_fs *fs);
 bool ovl_reclaim_now(struct ovl_fs *fs);
 void ovl_reclaim_wait(struct ovl_fs *fs);
 bool ovl_fd_retry(struct ovl_fs *fs, int err, int *tries);
+bool ovl_fd_retry_bounded(struct ovl_fs *fs, int err, int *tries);
 bool ovl_fd_high(struct ovl_fs *fs, int fd);
-bool ovl_fd_bounded(struct ovl_fs *fs);
+int ovl_fd_refuse(struct ovl_fs *fs);
 int ovl_fd_keep(struct ovl_fs *fs, int fd);
 
 /* inode.c: open handles */

@@ -301,7 +301,7 @@ static void inval_queue_end(struct inval_queue *q, pthread_t thread)
 /*
  * Where the kernel cannot prune: invalidate @v's entries here, one by one,
  * as before the bound; requests never wait for fds there, but for a
- * lookup's or an open's own retries (ovl_fd_bounded()).
+ * lookup's or an open's own retries (ovl_fd_retry()).
  */
 static void invalidate_now(struct ovl_fs *fs, struct victim *v, size_t n)
 {
@@ -601,7 +601,9 @@ void ovl_reclaim_wait(struct ovl_fs *fs)
 /*
  * Whether a request that failed with @err for want of fds tries again:
  * then the reclaim thread was told to act and the kernel's FORGETs given
- * a moment.  @tries counts the tries, OVL_RECLAIM_TRIES at most.
+ * a moment.  @tries counts the tries, OVL_RECLAIM_TRIES at most.  For the
+ * requests that retried before the bound too (a lookup, an open, a
+ * listing): they wait where the kernel cannot prune as well.
  */
 bool ovl_fd_retry(struct ovl_fs *fs, int err, int *tries)
 {
@@ -610,6 +612,25 @@ bool ovl_fd_retry(struct ovl_fs *fs, int err, int *tries)
 	(*tries)++;
 	ovl_reclaim_wait(fs);
 	return true;
+}
+
+/* Whether the fds inodes keep are bounded (ovl_fd_high()), so that a
+ * request short of fds may wait for the reclaim thread: where the kernel
+ * prunes (Linux 6.18). */
+static bool fd_bounded(struct ovl_fs *fs)
+{
+	return __atomic_load_n(&fs->fd_ceiling, __ATOMIC_RELAXED) != 0;
+}
+
+/*
+ * ovl_fd_retry() for a request that waits only for the bound
+ * (ovl_fd_keep()): where it holds.  Elsewhere a request there waiting
+ * could hold up the reclaim that it waits for (an invalidation takes the
+ * parent's lock), so EMFILE goes to the caller at once, as before.
+ */
+bool ovl_fd_retry_bounded(struct ovl_fs *fs, int err, int *tries)
+{
+	return fd_bounded(fs) && ovl_fd_retry(fs, err, tries);
 }
 
 /*
@@ -624,24 +645,23 @@ bool ovl_fd_high(struct ovl_fs *fs, int fd)
 	return ceiling && fd >= ceiling;
 }
 
-/* Whether the fds inodes keep are bounded (ovl_fd_high()), so that a
- * request short of fds may wait for the reclaim thread: where the kernel
- * prunes (Linux 6.18). */
-bool ovl_fd_bounded(struct ovl_fs *fs)
+/*
+ * An fd to keep came in the headroom (ovl_fd_high()): wake the reclaim
+ * thread and answer -EMFILE.  The caller closes what it opened and waits
+ * with ovl_fd_retry() before it tries again.
+ */
+int ovl_fd_refuse(struct ovl_fs *fs)
 {
-	return __atomic_load_n(&fs->fd_ceiling, __ATOMIC_RELAXED) != 0;
+	ovl_reclaim_now(fs);
+	return -EMFILE;
 }
 
-/*
- * @fd, just opened for an open file to keep: itself, or -EMFILE (closed)
- * when it lies in the headroom.  The reclaim thread is then woken; the
- * request waits for it with ovl_fd_retry().
- */
+/* @fd, just opened for an open file to keep: itself, or -EMFILE (closed)
+ * when it lies in the headroom (ovl_fd_refuse()). */
 int ovl_fd_keep(struct ovl_fs *fs, int fd)
 {
 	if (!ovl_fd_high(fs, fd))
 		return fd;
 	close(fd);
-	ovl_reclaim_now(fs);
-	return -EMFILE;
+	return ovl_fd_refuse(fs);
 }
