@@ -749,6 +749,19 @@ static int index_before_remove(struct ovl_fs *fs, struct ovl_inode *dir,
 }
 
 /*
+ * @victim's name went (an unlink, or a rename over it), its lock held:
+ * while it is lower only, its copy-up has no name to go to any more.
+ */
+static void name_gone(struct ovl_fs *fs, struct ovl_inode *victim)
+{
+	if (ovl_is_upper(fs, victim))
+		return;
+	victim->removed = true;
+	/* another name of it (a lower hard link) is a new inode */
+	ovl_inode_unhash(fs, victim);
+}
+
+/*
  * remove_entry() of @victim's name, under its lock, which a copy-up of it
  * holds throughout: an open for writing racing with the unlink either
  * copied it up first (the whiteout then replaces the copy, which the open
@@ -763,11 +776,8 @@ static int remove_locked(struct ovl_fs *fs, struct ovl_inode *dir,
 
 	pthread_mutex_lock(&victim->lock);
 	err = remove_entry(fs, dir, name, is_dir);
-	if (!err && !ovl_is_upper(fs, victim)) {
-		victim->removed = true;
-		/* another name of it (a lower hard link) is a new inode */
-		ovl_inode_unhash(fs, victim);
-	}
+	if (!err)
+		name_gone(fs, victim);
 	pthread_mutex_unlock(&victim->lock);
 	return err;
 }
@@ -1298,10 +1308,8 @@ static int do_rename(fuse_req_t req, struct ovl_inode *olddir, const char *oldna
 	err = rename_over(fs, src, dst, us, oldfd, oldname, newfd, newname,
 			  olddir, newdir);
 	if (dst) {
-		if (!err && !ovl_is_upper(fs, dst)) {
-			dst->removed = true;
-			ovl_inode_unhash(fs, dst);
-		}
+		if (!err)
+			name_gone(fs, dst);
 		pthread_mutex_unlock(&dst->lock);
 	}
 out:
