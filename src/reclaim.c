@@ -311,23 +311,20 @@ static void invalidate_now(struct ovl_fs *fs, struct victim *v, size_t n)
 }
 
 /*
- * Drop @v's entries from the kernel's cache.  While a request waits for
- * fds, and where the kernel prunes (*@can_prune, cleared where it cannot),
- * all are pruned, and only directories go on to be invalidated too: a
+ * Drop @v's entries from the kernel's cache, where the kernel prunes
+ * (reclaim_main() tells at its start).  While a request waits for fds all
+ * are pruned, and only directories go on to be invalidated too: a
  * directory the prune kept, for its cached children, goes with them.
- * Otherwise all are invalidated, which leaves more of a tree walked again
- * and again cached (tests/095).
+ * Otherwise, or when the prune fails, all are invalidated, which leaves
+ * more of a tree walked again and again cached (tests/095).
  */
 static void invalidate(struct ovl_fs *fs, struct inval_queue *q,
-		       struct victim *v, size_t n, bool *can_prune)
+		       struct victim *v, size_t n)
 {
-	bool urgent = atomic_load(&fs->fd_waiters) > 0;
-	int r = *can_prune && urgent ? prune(fs, v, n) : -EINVAL;
+	int r = atomic_load(&fs->fd_waiters) > 0 ? prune(fs, v, n) : -EAGAIN;
 
-	if (r == -EINVAL && *can_prune && urgent) {
-		ovl_debug("reclaim: the kernel prunes no inodes: invalidating entries");
-		*can_prune = false;
-	}
+	if (r < 0 && r != -EAGAIN)
+		ovl_debug("reclaim: prune: %s: invalidating entries", strerror(-r));
 	for (size_t k = 0; k < n; k++) {
 		if (r == 0 && !v[k].dir)
 			victim_drop(fs, &v[k]);
@@ -398,7 +395,7 @@ static void *reclaim_main(void *arg)
 	struct inval_queue *q = calloc(1, sizeof(*q));
 	int fdir = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	pthread_t inval_thread;
-	bool can_prune = true;
+	bool can_prune;
 
 	if (q) {
 		q->fs = fs;
@@ -408,11 +405,10 @@ static void *reclaim_main(void *arg)
 	}
 	/* the bound holds only where waiting requests cannot block the
 	 * reclaim: where the kernel prunes (an empty prune tells) */
-	if (v && prune(fs, v, 0) == 0)
+	can_prune = v && prune(fs, v, 0) == 0;
+	if (can_prune)
 		__atomic_store_n(&fs->fd_ceiling, fd_ceiling(fs->fd_limit),
 				 __ATOMIC_RELAXED);
-	else
-		can_prune = false;
 	high = watermark(fs);
 	low = high * 13 / 16;
 	if (!v || !q || pthread_create(&inval_thread, NULL, inval_main, q)) {
@@ -454,7 +450,7 @@ static void *reclaim_main(void *arg)
 		}
 		pthread_mutex_unlock(&fs->itable_lock);
 		if (n && can_prune) {
-			invalidate(fs, q, v, n, &can_prune);
+			invalidate(fs, q, v, n);
 			inval_queue_wait(q);
 			forgets_wait(fs, freed, n);
 		} else if (n) {
